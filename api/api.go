@@ -1,0 +1,132 @@
+// Package api defines the JSON messages of Signet's HTTP API, version 1.
+// Package server speaks it and package client calls it; docs/api.md shows
+// each message on the wire.
+//
+// Binary values (digests aside) are standard base64 with padding, as
+// encoding/json encodes []byte. Digests are written "ALG:HEX", for example
+// "sha256:9f86d0…", so that the hash function travels with the value and a
+// digest made for one algorithm can never be signed as another.
+package api
+
+import (
+	"crypto"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SignRequest asks for signatures over one or more artifacts with one key.
+// A single signature is a batch of one.
+type SignRequest struct {
+	Key     string      `json:"key"`
+	Format  string      `json:"format"`           // "raw"
+	Options SignOptions `json:"options,omitzero"` // format variants
+	Items   []SignItem  `json:"items"`            // 1..max_batch
+}
+
+// SignOptions select variants of a format.
+type SignOptions struct {
+	RSAPSS bool `json:"rsa_pss,omitempty"` // RSASSA-PSS instead of PKCS #1 v1.5
+}
+
+// SignItem is one artifact to sign. Exactly one of Digest and Data is set:
+// Digest for keys that sign a digest (ECDSA, RSA), Data for keys that sign
+// the message itself (pure Ed25519).
+type SignItem struct {
+	Name   string `json:"name"`             // artifact name, checked against grants
+	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
+	Digest string `json:"digest,omitempty"` // "sha256:HEX" or "sha384:HEX"
+	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+}
+
+// SignResponse carries one signature per request item, in request order.
+type SignResponse struct {
+	RequestID      string      `json:"request_id"`
+	Key            string      `json:"key"`
+	KeyFingerprint string      `json:"key_fingerprint"`
+	Algorithm      string      `json:"algorithm"` // e.g. "ecdsa-p256-sha256"
+	Signatures     []Signature `json:"signatures"`
+}
+
+// Signature is the signature of one item.
+type Signature struct {
+	Name      string `json:"name"`
+	Signature []byte `json:"signature"`
+}
+
+// Key describes a key; it never carries private material.
+type Key struct {
+	Name        string    `json:"name"`
+	Type        string    `json:"type"`
+	Created     time.Time `json:"created"`
+	Fingerprint string    `json:"fingerprint"`          // "SHA256:" + base64 of SHA-256(SPKI DER)
+	PublicKey   string    `json:"public_key,omitempty"` // PEM SubjectPublicKeyInfo
+	// MaxMessageBytes is set for keys that sign whole messages (Ed25519):
+	// the largest artifact the server accepts for them.
+	MaxMessageBytes int64 `json:"max_message_bytes,omitempty"`
+}
+
+// KeyList is the answer to GET /v1/keys.
+type KeyList struct {
+	Keys []Key `json:"keys"`
+}
+
+// CreateKeyRequest asks the server to generate a key.
+type CreateKeyRequest struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// UnlockRequest supplies the keystore passphrase.
+type UnlockRequest struct {
+	Passphrase string `json:"passphrase"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Message   string `json:"error"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Digest formats a digest as "ALG:HEX".
+func Digest(h crypto.Hash, sum []byte) string {
+	return HashName(h) + ":" + hex.EncodeToString(sum)
+}
+
+// ParseDigest parses "ALG:HEX" and checks the length for ALG.
+func ParseDigest(s string) (crypto.Hash, []byte, error) {
+	alg, hx, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, nil, fmt.Errorf("digest %.80q is not of the form ALG:HEX (for example sha256:…)", s)
+	}
+	var h crypto.Hash
+	switch alg {
+	case "sha256":
+		h = crypto.SHA256
+	case "sha384":
+		h = crypto.SHA384
+	default:
+		return 0, nil, fmt.Errorf("digest algorithm %.20q is not supported; use sha256 or sha384", alg)
+	}
+	sum, err := hex.DecodeString(hx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("digest %.80q: value is not hex", s)
+	}
+	if len(sum) != h.Size() {
+		return 0, nil, fmt.Errorf("%s digest is %d bytes, want %d", alg, len(sum), h.Size())
+	}
+	return h, sum, nil
+}
+
+// HashName returns the lowercase name used in digests: "sha256", "sha384".
+func HashName(h crypto.Hash) string {
+	switch h {
+	case crypto.SHA256:
+		return "sha256"
+	case crypto.SHA384:
+		return "sha384"
+	}
+	return strings.ToLower(h.String())
+}

@@ -1,0 +1,204 @@
+// Package client calls a Signet server. The CLI is built on it; other Go
+// programs can use it directly.
+//
+// A Client speaks HTTP/JSON over mutual TLS 1.3 and keeps connections
+// alive. It never uploads what it does not have to: for keys that sign a
+// digest (ECDSA, RSA) [Client.SignFiles] hashes files locally, streaming, and
+// sends only the digest; only pure Ed25519, which signs the message itself,
+// sends the file, and only up to the size the server accepts.
+//
+// Errors from the server are *Error values carrying the HTTP status, the
+// server's message and its request id, which is what an operator needs to
+// find the request in the server log.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/signet-dev/signet/api"
+)
+
+// Config says where the server is and how to prove who we are.
+type Config struct {
+	Server     string // base URL, https://host:port
+	CACert     string // PEM file of the CA that issued the server certificate
+	ClientCert string // PEM client certificate
+	ClientKey  string // PEM private key of ClientCert
+}
+
+// FromEnv reads SIGNET_SERVER, SIGNET_CACERT, SIGNET_CLIENT_CERT and
+// SIGNET_CLIENT_KEY.
+func FromEnv() Config {
+	return Config{
+		Server:     os.Getenv("SIGNET_SERVER"),
+		CACert:     os.Getenv("SIGNET_CACERT"),
+		ClientCert: os.Getenv("SIGNET_CLIENT_CERT"),
+		ClientKey:  os.Getenv("SIGNET_CLIENT_KEY"),
+	}
+}
+
+// Client is a connection to one Signet server. It is safe for concurrent
+// use.
+type Client struct {
+	base *url.URL
+	http *http.Client
+}
+
+// New returns a Client for cfg after loading its certificates.
+func New(cfg Config) (*Client, error) {
+	if cfg.Server == "" {
+		return nil, errors.New("no server given: set SIGNET_SERVER (or --server), e.g. '. DATA/client.env' after 'signet serve --dev'")
+	}
+	u, err := url.Parse(cfg.Server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("server %q is not an https:// URL", cfg.Server)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS13}
+	if cfg.CACert != "" {
+		b, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("CA certificate %s: no PEM certificate found", cfg.CACert)
+		}
+	}
+	if cfg.ClientCert == "" || cfg.ClientKey == "" {
+		return nil, errors.New("no client certificate: set SIGNET_CLIENT_CERT and SIGNET_CLIENT_KEY (or --cert and --cert-key)")
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	tc.Certificates = []tls.Certificate{cert}
+	return NewWithTLS(u, tc), nil
+}
+
+// NewWithTLS returns a Client for the server at base using tc as is.
+func NewWithTLS(base *url.URL, tc *tls.Config) *Client {
+	tr := &http.Transport{
+		TLSClientConfig:     tc,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	return &Client{base: base, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
+}
+
+// Error is an error answered by the server.
+type Error struct {
+	Status    int    // HTTP status
+	Code      string // stable word to branch on: "forbidden", "locked", …
+	Message   string
+	RequestID string
+}
+
+func (e *Error) Error() string {
+	if e.RequestID != "" {
+		return fmt.Sprintf("server: %s (HTTP %d, request %s)", e.Message, e.Status, e.RequestID)
+	}
+	return fmt.Sprintf("server: %s (HTTP %d)", e.Message, e.Status)
+}
+
+// Keys lists the keys this client may use.
+func (c *Client) Keys(ctx context.Context) ([]api.Key, error) {
+	var out api.KeyList
+	err := c.do(ctx, http.MethodGet, "/v1/keys", nil, &out)
+	return out.Keys, err
+}
+
+// Key describes one key, including its public key.
+func (c *Client) Key(ctx context.Context, name string) (*api.Key, error) {
+	var out api.Key
+	if err := c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(name), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateKey asks the server to generate a key.
+func (c *Client) CreateKey(ctx context.Context, name, typ string) (*api.Key, error) {
+	var out api.Key
+	if err := c.do(ctx, http.MethodPost, "/v1/keys", api.CreateKeyRequest{Name: name, Type: typ}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Unlock supplies the keystore passphrase.
+func (c *Client) Unlock(ctx context.Context, passphrase string) error {
+	return c.do(ctx, http.MethodPost, "/v1/unlock", api.UnlockRequest{Passphrase: passphrase}, nil)
+}
+
+// Sign sends one sign request.
+func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignResponse, error) {
+	var out api.SignResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/sign", req, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Signatures) != len(req.Items) {
+		return nil, fmt.Errorf("server returned %d signatures for %d items", len(out.Signatures), len(req.Items))
+	}
+	return &out, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := c.base.JoinPath(path)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("contacting %s: %w", c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("reading response from %s: %w", c.base.Host, err)
+	}
+	if resp.StatusCode >= 300 {
+		var ae api.Error
+		json.Unmarshal(b, &ae)
+		e := &Error{Status: resp.StatusCode, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID}
+		if e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+			if len(e.Message) > 200 {
+				e.Message = e.Message[:200] + "…"
+			}
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("response from %s is not valid JSON: %w", c.base.Host, err)
+	}
+	return nil
+}

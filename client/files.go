@@ -1,0 +1,121 @@
+package client
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/format/raw"
+)
+
+// PublicKey parses the PEM public key of k.
+func PublicKey(k *api.Key) (crypto.PublicKey, error) {
+	block, _ := pem.Decode([]byte(k.PublicKey))
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("key %q: server sent no PEM public key", k.Name)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", k.Name, err)
+	}
+	return pub, nil
+}
+
+// FileSignature is the raw signature of one file.
+type FileSignature struct {
+	Path      string
+	Signature []byte
+}
+
+// SignFiles signs the files at paths with key in one request. Each file is
+// named by its base name for the server's policy. Digests are computed
+// here; only Ed25519 keys upload file contents. Every signature returned is
+// verified against the key's public key before SignFiles returns it.
+func (c *Client) SignFiles(ctx context.Context, key string, paths []string, opts api.SignOptions) ([]FileSignature, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no files to sign")
+	}
+	k, err := c.Key(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := PublicKey(k)
+	if err != nil {
+		return nil, err
+	}
+	h, err := raw.Hash(pub)
+	if err != nil {
+		return nil, err
+	}
+	req := &api.SignRequest{Key: key, Format: "raw", Options: opts, Items: make([]api.SignItem, len(paths))}
+	tbs := make([][]byte, len(paths)) // what each signature covers, for checking
+	for i, p := range paths {
+		item, b, err := prepare(p, h, k)
+		if err != nil {
+			return nil, err
+		}
+		req.Items[i], tbs[i] = item, b
+	}
+	resp, err := c.Sign(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FileSignature, len(paths))
+	ro := raw.Options{PSS: opts.RSAPSS}
+	for i, s := range resp.Signatures {
+		if h == 0 {
+			err = raw.Verify(pub, tbs[i], s.Signature, ro)
+		} else {
+			err = raw.VerifyDigest(pub, tbs[i], s.Signature, ro)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it", paths[i], key, k.Fingerprint)
+		}
+		out[i] = FileSignature{Path: paths[i], Signature: s.Signature}
+	}
+	return out, nil
+}
+
+// prepare builds the sign item for the file at path: its digest under h, or
+// for h == 0 its contents. It returns the bytes the signature will cover.
+func prepare(path string, h crypto.Hash, k *api.Key) (api.SignItem, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return api.SignItem{}, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return api.SignItem{}, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return api.SignItem{}, nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	item := api.SignItem{Name: filepath.Base(path), Size: fi.Size()}
+	if h == 0 {
+		if k.MaxMessageBytes > 0 && fi.Size() > k.MaxMessageBytes {
+			return item, nil, fmt.Errorf("%s is %d bytes: key %q is %s, which signs the whole file, and the server accepts at most %d bytes; use an ECDSA or RSA key, which sends only a digest",
+				path, fi.Size(), k.Name, k.Type, k.MaxMessageBytes)
+		}
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return item, nil, err
+		}
+		item.Data = b
+		return item, b, nil
+	}
+	d := h.New()
+	if _, err := io.Copy(d, f); err != nil {
+		return item, nil, fmt.Errorf("hashing %s: %w", path, err)
+	}
+	sum := d.Sum(nil)
+	item.Digest = api.Digest(h, sum)
+	return item, sum, nil
+}

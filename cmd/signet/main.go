@@ -1,0 +1,159 @@
+// Command signet is the Signet signing server and its command-line client.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Signet keeps release keys and signs for build pipelines.
+
+Usage:
+    signet serve --dev [--data DIR] [--addr HOST:PORT]
+    signet serve --config FILE
+    signet keystore init --dir DIR [--passphrase-file FILE]
+    signet unlock [--passphrase-file FILE]
+    signet key create NAME --type TYPE
+    signet key list
+    signet key public NAME
+    signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
+    signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
+
+serve --dev creates (or reuses) a development server in DIR (default
+./signet-data): a private CA, certificates, an unlocked keystore and
+DIR/client.env, which points the client commands at it:
+
+    signet serve --dev --data /tmp/sg --addr 127.0.0.1:8443 &
+    . /tmp/sg/client.env
+
+serve --config runs a production server; see docs/config.md. Its keystore
+starts locked: create it once with 'signet keystore init' and open it after
+each start with 'signet unlock'.
+
+Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096.
+
+sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
+a single file), in one request for all files. ECDSA and RSA keys sign a
+digest computed here, so files are never uploaded; Ed25519 keys sign the
+whole file, which the server bounds in size. The result verifies with
+openssl; see docs/formats.md.
+
+verify checks FILE against FILE.sig (or --signature SIG) with the public key
+of a server key or of a PEM file, and exits non-zero if it does not verify.
+
+Client options (all commands but serve and keystore init):
+    --server URL      server URL              (default $SIGNET_SERVER)
+    --cacert FILE     CA of the server        (default $SIGNET_CACERT)
+    --cert FILE       client certificate      (default $SIGNET_CLIENT_CERT)
+    --cert-key FILE   client certificate key  (default $SIGNET_CLIENT_KEY)
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one signet command and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	env := &cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = runServe(env, rest)
+	case "keystore":
+		err = runKeystore(env, rest)
+	case "unlock":
+		err = runUnlock(env, rest)
+	case "key":
+		err = runKey(env, rest)
+	case "sign":
+		err = runSign(env, rest)
+	case "verify":
+		err = runVerify(env, rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = hintf("run 'signet help' for the list of commands", "unknown command %q", cmd)
+	}
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "signet: %v\n", err)
+	var h *hintError
+	if errors.As(err, &h) {
+		fmt.Fprintf(stderr, "signet: hint: %s\n", h.hint)
+	}
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// cmdEnv is what every command runs with.
+type cmdEnv struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+}
+
+// hintError is an error with a suggestion of what to type instead.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func hintf(hint, format string, args ...any) error {
+	return &hintError{fmt.Errorf(format, args...), hint}
+}
+
+// usageError is a mistake in the command line; it exits with status 2.
+type usageError struct{ error }
+
+func (e *usageError) Unwrap() error { return e.error }
+
+func usagef(format string, args ...any) error {
+	return &hintError{&usageError{fmt.Errorf(format, args...)}, "run 'signet help' for usage"}
+}
+
+// parseFlags parses flags anywhere among args, as in 'key create NAME
+// --type T', and returns the positional arguments. "--" ends flags.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/signet-dev/signet/config"
+	"github.com/signet-dev/signet/internal/dev"
+	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/server"
+)
+
+func runServe(env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	devMode := fs.Bool("dev", false, "")
+	data := fs.String("data", "signet-data", "")
+	addr := fs.String("addr", "127.0.0.1:8443", "")
+	configFile := fs.String("config", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q", pos[0])
+	}
+	if *devMode == (*configFile != "") {
+		return usagef("serve needs exactly one of --dev and --config FILE")
+	}
+
+	var cfg *config.Config
+	var passphrase []byte
+	if *devMode {
+		fmt.Fprintln(env.stderr, dev.Warning)
+		if cfg, passphrase, err = dev.Prepare(*data, *addr); err != nil {
+			return fmt.Errorf("preparing development data directory %s: %w", *data, err)
+		}
+	} else if cfg, err = config.Load(*configFile); err != nil {
+		return err
+	}
+
+	keys, err := keystore.Open(cfg.KeystoreDir())
+	if err != nil {
+		return err
+	}
+	if passphrase != nil {
+		if err := keys.Unlock(passphrase); err != nil {
+			return fmt.Errorf("unlocking development keystore: %w", err)
+		}
+	}
+	tlsConfig, err := cfg.ServerTLS()
+	if err != nil {
+		return err
+	}
+	auth, err := cfg.Authenticator()
+	if err != nil {
+		return err
+	}
+	pol, err := cfg.Policy()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	srv := server.New(keys, pol, auth, cfg.Limits, log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if *devMode {
+		clientEnv, err := dev.WriteClientEnv(*data, ln.Addr())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		fmt.Fprint(env.stdout, clientEnv)
+	}
+	if keys.Locked() {
+		log.Warn("keystore locked: signing is refused until an administrator runs 'signet unlock'")
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "keystore", cfg.KeystoreDir())
+	drain := cfg.DrainTimeout
+	if drain <= 0 {
+		drain = 30 * time.Second
+	}
+	if err := srv.Serve(env.ctx, ln, tlsConfig, drain); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func runKeystore(env *cmdEnv, args []string) error {
+	if len(args) == 0 || args[0] != "init" {
+		return usagef("keystore: the only subcommand is 'init'")
+	}
+	fs := flag.NewFlagSet("keystore init", flag.ContinueOnError)
+	dir := fs.String("dir", "", "")
+	passFile := fs.String("passphrase-file", "", "")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *dir == "" || len(pos) > 0 {
+		return usagef("usage: signet keystore init --dir DIR [--passphrase-file FILE]")
+	}
+	pass, err := readPassphrase(env, *passFile, true)
+	if err != nil {
+		return err
+	}
+	if err := keystore.Init(*dir, pass); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "keystore created in %s\n", *dir)
+	return nil
+}
+
+func runUnlock(env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
+	cf := clientFlags(fs)
+	passFile := fs.String("passphrase-file", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unlock takes no arguments")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	pass, err := readPassphrase(env, *passFile, false)
+	if err != nil {
+		return err
+	}
+	if err := c.Unlock(env.ctx, string(pass)); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, "keystore unlocked")
+	return nil
+}
+
+// readPassphrase reads a passphrase from file ("-" is standard input), or
+// prompts without echo when standard input is a terminal.
+func readPassphrase(env *cmdEnv, file string, confirm bool) ([]byte, error) {
+	var b []byte
+	var err error
+	switch {
+	case file == "-" || file == "" && !term.IsTerminal(int(os.Stdin.Fd())):
+		b, err = bufio.NewReader(os.Stdin).ReadBytes('\n')
+		if len(b) > 0 {
+			err = nil
+		}
+	case file != "":
+		b, err = os.ReadFile(file)
+	default:
+		fmt.Fprint(env.stderr, "Passphrase: ")
+		b, err = term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(env.stderr)
+		if err == nil && confirm {
+			fmt.Fprint(env.stderr, "Again: ")
+			again, err2 := term.ReadPassword(int(os.Stdin.Fd()))
+			fmt.Fprintln(env.stderr)
+			if err2 != nil || !bytes.Equal(b, again) {
+				return nil, errors.New("the passphrases do not match")
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading passphrase: %w", err)
+	}
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) == 0 {
+		return nil, errors.New("empty passphrase")
+	}
+	return b, nil
+}

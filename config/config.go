@@ -1,0 +1,217 @@
+// Package config reads the server configuration file of `signet serve
+// --config`.
+//
+// The file is YAML and is decoded strictly: an unknown or misspelt field is
+// an error, not a silent default. Relative paths are resolved against the
+// directory of the file. docs/config.md documents every field and
+// docs/signet.example.yaml is a complete example.
+//
+// A Config is plain data. Its methods build what the server runs with — the
+// TLS configuration, the certificate authenticator and the policy — and
+// fail with an error naming the field at fault.
+package config
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/policy"
+	"github.com/signet-dev/signet/server"
+)
+
+// Config is the server configuration.
+type Config struct {
+	Listen       string        `yaml:"listen"`        // host:port
+	Data         string        `yaml:"data"`          // state directory; the keystore is Data/keystore
+	TLS          TLS           `yaml:"tls"`           // server certificate and trusted client CAs
+	Limits       server.Limits `yaml:"limits"`        // zero fields take defaults
+	DrainTimeout time.Duration `yaml:"drain_timeout"` // on shutdown; default 30s
+	Principals   []Principal   `yaml:"principals"`
+}
+
+// TLS names the server's certificate files and the CAs that issue client
+// certificates.
+type TLS struct {
+	Cert      string   `yaml:"cert"`
+	Key       string   `yaml:"key"`
+	ClientCAs []string `yaml:"client_cas"`
+}
+
+// Principal is a named caller: how it is recognised and what it may do.
+type Principal struct {
+	Name         string      `yaml:"name"`
+	Certificate  Certificate `yaml:"certificate"`
+	policy.Rules `yaml:",inline"`
+}
+
+// Certificate says which client certificates prove a principal: a pinned
+// fingerprint, or an optional issuing CA plus one subject name.
+type Certificate struct {
+	SHA256    string `yaml:"sha256"`
+	CA        string `yaml:"ca"` // PEM file; must chain to one of tls.client_cas
+	SubjectCN string `yaml:"subject_cn"`
+	DNSName   string `yaml:"dns_name"`
+	Email     string `yaml:"email"`
+	URI       string `yaml:"uri"`
+}
+
+// Load reads and checks the configuration file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.resolve(filepath.Dir(path))
+	return c, nil
+}
+
+// Parse decodes and checks a configuration. Relative paths stay relative.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) check() error {
+	var errs []error
+	need := func(v, field string) {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", field))
+		}
+	}
+	need(c.Listen, "listen")
+	need(c.Data, "data")
+	need(c.TLS.Cert, "tls.cert")
+	need(c.TLS.Key, "tls.key")
+	if len(c.TLS.ClientCAs) == 0 {
+		errs = append(errs, errors.New("tls.client_cas is required: list the CA certificates that issue client certificates"))
+	}
+	if len(c.Principals) == 0 {
+		errs = append(errs, errors.New("principals is empty: nobody could use this server"))
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Principals {
+		if p.Name == "" {
+			errs = append(errs, fmt.Errorf("principals[%d].name is required", i))
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("principal %q is defined twice", p.Name))
+		}
+		seen[p.Name] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Data)
+	abs(&c.TLS.Cert)
+	abs(&c.TLS.Key)
+	for i := range c.TLS.ClientCAs {
+		abs(&c.TLS.ClientCAs[i])
+	}
+	for i := range c.Principals {
+		abs(&c.Principals[i].Certificate.CA)
+	}
+}
+
+// KeystoreDir is where the file keystore lives.
+func (c *Config) KeystoreDir() string { return filepath.Join(c.Data, "keystore") }
+
+// ServerTLS loads the server certificate and client CAs into a mutual TLS
+// 1.3 configuration.
+func (c *Config) ServerTLS() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls.cert/tls.key: %w", err)
+	}
+	pool := x509.NewCertPool()
+	for _, f := range c.TLS.ClientCAs {
+		certs, err := readCerts(f)
+		if err != nil {
+			return nil, fmt.Errorf("tls.client_cas: %w", err)
+		}
+		for _, ca := range certs {
+			pool.AddCert(ca)
+		}
+	}
+	return server.TLSConfig(cert, pool), nil
+}
+
+// Authenticator builds the certificate rules of all principals, in order.
+func (c *Config) Authenticator() (*authn.Certs, error) {
+	rules := make([]authn.CertRule, len(c.Principals))
+	for i, p := range c.Principals {
+		m := p.Certificate
+		rules[i] = authn.CertRule{Principal: p.Name, SHA256: m.SHA256, SubjectCN: m.SubjectCN, DNSName: m.DNSName, Email: m.Email, URI: m.URI}
+		if m.CA != "" {
+			certs, err := readCerts(m.CA)
+			if err != nil {
+				return nil, fmt.Errorf("principal %q: certificate.ca: %w", p.Name, err)
+			}
+			rules[i].CA = certs[0]
+		}
+	}
+	return authn.NewCerts(rules)
+}
+
+// Policy builds the authorization policy.
+func (c *Config) Policy() (*policy.Policy, error) {
+	rules := make(map[string]policy.Rules, len(c.Principals))
+	for _, p := range c.Principals {
+		rules[p.Name] = p.Rules
+	}
+	return policy.New(rules)
+}
+
+func readCerts(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		certs = append(certs, cert)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return certs, nil
+}

@@ -1,0 +1,189 @@
+// Package dev prepares the data directory of `signet serve --dev`: the
+// one-command server for trying Signet and for tests.
+//
+// On first start it creates, under the data directory:
+//
+//	ca.pem, ca-key.pem        a private CA for server and client certificates
+//	server.pem, server-key.pem  reissued at every start for the listen address
+//	admin.pem, admin-key.pem  the client certificate of principal "admin"
+//	passphrase                the keystore passphrase, in clear
+//	keystore/                 the encrypted keystore
+//	client.env                export lines pointing the CLI at this server
+//
+// Later starts reuse them. Keeping the passphrase and CA key beside the
+// keystore defeats the keystore's encryption: that is what makes a
+// development server convenient, and why production servers run with
+// --config, where none of this exists.
+package dev
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/config"
+	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/policy"
+)
+
+// Warning is printed whenever a development server starts.
+const Warning = `WARNING: development mode. The keystore passphrase and the CA key are stored
+in clear in the data directory; anyone who can read it can sign with every key.
+Never use --dev for real release keys: run 'signet serve --config FILE'.`
+
+// Prepare creates or reuses the data directory dir for a server listening
+// on listen, and returns its configuration and keystore passphrase.
+func Prepare(dir, listen string) (*config.Config, []byte, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+
+	ca, err := loadOrCreateCA(p("ca.pem"), p("ca-key.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		hosts = append([]string{host}, hosts...)
+	}
+	srv, err := ca.IssueServer(hosts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writeCert(srv, p("server.pem"), p("server-key.pem")); err != nil {
+		return nil, nil, err
+	}
+	admin, err := loadOrIssueClient(ca, "admin", p("admin.pem"), p("admin-key.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	pass, err := loadOrCreatePassphrase(p("passphrase"), p("keystore"))
+	if err != nil {
+		return nil, nil, err
+	}
+
+	everything := []string{"*"}
+	cfg := &config.Config{
+		Listen: listen,
+		Data:   dir,
+		TLS:    config.TLS{Cert: p("server.pem"), Key: p("server-key.pem"), ClientCAs: []string{p("ca.pem")}},
+		Principals: []config.Principal{{
+			Name:        "admin",
+			Certificate: config.Certificate{SHA256: authn.Fingerprint(admin.Leaf)},
+			Rules: policy.Rules{Admin: true, Grants: []policy.Grant{
+				{Keys: everything, Formats: everything, Artifacts: everything},
+			}},
+		}},
+	}
+	return cfg, pass, nil
+}
+
+// WriteClientEnv writes dir/client.env for a server reachable at addr and
+// returns its contents.
+func WriteClientEnv(dir string, addr net.Addr) (string, error) {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	env := fmt.Sprintf("export SIGNET_SERVER=%s\nexport SIGNET_CACERT=%s\nexport SIGNET_CLIENT_CERT=%s\nexport SIGNET_CLIENT_KEY=%s\n",
+		q("https://"+net.JoinHostPort(host, port)),
+		q(filepath.Join(abs, "ca.pem")), q(filepath.Join(abs, "admin.pem")), q(filepath.Join(abs, "admin-key.pem")))
+	return env, writeFile(filepath.Join(dir, "client.env"), []byte(env))
+}
+
+func loadOrCreateCA(certFile, keyFile string) (*devpki.CA, error) {
+	certPEM, err1 := os.ReadFile(certFile)
+	keyPEM, err2 := os.ReadFile(keyFile)
+	if err1 == nil && err2 == nil {
+		return devpki.ParseCA(certPEM, keyPEM)
+	}
+	if !errors.Is(err1, fs.ErrNotExist) || !errors.Is(err2, fs.ErrNotExist) {
+		return nil, fmt.Errorf("development CA is incomplete (%v; %v): remove %s and %s to start afresh", err1, err2, certFile, keyFile)
+	}
+	ca, err := devpki.NewCA("Signet development CA")
+	if err != nil {
+		return nil, err
+	}
+	return ca, writeCert(ca.TLSCertificate(), certFile, keyFile)
+}
+
+func loadOrIssueClient(ca *devpki.CA, cn, certFile, keyFile string) (tls.Certificate, error) {
+	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+		return c, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return tls.Certificate{}, fmt.Errorf("client certificate %s: %w", certFile, err)
+	}
+	c, err := ca.IssueClient(cn)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return c, writeCert(c, certFile, keyFile)
+}
+
+// loadOrCreatePassphrase returns the stored passphrase, or creates one and
+// a keystore protected by it.
+func loadOrCreatePassphrase(file, keystoreDir string) ([]byte, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var raw [24]byte
+	rand.Read(raw[:])
+	pass := []byte(base64.RawURLEncoding.EncodeToString(raw[:]))
+	if err := keystore.Init(keystoreDir, pass); err != nil {
+		return nil, fmt.Errorf("%w (the passphrase file %s is missing: restore it, or remove %s to start afresh)", err, file, keystoreDir)
+	}
+	return pass, writeFile(file, append(pass, '\n'))
+}
+
+func writeCert(c tls.Certificate, certFile, keyFile string) error {
+	keyPEM, err := devpki.KeyPEM(c)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(keyFile, keyPEM); err != nil {
+		return err
+	}
+	return writeFile(certFile, devpki.CertPEM(c))
+}
+
+// writeFile writes atomically with mode 0600.
+func writeFile(name string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
+}

@@ -1,0 +1,481 @@
+// Package keystore keeps Signet's private signing keys encrypted on disk and
+// hands them out only as [crypto.Signer] values.
+//
+// A keystore is a directory protected by one passphrase. [Init] creates it;
+// [Open] opens it locked; [Dir.Unlock] derives the key-encryption key (KEK)
+// from the passphrase and decrypts every private key into memory. While the
+// store is locked the public half of every key is still available from
+// [Dir.List] and [Dir.Key]; only [Dir.Signer] and [Dir.Create] need it
+// unlocked. No function returns private key bytes and no error message
+// contains them; a Signer prints only as the name of its key.
+//
+// # On-disk format
+//
+// A keystore directory (mode 0700) holds
+//
+//	keystore.json      the header: format version, KDF parameters, passphrase check
+//	keys/<name>.json   one file per key
+//
+// Every file is a JSON object of at most 64 KiB with mode 0600; binary values
+// are padded standard base64. Parsing is strict: unknown fields, a version
+// other than 1, bad base64 or a value of the wrong length make Open fail with
+// an error naming the file. The header is
+//
+//	{"version": 1,
+//	 "kdf": {"name": "argon2id", "salt": "...", "time": 3, "memory_kib": 65536, "threads": 2},
+//	 "check": "..."}
+//
+// The KEK is the 32-byte Argon2id hash of the passphrase under the "kdf"
+// parameters. They are read from the file so that they can be raised later,
+// but a header asking for less than 19456 KiB of memory or fewer than one pass
+// is rejected, so editing it cannot weaken the KDF. "check" is a 24-byte nonce
+// followed by the XChaCha20-Poly1305 sealing of a fixed string under the KEK;
+// if it does not open, Unlock reports [ErrBadPassphrase]. A key file is
+//
+//	{"version": 1, "name": "release", "type": "ed25519",
+//	 "created": "2025-01-02T03:04:05Z", "public": "...", "nonce": "...", "sealed": "..."}
+//
+// where "public" is the PKIX (SubjectPublicKeyInfo) DER of the public key and
+// "sealed" is the PKCS #8 DER of the private key sealed with XChaCha20-Poly1305
+// under the KEK and the random 24-byte "nonce". The additional data binds the
+// name, type, creation time and SHA-256 of the public key DER, so a key file
+// that is renamed, swapped with another or edited fails to decrypt; Unlock
+// then also checks that the private key matches the stored public key.
+//
+// Files are written atomically: the data goes to a temporary file named
+// ".tmp-*" in the same directory, which is synced and closed, then hard-linked
+// to its final name (which, unlike a rename, never replaces an existing file),
+// and the directory is synced. A crash leaves the whole file or none of it,
+// perhaps with a stray temporary file, which is never loaded.
+//
+// # Threat model
+//
+// The keystore protects private keys from someone who gets a copy of the
+// directory, such as a stolen disk or backup. Without the passphrase they
+// learn the key names, types, creation times and public keys, and each guess
+// at the passphrase costs them an Argon2id hash. Someone who can write to the
+// directory cannot plant a key or change one without the passphrase: any
+// modification is detected at Open or Unlock, which fail with an error naming
+// the file. A single damaged file therefore stops the whole store from
+// unlocking, by design; restore the file from a backup or remove it.
+//
+// It does not protect against deleting keys or rolling the whole directory
+// back to an older copy, against weak passphrases, or against anyone who can
+// read the memory of an unlocked process. [Dir.Lock] drops the keys and zeros
+// the KEK and the Ed25519 keys, and clears the big.Int values of ECDSA and RSA
+// keys that it can reach, but Go cannot reliably wipe big.Int-backed keys:
+// crypto/ecdsa and crypto/rsa keep derived copies internally, and the garbage
+// collector may have left copies behind.
+//
+// # Concurrency
+//
+// A [Dir] is safe for concurrent use. It reads the keys directory once, in
+// Open: keys that another process adds later are not seen until the keystore
+// is opened again, while keys created through the Dir are visible at once.
+// A Signer returned by [Dir.Signer] fails with [ErrLocked] after the Dir is
+// locked, and works again once it is unlocked.
+package keystore
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Type is a key algorithm.
+type Type string
+
+// The supported key algorithms.
+const (
+	Ed25519   Type = "ed25519"
+	ECDSAP256 Type = "ecdsa-p256"
+	ECDSAP384 Type = "ecdsa-p384"
+	RSA3072   Type = "rsa-3072"
+	RSA4096   Type = "rsa-4096"
+)
+
+// Types lists every supported Type in a stable order.
+func Types() []Type {
+	return []Type{Ed25519, ECDSAP256, ECDSAP384, RSA3072, RSA4096}
+}
+
+// ParseType returns the Type named s, or an error listing the valid names.
+func ParseType(s string) (Type, error) {
+	var names []string
+	for _, t := range Types() {
+		if string(t) == s {
+			return t, nil
+		}
+		names = append(names, string(t))
+	}
+	return "", fmt.Errorf("unknown key type %q; valid types are %s", s, strings.Join(names, ", "))
+}
+
+// Key is the public description of a stored key. It holds no private material.
+type Key struct {
+	Name    string
+	Type    Type
+	Created time.Time        // UTC, whole seconds
+	Public  crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey or ed25519.PublicKey
+}
+
+// Fingerprint returns "SHA256:" followed by the unpadded standard base64
+// SHA-256 of the PKIX DER of k.Public, as ssh-keygen prints fingerprints.
+// It returns "" if k.Public is not a supported public key.
+func (k Key) Fingerprint() string {
+	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(der)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
+// ValidName reports an error unless name is a valid key name: 1 to 64
+// characters from a-z, 0-9, '.', '_' and '-', starting with a letter or
+// digit and not containing "..".
+func ValidName(name string) error {
+	ok := len(name) >= 1 && len(name) <= 64 && !strings.Contains(name, "..")
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
+		return fmt.Errorf("invalid key name %q: a name is 1 to 64 characters from a-z, 0-9, '.', '_' and '-', starts with a letter or digit, and does not contain \"..\"", name)
+	}
+	return nil
+}
+
+// Errors reported by this package, wrapped with the key name or directory
+// they concern. Test for them with [errors.Is].
+var (
+	ErrLocked         = errors.New("keystore locked")
+	ErrNotFound       = errors.New("no such key")
+	ErrExists         = errors.New("key already exists")
+	ErrBadPassphrase  = errors.New("wrong passphrase")
+	ErrNotInitialized = errors.New("keystore not initialized")
+)
+
+// Init creates a new, empty keystore in dir protected by passphrase, creating
+// dir with mode 0700 if needed. It fails if dir already holds a keystore.
+func Init(dir string, passphrase []byte) error {
+	if len(passphrase) == 0 {
+		return fmt.Errorf("init keystore %s: empty passphrase; choose a passphrase to protect the keys", dir)
+	}
+	hp := filepath.Join(dir, headerFile)
+	exists := fmt.Errorf("init keystore %s: a keystore already exists there; use it, or choose another directory", dir)
+	if _, err := os.Lstat(hp); err == nil {
+		return exists
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("init keystore: %w", err)
+	}
+	kd := filepath.Join(dir, keysDir)
+	if err := os.MkdirAll(kd, 0o700); err != nil {
+		return fmt.Errorf("init keystore: %w", err)
+	}
+	if ents, err := os.ReadDir(kd); err != nil {
+		return fmt.Errorf("init keystore: %w", err)
+	} else if len(ents) > 0 {
+		return fmt.Errorf("init keystore %s: %s is not empty; Init needs a new or empty directory", dir, kd)
+	}
+	h := newHeader()
+	kek := h.KDF.deriveKEK(passphrase)
+	defer clear(kek)
+	h.Check = sealCheck(kek)
+	data, err := marshal(h)
+	if err == nil {
+		err = writeNew(hp, data)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return exists
+	} else if err != nil {
+		return fmt.Errorf("init keystore: %w", err)
+	}
+	return nil
+}
+
+// Dir is an open keystore. Its methods are safe for concurrent use.
+type Dir struct {
+	path string
+	hdr  header // immutable after Open
+
+	mu    sync.RWMutex
+	kek   []byte           // nil while locked
+	slots map[string]*slot // every key seen at Open or created since
+}
+
+// slot is one key. It is the crypto.Signer that Dir.Signer returns.
+type slot struct {
+	d    *Dir
+	rec  *record       // immutable
+	priv crypto.Signer // nil while locked; guarded by d.mu
+}
+
+// Open opens the keystore in dir. The keystore starts locked.
+func Open(dir string) (*Dir, error) {
+	hp := filepath.Join(dir, headerFile)
+	data, err := readFile(hp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open keystore %s: %w; run 'signet keystore init'", dir, ErrNotInitialized)
+	} else if err != nil {
+		return nil, fmt.Errorf("open keystore: %w", err)
+	}
+	h, err := parseHeader(data)
+	if err != nil {
+		return nil, fmt.Errorf("open keystore: %s: %w", hp, err)
+	}
+	d := &Dir{path: dir, hdr: h, slots: make(map[string]*slot)}
+	ents, err := os.ReadDir(filepath.Join(dir, keysDir))
+	if err != nil {
+		return nil, fmt.Errorf("open keystore: %w", err)
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue // temporary or unrelated file
+		}
+		p := filepath.Join(dir, keysDir, e.Name())
+		data, err := readFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("open keystore: %w", err)
+		}
+		rec, err := parseKeyFile(data)
+		if err != nil {
+			return nil, fmt.Errorf("open keystore: %s: %w", p, err)
+		}
+		if name := rec.key.Name; e.Name() != name+".json" {
+			return nil, fmt.Errorf("open keystore: %s: holds key %q; the file was renamed or replaced: restore it from a backup", p, name)
+		}
+		d.slots[rec.key.Name] = &slot{d: d, rec: rec}
+	}
+	return d, nil
+}
+
+func (d *Dir) keyPath(name string) string { return filepath.Join(d.path, keysDir, name+".json") }
+
+// Unlock derives the KEK from passphrase, checks it against the header and
+// decrypts every key into memory. It returns ErrBadPassphrase if the
+// passphrase is wrong. Unlocking an unlocked Dir checks the passphrase and
+// otherwise does nothing.
+func (d *Dir) Unlock(passphrase []byte) error {
+	kek := d.hdr.KDF.deriveKEK(passphrase)
+	if !openCheck(kek, d.hdr.Check) {
+		clear(kek)
+		return fmt.Errorf("unlock keystore %s: %w", d.path, ErrBadPassphrase)
+	}
+	d.mu.RLock()
+	locked, todo := d.kek == nil, maps.Clone(d.slots)
+	d.mu.RUnlock()
+	if !locked {
+		clear(kek)
+		return nil
+	}
+	// Decrypt without holding the lock; then pick up any key created in
+	// between by a concurrent Unlock, Create and Lock.
+	privs := make(map[string]crypto.Signer, len(todo))
+	fail := func(err error) error {
+		for _, p := range privs {
+			wipe(p)
+		}
+		clear(kek)
+		return err
+	}
+	decrypt := func(s *slot) error {
+		p, err := s.rec.open(kek)
+		if err != nil {
+			return fail(fmt.Errorf("unlock keystore: %s: %w", d.keyPath(s.rec.key.Name), err))
+		}
+		privs[s.rec.key.Name] = p
+		return nil
+	}
+	for _, s := range todo {
+		if err := decrypt(s); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.kek != nil {
+		return fail(nil)
+	}
+	for name, s := range d.slots {
+		if privs[name] == nil {
+			if err := decrypt(s); err != nil {
+				return err
+			}
+		}
+	}
+	for name, s := range d.slots {
+		s.priv = privs[name]
+	}
+	d.kek = kek
+	return nil
+}
+
+// Lock drops every private key and the KEK from memory, zeroing them as far
+// as Go allows (see the package documentation).
+func (d *Dir) Lock() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.slots {
+		wipe(s.priv)
+		s.priv = nil
+	}
+	clear(d.kek)
+	d.kek = nil
+}
+
+// Locked reports whether d is locked.
+func (d *Dir) Locked() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.kek == nil
+}
+
+// Create generates a new key of type t named name, encrypts it and writes it
+// to disk. The private key never leaves the Dir. Create needs d unlocked
+// and fails with ErrExists if the name is taken.
+func (d *Dir) Create(name string, t Type) (Key, error) {
+	if err := ValidName(name); err != nil {
+		return Key{}, err
+	}
+	if _, err := ParseType(string(t)); err != nil {
+		return Key{}, fmt.Errorf("create key %q: %w", name, err)
+	}
+	d.mu.RLock()
+	kek := bytes.Clone(d.kek)
+	_, taken := d.slots[name]
+	d.mu.RUnlock()
+	defer clear(kek)
+	if kek == nil {
+		return Key{}, fmt.Errorf("create key %q: %w; run 'signet unlock'", name, ErrLocked)
+	}
+	if taken {
+		return Key{}, fmt.Errorf("create key %q: %w; choose another name", name, ErrExists)
+	}
+	priv, err := generate(t)
+	if err != nil {
+		return Key{}, fmt.Errorf("create key %q: generating %s key: %w", name, t, err)
+	}
+	rec, err := newRecord(name, t, time.Now(), priv, kek)
+	var data []byte
+	if err == nil {
+		data, err = rec.marshal()
+	}
+	if err == nil {
+		err = writeNew(d.keyPath(name), data)
+	}
+	if err != nil {
+		wipe(priv)
+		if errors.Is(err, fs.ErrExist) {
+			return Key{}, fmt.Errorf("create key %q: %w in %s; choose another name", name, ErrExists, d.path)
+		}
+		return Key{}, fmt.Errorf("create key %q: %w", name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := &slot{d: d, rec: rec}
+	if d.kek != nil {
+		s.priv = priv
+	} else {
+		wipe(priv) // locked while we were generating
+	}
+	d.slots[name] = s
+	return rec.key, nil
+}
+
+// List returns every key, sorted by name. It works while d is locked.
+func (d *Dir) List() ([]Key, error) {
+	d.mu.RLock()
+	keys := make([]Key, 0, len(d.slots))
+	for _, s := range d.slots {
+		keys = append(keys, s.rec.key)
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.Name, b.Name) })
+	return keys, nil
+}
+
+// Key returns the public description of the key named name. It works while
+// d is locked.
+func (d *Dir) Key(name string) (Key, error) {
+	d.mu.RLock()
+	s := d.slots[name]
+	d.mu.RUnlock()
+	if s == nil {
+		return Key{}, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
+	}
+	return s.rec.key, nil
+}
+
+// Signer returns a crypto.Signer for the key named name. It fails with
+// ErrNotFound or ErrLocked. The Signer stops working while d is locked.
+func (d *Dir) Signer(name string) (crypto.Signer, error) {
+	d.mu.RLock()
+	s := d.slots[name]
+	locked := d.kek == nil
+	d.mu.RUnlock()
+	if s == nil {
+		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
+	}
+	if locked {
+		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", name, ErrLocked)
+	}
+	return s, nil
+}
+
+func (s *slot) Public() crypto.PublicKey { return s.rec.key.Public }
+
+// Sign signs digest with the private key. It holds d's read lock while
+// signing, so that Lock never wipes a key in use.
+func (s *slot) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s.d.mu.RLock()
+	defer s.d.mu.RUnlock()
+	if s.priv == nil {
+		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", s.rec.key.Name, ErrLocked)
+	}
+	return s.priv.Sign(rand, digest, opts)
+}
+
+// Format prints only the key name, whatever the verb, so that a Signer
+// handed to a logger or fmt.Printf("%+v") never prints private material.
+func (s *slot) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "keystore.Signer(%q)", s.rec.key.Name)
+}
+
+// wipe zeros what it can of a private key. See the package documentation.
+func wipe(k crypto.Signer) {
+	switch k := k.(type) {
+	case ed25519.PrivateKey:
+		clear(k)
+	case *ecdsa.PrivateKey:
+		clearInts(k.D)
+	case *rsa.PrivateKey:
+		clearInts(k.D, k.Precomputed.Dp, k.Precomputed.Dq, k.Precomputed.Qinv)
+		clearInts(k.Primes...)
+	}
+}
+
+func clearInts(xs ...*big.Int) {
+	for _, x := range xs {
+		if x != nil {
+			clear(x.Bits())
+		}
+	}
+}

@@ -1,0 +1,139 @@
+// Package policy decides whether a principal may do what it asks.
+//
+// A Policy maps principal names to their Rules: whether the principal is an
+// administrator (creates keys and manages the keystore) and which Grants it
+// holds for signing. A Grant names keys, signature formats and artifact
+// names, each as a list of shell patterns (path.Match syntax); a request is
+// allowed when one grant matches all three. Nothing is allowed by default:
+// a principal without rules, or a request no grant covers, is denied.
+//
+// Administration and signing are separate: an administrator holds no signing
+// rights unless a Grant gives them, and a signing grant never allows key
+// management.
+//
+// Authorize is a pure function of the policy and the request, so it is cheap
+// on the hot path and easy to test from a table. A denial is a *Denial whose
+// message says what was refused and which grant would be needed.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+)
+
+// Action is what a principal asks to do.
+type Action string
+
+const (
+	Sign  Action = "sign"  // sign with a key in a format
+	Admin Action = "admin" // create keys, unlock the keystore
+)
+
+// Grant allows signing with the keys, in the formats, for the artifact names
+// its patterns match. An empty list matches nothing.
+type Grant struct {
+	Keys      []string `yaml:"keys"`
+	Formats   []string `yaml:"formats"`
+	Artifacts []string `yaml:"artifacts"`
+}
+
+// Rules are everything one principal may do.
+type Rules struct {
+	Admin  bool    `yaml:"admin"`
+	Grants []Grant `yaml:"grants"`
+}
+
+// Policy holds the rules of every principal, by principal name.
+type Policy struct {
+	rules map[string]Rules
+}
+
+// New returns a Policy for rules, after checking that every pattern is
+// well formed.
+func New(rules map[string]Rules) (*Policy, error) {
+	for name, r := range rules {
+		for i, g := range r.Grants {
+			for _, list := range [][]string{g.Keys, g.Formats, g.Artifacts} {
+				for _, p := range list {
+					if _, err := path.Match(p, ""); err != nil {
+						return nil, fmt.Errorf("principal %q grant %d: bad pattern %q: %w", name, i+1, p, err)
+					}
+				}
+			}
+		}
+	}
+	return &Policy{rules: rules}, nil
+}
+
+// Request is one decision to make.
+type Request struct {
+	Principal string
+	Action    Action
+	Key       string // for Sign
+	Format    string // for Sign
+	Artifact  string // for Sign: the name of the artifact being signed
+}
+
+// ErrDenied is matched by every *Denial.
+var ErrDenied = errors.New("permission denied")
+
+// Denial is the reason a request was refused.
+type Denial struct {
+	Request Request
+	Reason  string
+}
+
+func (d *Denial) Error() string {
+	return fmt.Sprintf("permission denied: principal %q %s", d.Request.Principal, d.Reason)
+}
+
+func (d *Denial) Is(target error) bool { return target == ErrDenied }
+
+// Authorize returns nil if r is allowed and a *Denial if not.
+func (p *Policy) Authorize(r Request) error {
+	rules, ok := p.rules[r.Principal]
+	if !ok {
+		return &Denial{r, "has no grants; add it to the principals in the server config"}
+	}
+	switch r.Action {
+	case Admin:
+		if !rules.Admin {
+			return &Denial{r, "is not an administrator (needs admin: true)"}
+		}
+		return nil
+	case Sign:
+		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, r.Key) }) {
+			return &Denial{r, fmt.Sprintf("may not use key %q", r.Key)}
+		}
+		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) }) {
+			return &Denial{r, fmt.Sprintf("may not use key %q in format %q", r.Key, r.Format)}
+		}
+		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return g.allows(r) }) {
+			return &Denial{r, fmt.Sprintf("may not sign artifact %q with key %q in format %q", r.Artifact, r.Key, r.Format)}
+		}
+		return nil
+	}
+	return &Denial{r, fmt.Sprintf("asked for unknown action %q", r.Action)}
+}
+
+// MayUseKey reports whether principal may sign with key in some format, or
+// administers the keystore. It decides which keys a principal can see.
+func (p *Policy) MayUseKey(principal, key string) bool {
+	rules := p.rules[principal]
+	return rules.Admin || slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, key) })
+}
+
+func (g Grant) allows(r Request) bool {
+	return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) && matchAny(g.Artifacts, r.Artifact)
+}
+
+func matchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, s); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,339 @@
+package server
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"unicode"
+
+	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/format/raw"
+	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/policy"
+)
+
+// apiError is an error with the HTTP status and code it is reported with.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
+}
+
+func statusOf(err error) int {
+	var ae *apiError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &ae):
+		return ae.status
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError renders err. Errors that are not apiErrors are internal: their
+// text goes to the server log and the client sees only the request id.
+func (s *Server) writeError(c *call, err error) {
+	ae := &apiError{http.StatusInternalServerError, "internal", "internal error; the server log has details under this request id"}
+	errors.As(err, &ae)
+	if ae.status == http.StatusServiceUnavailable {
+		c.w.Header().Set("Retry-After", "1")
+	}
+	s.writeJSON(c.w, ae.status, api.Error{Message: ae.message, Code: ae.code, RequestID: c.id})
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every response type is marshalable; reaching here is a bug.
+		s.log.Error("encoding response", "err", err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error encoding the response","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// decode reads exactly one JSON value of type T from the body.
+func decode[T any](c *call) (*T, error) {
+	body, err := io.ReadAll(c.r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, "too_large",
+				fmt.Sprintf("request body exceeds this server's limit of %d bytes; send fewer items per batch", mbe.Limit)}
+		}
+		return nil, badRequest("reading request body: %v", err)
+	}
+	return parseJSON[T](body)
+}
+
+// parseJSON decodes body strictly: one object, no unknown fields, no
+// trailing data.
+func parseJSON[T any](body []byte) (*T, error) {
+	if len(body) == 0 {
+		return nil, badRequest("empty request body; send a JSON object (see docs/api.md)")
+	}
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return nil, badRequest("request body is not a valid %s: %v", typeName[T](), err)
+	}
+	if dec.More() {
+		return nil, badRequest("request body has data after the JSON object")
+	}
+	return &v, nil
+}
+
+func (s *Server) listKeys(c *call) error {
+	keys, err := s.keys.List()
+	if err != nil {
+		return err
+	}
+	out := api.KeyList{Keys: []api.Key{}}
+	for _, k := range keys {
+		if s.policy.MayUseKey(c.principal.Name, k.Name) {
+			out.Keys = append(out.Keys, describe(k, false))
+		}
+	}
+	s.writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getKey(c *call) error {
+	name := c.r.PathValue("name")
+	if err := keystore.ValidName(name); err != nil {
+		return badRequest("%v", err)
+	}
+	if !s.policy.MayUseKey(c.principal.Name, name) {
+		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
+	}
+	k, err := s.keys.Key(name)
+	if err != nil {
+		return keyError(name, err)
+	}
+	out := describe(k, true)
+	if h, err := raw.Hash(k.Public); err == nil && h == 0 {
+		out.MaxMessageBytes = s.limits.MaxMessageBytes
+	}
+	s.writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createKey(c *call) error {
+	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
+		return err
+	}
+	req, err := decode[api.CreateKeyRequest](c)
+	if err != nil {
+		return err
+	}
+	if err := keystore.ValidName(req.Name); err != nil {
+		return badRequest("%v", err)
+	}
+	t, err := keystore.ParseType(req.Type)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	k, err := s.keys.Create(req.Name, t)
+	if err != nil {
+		return keyError(req.Name, err)
+	}
+	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "fingerprint", k.Fingerprint())
+	s.writeJSON(c.w, http.StatusCreated, describe(k, true))
+	return nil
+}
+
+func (s *Server) unlock(c *call) error {
+	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
+		return err
+	}
+	req, err := decode[api.UnlockRequest](c)
+	if err != nil {
+		return err
+	}
+	if err := s.keys.Unlock([]byte(req.Passphrase)); err != nil {
+		if errors.Is(err, keystore.ErrBadPassphrase) {
+			return &apiError{http.StatusForbidden, "bad_passphrase", "wrong passphrase; the keystore stays locked"}
+		}
+		return err
+	}
+	s.log.Info("keystore unlocked", "id", c.id, "principal", c.principal.Name)
+	s.writeJSON(c.w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func (s *Server) sign(c *call) error {
+	req, err := decode[api.SignRequest](c)
+	if err != nil {
+		return err
+	}
+	if err := checkSignRequest(req, s.limits.MaxBatch); err != nil {
+		return err
+	}
+	for _, it := range req.Items {
+		err := s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: it.Name})
+		if err != nil {
+			return err
+		}
+	}
+	signer, err := s.keys.Signer(req.Key)
+	if err != nil {
+		return keyError(req.Key, err)
+	}
+	k, err := s.keys.Key(req.Key)
+	if err != nil {
+		return keyError(req.Key, err)
+	}
+	opts := raw.Options{PSS: req.Options.RSAPSS}
+	alg, err := raw.Algorithm(k.Public, opts)
+	if err != nil {
+		return badRequest("key %q (%s): %v", k.Name, k.Type, err)
+	}
+	h, err := raw.Hash(k.Public)
+	if err != nil {
+		return err
+	}
+	resp := api.SignResponse{
+		RequestID:      c.id,
+		Key:            k.Name,
+		KeyFingerprint: k.Fingerprint(),
+		Algorithm:      alg,
+		Signatures:     make([]api.Signature, len(req.Items)),
+	}
+	for i, it := range req.Items {
+		tbs := it.Data
+		if h == 0 {
+			if it.Data == nil {
+				return badRequest("item %d (%q): key %q is %s, which signs the artifact itself (pure Ed25519): send data, not a digest", i+1, it.Name, k.Name, k.Type)
+			}
+			if int64(len(it.Data)) > s.limits.MaxMessageBytes {
+				return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf(
+					"item %d (%q) is %d bytes: key %q is %s, which must upload the whole artifact, and this server's limit is %d bytes (limits.max_message_bytes); sign it with an ECDSA or RSA key, which sends only a digest",
+					i+1, it.Name, len(it.Data), k.Name, k.Type, s.limits.MaxMessageBytes)}
+			}
+		} else {
+			if it.Digest == "" {
+				return badRequest("item %d (%q): key %q is %s, which signs a digest: send the %s digest of the artifact, not its data", i+1, it.Name, k.Name, k.Type, api.HashName(h))
+			}
+			dh, sum, _ := api.ParseDigest(it.Digest) // well-formed: checkSignRequest parsed it
+			if dh != h {
+				return badRequest("item %d (%q): key %q is %s, which signs %s digests, not %s", i+1, it.Name, k.Name, k.Type, api.HashName(h), api.HashName(dh))
+			}
+			tbs = sum
+		}
+		sig, err := raw.Sign(signer, tbs, opts)
+		if err != nil {
+			return fmt.Errorf("signing item %d with key %q: %w", i+1, k.Name, err)
+		}
+		resp.Signatures[i] = api.Signature{Name: it.Name, Signature: sig}
+	}
+	s.writeJSON(c.w, http.StatusOK, resp)
+	return nil
+}
+
+// checkSignRequest validates everything that does not depend on the key.
+func checkSignRequest(req *api.SignRequest, maxBatch int) error {
+	if err := keystore.ValidName(req.Key); err != nil {
+		return badRequest("%v", err)
+	}
+	if req.Format != "raw" {
+		return badRequest("format %.40q is not supported; supported formats: raw", req.Format)
+	}
+	switch n := len(req.Items); {
+	case n == 0:
+		return badRequest("no items to sign; send at least one item")
+	case n > maxBatch:
+		return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("%d items in one request; this server's limit is %d (limits.max_batch): split the batch", n, maxBatch)}
+	}
+	for i, it := range req.Items {
+		if err := checkArtifactName(it.Name); err != nil {
+			return badRequest("item %d: %v", i+1, err)
+		}
+		if it.Size < 0 {
+			return badRequest("item %d (%q): negative size %d", i+1, it.Name, it.Size)
+		}
+		switch {
+		case it.Digest != "" && it.Data != nil:
+			return badRequest("item %d (%q): send a digest or data, not both", i+1, it.Name)
+		case it.Digest == "" && it.Data == nil:
+			return badRequest("item %d (%q): nothing to sign; send a digest (ECDSA, RSA keys) or data (Ed25519 keys)", i+1, it.Name)
+		case it.Digest != "":
+			if _, _, err := api.ParseDigest(it.Digest); err != nil {
+				return badRequest("item %d (%q): %v", i+1, it.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkArtifactName keeps names printable and bounded, so they are safe to
+// log and to match against grants.
+func checkArtifactName(name string) error {
+	if name == "" {
+		return errors.New("artifact name is empty; name what you are signing")
+	}
+	if len(name) > 1024 {
+		return fmt.Errorf("artifact name is %d bytes; the limit is 1024", len(name))
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
+			return fmt.Errorf("artifact name %.80q contains a control or invalid character", name)
+		}
+	}
+	return nil
+}
+
+func (s *Server) authorize(c *call, r policy.Request) error {
+	r.Principal = c.principal.Name
+	if err := s.policy.Authorize(r); err != nil {
+		return &apiError{http.StatusForbidden, "forbidden", err.Error()}
+	}
+	return nil
+}
+
+// keyError maps keystore errors to API errors.
+func keyError(name string, err error) error {
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no key named %q; 'signet key list' shows the keys", name)}
+	case errors.Is(err, keystore.ErrExists):
+		return &apiError{http.StatusConflict, "exists", fmt.Sprintf("a key named %q already exists", name)}
+	case errors.Is(err, keystore.ErrLocked):
+		return &apiError{http.StatusServiceUnavailable, "locked", "keystore locked: ask a custodian to run 'signet unlock'"}
+	}
+	return err
+}
+
+func describe(k keystore.Key, withPublic bool) api.Key {
+	out := api.Key{Name: k.Name, Type: string(k.Type), Created: k.Created, Fingerprint: k.Fingerprint()}
+	if withPublic {
+		if der, err := x509.MarshalPKIXPublicKey(k.Public); err == nil {
+			out.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		}
+	}
+	return out
+}
+
+func typeName[T any]() string {
+	switch any(new(T)).(type) {
+	case *api.SignRequest:
+		return "sign request"
+	case *api.CreateKeyRequest:
+		return "key creation request"
+	case *api.UnlockRequest:
+		return "unlock request"
+	}
+	return "request"
+}

@@ -1,0 +1,274 @@
+// Package server is Signet's HTTP/JSON API.
+//
+// Every request flows one way:
+//
+//	authenticate → decode → authorize → sign → respond
+//
+// Authentication comes first so that nothing from an unknown caller is
+// parsed. The caller is proven by its TLS client certificate (mutual TLS 1.3
+// is required; see [TLSConfig]); the body is then decoded strictly (unknown
+// fields, trailing data, oversized bodies and malformed digests are refused
+// with a 4xx naming the problem); policy decides whether that principal may
+// sign those artifacts with that key in that format; the keystore supplies a
+// [crypto.Signer]; and the response carries the signatures. A refusal never
+// signs anything.
+//
+// The API is versioned under /v1/ and documented in docs/api.md. Errors are
+// JSON objects {"error": message, "code": code, "request_id": id} whose
+// message says what went wrong and what to do; code is a stable word for
+// programs to branch on.
+//
+// Resources are bounded: request bodies by [Limits.MaxBodyBytes], batches by
+// [Limits.MaxBatch], pure Ed25519 messages by [Limits.MaxMessageBytes], and
+// concurrent requests by [Limits.MaxInflight], beyond which callers wait at
+// most [Limits.QueueTimeout] before a 503 with Retry-After.
+package server
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/policy"
+)
+
+// Keyring is what the server needs from a key backend. *keystore.Dir
+// implements it; an HSM backend will too.
+type Keyring interface {
+	List() ([]keystore.Key, error)
+	Key(name string) (keystore.Key, error)
+	Signer(name string) (crypto.Signer, error)
+	Create(name string, t keystore.Type) (keystore.Key, error)
+	Unlock(passphrase []byte) error
+	Locked() bool
+}
+
+// Authenticator proves who is calling from the TLS connection.
+type Authenticator interface {
+	Authenticate(cs *tls.ConnectionState) (authn.Principal, error)
+}
+
+// Limits bound what one request and the whole server may consume.
+type Limits struct {
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`    // any request body
+	MaxBatch        int           `yaml:"max_batch"`         // items in one sign request
+	MaxMessageBytes int64         `yaml:"max_message_bytes"` // one pure Ed25519 message
+	MaxInflight     int           `yaml:"max_inflight"`      // requests handled at once
+	QueueTimeout    time.Duration `yaml:"queue_timeout"`     // wait for a slot before 503
+	ReadTimeout     time.Duration `yaml:"read_timeout"`      // whole request, body included
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+}
+
+// DefaultLimits are the limits used for every field left zero.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBodyBytes:    32 << 20,
+		MaxBatch:        1000,
+		MaxMessageBytes: 16 << 20,
+		MaxInflight:     256,
+		QueueTimeout:    10 * time.Second,
+		ReadTimeout:     60 * time.Second,
+		WriteTimeout:    60 * time.Second,
+		IdleTimeout:     120 * time.Second,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	set := func(v, def int64) int64 {
+		if v <= 0 {
+			return def
+		}
+		return v
+	}
+	l.MaxBodyBytes = set(l.MaxBodyBytes, d.MaxBodyBytes)
+	l.MaxBatch = int(set(int64(l.MaxBatch), int64(d.MaxBatch)))
+	l.MaxMessageBytes = set(l.MaxMessageBytes, d.MaxMessageBytes)
+	l.MaxInflight = int(set(int64(l.MaxInflight), int64(d.MaxInflight)))
+	l.QueueTimeout = time.Duration(set(int64(l.QueueTimeout), int64(d.QueueTimeout)))
+	l.ReadTimeout = time.Duration(set(int64(l.ReadTimeout), int64(d.ReadTimeout)))
+	l.WriteTimeout = time.Duration(set(int64(l.WriteTimeout), int64(d.WriteTimeout)))
+	l.IdleTimeout = time.Duration(set(int64(l.IdleTimeout), int64(d.IdleTimeout)))
+	return l
+}
+
+// Server serves the Signet API.
+type Server struct {
+	keys   Keyring
+	policy *policy.Policy
+	authn  Authenticator
+	limits Limits
+	log    *slog.Logger
+	slots  chan struct{}
+}
+
+// New returns a Server. Zero fields of limits take their DefaultLimits
+// value; a nil log discards.
+func New(keys Keyring, pol *policy.Policy, auth Authenticator, limits Limits, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	limits = limits.withDefaults()
+	return &Server{
+		keys:   keys,
+		policy: pol,
+		authn:  auth,
+		limits: limits,
+		log:    log,
+		slots:  make(chan struct{}, limits.MaxInflight),
+	}
+}
+
+// TLSConfig returns the server side of mutual TLS 1.3: cert is the server's
+// certificate and clientCAs the roots client certificates must chain to.
+func TLSConfig(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
+	}
+}
+
+// Serve accepts TLS connections on ln until ctx is done, then stops
+// accepting and waits up to drain for requests in flight to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, drain time.Duration) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.limits.ReadTimeout,
+		WriteTimeout:      s.limits.WriteTimeout,
+		IdleTimeout:       s.limits.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("draining requests: %w", err)
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler for the whole API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /v1/keys", s.api(s.listKeys))
+	mux.Handle("GET /v1/keys/{name}", s.api(s.getKey))
+	mux.Handle("POST /v1/keys", s.api(s.createKey))
+	mux.Handle("POST /v1/sign", s.api(s.sign))
+	mux.Handle("POST /v1/unlock", s.api(s.unlock))
+	mux.Handle("/", s.api(func(*call) error {
+		return &apiError{http.StatusNotFound, "not_found", "no such endpoint; see docs/api.md"}
+	}))
+	return mux
+}
+
+// A call is one authenticated API request.
+type call struct {
+	w         http.ResponseWriter
+	r         *http.Request
+	id        string
+	principal authn.Principal
+}
+
+// api wraps an endpoint with request ids, the concurrency limit,
+// authentication and error rendering.
+func (s *Server) api(h func(*call) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		c := &call{w: w, r: r, id: newRequestID()}
+		w.Header().Set("X-Request-Id", c.id)
+		err := s.serve(c, h)
+		if err != nil {
+			s.writeError(c, err)
+		}
+		s.log.Info("request", "id", c.id, "method", r.Method, "path", r.URL.Path,
+			"principal", c.principal.Name, "remote", r.RemoteAddr,
+			"status", statusOf(err), "err", errString(err), "duration", time.Since(start))
+	})
+}
+
+func (s *Server) serve(c *call, h func(*call) error) error {
+	if err := s.acquire(c.r.Context()); err != nil {
+		return err
+	}
+	defer func() { <-s.slots }()
+	p, err := s.authn.Authenticate(c.r.TLS)
+	if err != nil {
+		return &apiError{http.StatusUnauthorized, "unauthenticated", err.Error()}
+	}
+	c.principal = p
+	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.limits.MaxBodyBytes)
+	return h(c)
+}
+
+func (s *Server) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(s.limits.QueueTimeout)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return errOverloaded
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz is true only when a signing request could succeed.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.keys.Locked() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready: keystore locked; run 'signet unlock'\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+var errOverloaded = &apiError{http.StatusServiceUnavailable, "overloaded", "server busy: too many requests in flight; retry shortly"}
