@@ -89,7 +89,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -279,50 +278,28 @@ func (d *Dir) Unlock(passphrase []byte) error {
 		clear(kek)
 		return fmt.Errorf("unlock keystore %s: %w", d.path, ErrBadPassphrase)
 	}
-	d.mu.RLock()
-	locked, todo := d.kek == nil, maps.Clone(d.slots)
-	d.mu.RUnlock()
-	if !locked {
-		clear(kek)
-		return nil
-	}
-	// Decrypt without holding the lock; then pick up any key created in
-	// between by a concurrent Unlock, Create and Lock.
-	privs := make(map[string]crypto.Signer, len(todo))
-	fail := func(err error) error {
-		for _, p := range privs {
-			wipe(p)
-		}
-		clear(kek)
-		return err
-	}
-	decrypt := func(s *slot) error {
-		p, err := s.rec.open(kek)
-		if err != nil {
-			return fail(fmt.Errorf("unlock keystore: %s: %w", d.keyPath(s.rec.key.Name), err))
-		}
-		privs[s.rec.key.Name] = p
-		return nil
-	}
-	for _, s := range todo {
-		if err := decrypt(s); err != nil {
-			return err
-		}
-	}
+	// Decrypting takes milliseconds per key, far less than deriving the
+	// KEK, so it is done with the lock held.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.kek != nil {
-		return fail(nil)
+		clear(kek)
+		return nil
 	}
-	for name, s := range d.slots {
-		if privs[name] == nil {
-			if err := decrypt(s); err != nil {
-				return err
+	privs := make(map[*slot]crypto.Signer, len(d.slots))
+	for _, s := range d.slots {
+		p, err := s.rec.open(kek)
+		if err != nil {
+			for _, p := range privs {
+				wipe(p)
 			}
+			clear(kek)
+			return fmt.Errorf("unlock keystore: %s: %w", d.keyPath(s.rec.key.Name), err)
 		}
+		privs[s] = p
 	}
-	for name, s := range d.slots {
-		s.priv = privs[name]
+	for s, p := range privs {
+		s.priv = p
 	}
 	d.kek = kek
 	return nil

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/signet-dev/signet/internal/devpki"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"signet": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the transcripts in testdata/*.txt: real servers on
+// loopback, the real CLI, and signatures checked by openssl.
+func TestScripts(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is required; run ./scripts/test, which installs it")
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitenv":  cmdWaitEnv,
+			"waitport": cmdWaitPort,
+			"freeport": cmdFreePort,
+			"expand":   cmdExpand,
+			"mkpki":    cmdMkPKI,
+		},
+	})
+}
+
+const waitLimit = 30 * time.Second
+
+// waitenv DIR waits for DIR/client.env, written by 'signet serve --dev',
+// and sets the variables it exports.
+func cmdWaitEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitenv DIR")
+	}
+	name := ts.MkAbs(filepath.Join(args[0], "client.env"))
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		f, err := os.Open(name)
+		if err == nil {
+			defer f.Close()
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+				if ok {
+					ts.Setenv(k, strings.Trim(v, "'"))
+				}
+			}
+			return
+		}
+		if time.Since(start) > waitLimit {
+			ts.Fatalf("no %s after %v: did the server start?", name, waitLimit)
+		}
+	}
+}
+
+// waitport HOST:PORT waits until something accepts connections there.
+func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitport HOST:PORT")
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", args[0], time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Since(start) > waitLimit {
+			ts.Fatalf("nothing listening on %s after %v", args[0], waitLimit)
+		}
+	}
+}
+
+// freeport VAR sets VAR to a loopback TCP port that was free a moment ago.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	ts.Setenv(args[0], port)
+}
+
+// expand IN OUT writes IN to OUT with $VARIABLES replaced.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expand IN OUT")
+	}
+	in := ts.ReadFile(args[0])
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(in, ts.Getenv)), 0o600))
+}
+
+// mkpki DIR writes a CA (ca.pem), a server certificate for 127.0.0.1
+// (server.pem, server-key.pem) and client certificates NAME.pem,
+// NAME-key.pem for each further argument.
+func cmdMkPKI(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: mkpki DIR [CLIENT...]")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o700))
+	ca, err := devpki.NewCA("script CA")
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(dir, "ca.pem"), devpki.CertPEM(ca.TLSCertificate()), 0o600))
+	write := func(name string, issue func() (tls.Certificate, error)) {
+		c, err := issue()
+		ts.Check(err)
+		key, err := devpki.KeyPEM(c)
+		ts.Check(err)
+		ts.Check(os.WriteFile(filepath.Join(dir, name+".pem"), devpki.CertPEM(c), 0o600))
+		ts.Check(os.WriteFile(filepath.Join(dir, name+"-key.pem"), key, 0o600))
+	}
+	write("server", func() (tls.Certificate, error) { return ca.IssueServer("127.0.0.1") })
+	for _, name := range args[1:] {
+		write(name, func() (tls.Certificate, error) { return ca.IssueClient(name) })
+	}
+}
