@@ -20,6 +20,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -632,4 +633,24 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestFuzzSeeds checks that the valid-* seeds in the fuzz corpus parse, so
+// that the fuzzer starts from well-formed key files.
+func TestFuzzSeeds(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParseKeyFile", "valid-*"))
+	if len(paths) == 0 {
+		t.Fatal("no valid seeds")
+	}
+	for _, p := range paths {
+		lines := strings.SplitN(string(mustRead(t, p)), "\n", 2)
+		quoted := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(lines[1]), "[]byte("), ")")
+		data, err := strconv.Unquote(quoted)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if _, err := parseKeyFile([]byte(data)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
 }
