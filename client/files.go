@@ -17,15 +17,55 @@ import (
 
 // PublicKey parses the PEM public key of k.
 func PublicKey(k *api.Key) (crypto.PublicKey, error) {
-	block, _ := pem.Decode([]byte(k.PublicKey))
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("key %q: server sent no PEM public key", k.Name)
-	}
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, err := ParsePublicKey([]byte(k.PublicKey))
 	if err != nil {
-		return nil, fmt.Errorf("key %q: %w", k.Name, err)
+		return nil, fmt.Errorf("key %q from the server: %w", k.Name, err)
 	}
 	return pub, nil
+}
+
+// ParsePublicKey parses a PEM "PUBLIC KEY" (SubjectPublicKeyInfo) block, as
+// 'signet key public' prints it.
+func ParsePublicKey(b []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, errors.New("no PEM PUBLIC KEY block")
+	}
+	return x509.ParsePKIXPublicKey(block.Bytes)
+}
+
+// VerifyFile checks a raw signature of the file at path under pub. Digest
+// keys stream the file through the hash; Ed25519 keys read it whole.
+func VerifyFile(pub crypto.PublicKey, path string, sig []byte, opts raw.Options) error {
+	h, err := raw.Hash(pub)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if h == 0 {
+		msg, err := io.ReadAll(f)
+		if err != nil {
+			return err
+		}
+		return raw.Verify(pub, msg, sig, opts)
+	}
+	sum, err := digest(f, h)
+	if err != nil {
+		return fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return raw.VerifyDigest(pub, sum, sig, opts)
+}
+
+func digest(r io.Reader, h crypto.Hash) ([]byte, error) {
+	d := h.New()
+	if _, err := io.Copy(d, r); err != nil {
+		return nil, err
+	}
+	return d.Sum(nil), nil
 }
 
 // FileSignature is the raw signature of one file.
@@ -111,11 +151,10 @@ func prepare(path string, h crypto.Hash, k *api.Key) (api.SignItem, []byte, erro
 		item.Data = b
 		return item, b, nil
 	}
-	d := h.New()
-	if _, err := io.Copy(d, f); err != nil {
+	sum, err := digest(f, h)
+	if err != nil {
 		return item, nil, fmt.Errorf("hashing %s: %w", path, err)
 	}
-	sum := d.Sum(nil)
 	item.Digest = api.Digest(h, sum)
 	return item, sum, nil
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -170,7 +167,7 @@ func runVerify(env *cmdEnv, args []string) error {
 	if err != nil {
 		return hintf("sign it first with 'signet sign', or name the signature with --signature", "reading signature: %w", err)
 	}
-	if err := verifyFile(pub, file, sig, raw.Options{PSS: *pss}); err != nil {
+	if err := client.VerifyFile(pub, file, sig, raw.Options{PSS: *pss}); err != nil {
 		if errors.Is(err, raw.ErrVerify) {
 			return fmt.Errorf("%s: BAD signature %s for %s", file, *sigFile, label)
 		}
@@ -180,40 +177,14 @@ func runVerify(env *cmdEnv, args []string) error {
 	return nil
 }
 
-// verifyFile checks a raw signature of the file at path, streaming it
-// through the hash for digest-based keys.
-func verifyFile(pub crypto.PublicKey, path string, sig []byte, opts raw.Options) error {
-	h, err := raw.Hash(pub)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if h == 0 {
-		msg, err := io.ReadAll(f)
-		if err != nil {
-			return err
-		}
-		return raw.Verify(pub, msg, sig, opts)
-	}
-	d := h.New()
-	if _, err := io.Copy(d, f); err != nil {
-		return err
-	}
-	return raw.VerifyDigest(pub, d.Sum(nil), sig, opts)
-}
-
 func readPublicKey(path string) (crypto.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, hintf("export one with 'signet key public NAME > key.pem'", "%s: no PEM PUBLIC KEY block", path)
+	pub, err := client.ParsePublicKey(b)
+	if err != nil {
+		return nil, hintf("export one with 'signet key public NAME > key.pem'", "%s: %w", path, err)
 	}
-	return x509.ParsePKIXPublicKey(block.Bytes)
+	return pub, nil
 }
