@@ -81,7 +81,7 @@ func NewCerts(rules []CertRule) (*Certs, error) {
 			}
 		}
 		if n != 1 {
-			return nil, fmt.Errorf("principal %q: give exactly one of certificate_sha256, subject_cn, dns_name, email, uri", r.Principal)
+			return nil, fmt.Errorf("principal %q: give exactly one of certificate sha256, subject_cn, dns_name, email or uri", r.Principal)
 		}
 		out[i] = r
 	}

@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -84,7 +85,9 @@ func Parse(b []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if err := dec.Decode(&c); errors.Is(err, io.EOF) {
+		return nil, errors.New("the file is empty; docs/signet.example.yaml is a complete example")
+	} else if err != nil {
 		return nil, err
 	}
 	if err := c.check(); err != nil {
@@ -119,6 +122,22 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("principal %q is defined twice", p.Name))
 		}
 		seen[p.Name] = true
+		if p.Certificate.SHA256 != "" && p.Certificate.CA != "" {
+			errs = append(errs, fmt.Errorf("principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name))
+		}
+	}
+	l := c.Limits
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{
+		{"max_body_bytes", l.MaxBodyBytes}, {"max_batch", int64(l.MaxBatch)}, {"max_message_bytes", l.MaxMessageBytes},
+		{"max_inflight", int64(l.MaxInflight)}, {"queue_timeout", int64(l.QueueTimeout)}, {"read_timeout", int64(l.ReadTimeout)},
+		{"write_timeout", int64(l.WriteTimeout)}, {"idle_timeout", int64(l.IdleTimeout)}, {"drain_timeout", int64(c.DrainTimeout)},
+	} {
+		if v.n < 0 {
+			errs = append(errs, fmt.Errorf("limits.%s is negative; leave it out for the default", v.name))
+		}
 	}
 	return errors.Join(errs...)
 }

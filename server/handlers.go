@@ -46,7 +46,7 @@ func statusOf(err error) int {
 func (s *Server) writeError(c *call, err error) {
 	ae := &apiError{http.StatusInternalServerError, "internal", "internal error; the server log has details under this request id"}
 	errors.As(err, &ae)
-	if ae.status == http.StatusServiceUnavailable {
+	if ae.code == "overloaded" {
 		c.w.Header().Set("Retry-After", "1")
 	}
 	s.writeJSON(c.w, ae.status, api.Error{Message: ae.message, Code: ae.code, RequestID: c.id})
@@ -104,7 +104,7 @@ func (s *Server) listKeys(c *call) error {
 	out := api.KeyList{Keys: []api.Key{}}
 	for _, k := range keys {
 		if s.policy.MayUseKey(c.principal.Name, k.Name) {
-			out.Keys = append(out.Keys, describe(k, false))
+			out.Keys = append(out.Keys, s.describe(k, false))
 		}
 	}
 	s.writeJSON(c.w, http.StatusOK, out)
@@ -123,11 +123,7 @@ func (s *Server) getKey(c *call) error {
 	if err != nil {
 		return keyError(name, err)
 	}
-	out := describe(k, true)
-	if h, err := raw.Hash(k.Public); err == nil && h == 0 {
-		out.MaxMessageBytes = s.limits.MaxMessageBytes
-	}
-	s.writeJSON(c.w, http.StatusOK, out)
+	s.writeJSON(c.w, http.StatusOK, s.describe(k, true))
 	return nil
 }
 
@@ -151,7 +147,7 @@ func (s *Server) createKey(c *call) error {
 		return keyError(req.Name, err)
 	}
 	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "fingerprint", k.Fingerprint())
-	s.writeJSON(c.w, http.StatusCreated, describe(k, true))
+	s.writeJSON(c.w, http.StatusCreated, s.describe(k, true))
 	return nil
 }
 
@@ -316,11 +312,15 @@ func keyError(name string, err error) error {
 	return err
 }
 
-func describe(k keystore.Key, withPublic bool) api.Key {
+// describe returns the API view of k, with its PEM public key if asked.
+func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
 	out := api.Key{Name: k.Name, Type: string(k.Type), Created: k.Created, Fingerprint: k.Fingerprint()}
 	if withPublic {
 		if der, err := x509.MarshalPKIXPublicKey(k.Public); err == nil {
 			out.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		}
+		if h, err := raw.Hash(k.Public); err == nil && h == 0 {
+			out.MaxMessageBytes = s.limits.MaxMessageBytes
 		}
 	}
 	return out

@@ -179,6 +179,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys", s.api(s.createKey))
 	mux.Handle("POST /v1/sign", s.api(s.sign))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
+	// Known paths with the wrong method get 405 and Allow; the rest 404.
+	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST"} {
+		mux.Handle(path, s.api(func(c *call) error {
+			c.w.Header().Set("Allow", allow)
+			return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s is not supported; use %s", c.r.Method, c.r.URL.Path, allow)}
+		}))
+	}
 	mux.Handle("/", s.api(func(*call) error {
 		return &apiError{http.StatusNotFound, "not_found", "no such endpoint; see docs/api.md"}
 	}))
@@ -238,7 +245,7 @@ func (s *Server) acquire(ctx context.Context) error {
 	case <-t.C:
 		return errOverloaded
 	case <-ctx.Done():
-		return ctx.Err()
+		return &apiError{http.StatusServiceUnavailable, "canceled", "request canceled by the client while waiting for a slot"}
 	}
 }
 

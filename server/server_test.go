@@ -236,6 +236,11 @@ func TestLockedKeystore(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Status != 503 || ce.Code != "locked" || !strings.Contains(ce.Message, "signet unlock") {
 		t.Fatalf("signing while locked: %v, want 503 locked", err)
 	}
+	// A locked keystore waits for a person: no Retry-After invitation.
+	status, e, h := post(t, f, "admin", "/v1/sign", []byte(`{"key":"release","format":"raw","items":[{"name":"a","digest":"`+digest256("a")+`"}]}`))
+	if status != 503 || e.Code != "locked" || h.Get("Retry-After") != "" {
+		t.Fatalf("raw sign while locked: %d %s, Retry-After %q", status, e.Code, h.Get("Retry-After"))
+	}
 	resp, err := f.httpClient("admin").Get(f.url.JoinPath("/readyz").String())
 	if err != nil {
 		t.Fatal(err)
@@ -281,14 +286,25 @@ func TestOverloaded(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	f := newFixture(t, server.Limits{})
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/v1/nothing": 404} {
-		resp, err := f.httpClient("admin").Get(f.url.JoinPath(path).String())
+	for _, tt := range []struct {
+		method, path string
+		want         int
+		allow        string
+	}{
+		{"GET", "/healthz", 200, ""},
+		{"GET", "/readyz", 200, ""},
+		{"GET", "/v1/nothing", 404, ""},
+		{"GET", "/v1/sign", 405, "POST"},
+		{"DELETE", "/v1/keys/release", 405, "GET"},
+	} {
+		req, _ := http.NewRequest(tt.method, f.url.JoinPath(tt.path).String(), nil)
+		resp, err := f.httpClient("admin").Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		if resp.StatusCode != tt.want || resp.Header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s = %d (Allow %q), want %d (Allow %q)", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), tt.want, tt.allow)
 		}
 	}
 }
