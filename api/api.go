@@ -14,11 +14,16 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/signet-dev/signet/token"
 )
 
 // SignRequest asks for signatures over one or more artifacts with one key.
 // A single signature is a batch of one.
 type SignRequest struct {
+	// Nonce is accepted for compatibility with older clients and ignored:
+	// tokens are self-contained and no replay state is kept.
+	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
 	Format  string      `json:"format"`           // "raw"
 	Options SignOptions `json:"options,omitzero"` // format variants
@@ -81,6 +86,50 @@ type CreateKeyRequest struct {
 // UnlockRequest supplies the keystore passphrase.
 type UnlockRequest struct {
 	Passphrase string `json:"passphrase"`
+}
+
+// TokenRequest asks for a token for one job. The token may do no more
+// than the caller's own grants allow.
+type TokenRequest struct {
+	Subject   string   `json:"subject"`             // the job, e.g. "build-4711"
+	TTL       string   `json:"ttl"`                 // lifetime, a Go duration such as "2h"
+	Keys      []string `json:"keys"`                // key names
+	Formats   []string `json:"formats"`             // e.g. ["raw"]
+	Artifacts []string `json:"artifacts,omitempty"` // artifact name patterns; default ["*"]
+	MaxItems  int      `json:"max_items,omitempty"` // most items per sign request; 0 = server limit
+	BindCert  string   `json:"bind_cert,omitempty"` // SHA-256 fingerprint of the only client certificate that may present it
+}
+
+// TokenResponse carries a new token and its claims.
+type TokenResponse struct {
+	Token  string       `json:"token"`
+	Claims token.Claims `json:"claims"`
+}
+
+// TokenVerifyRequest asks the server to check a token.
+type TokenVerifyRequest struct {
+	Token string `json:"token"`
+}
+
+// TokenVerifyResponse says whether a token is valid here and now, and
+// why not.
+type TokenVerifyResponse struct {
+	Valid  bool          `json:"valid"`
+	Error  string        `json:"error,omitempty"`
+	Code   string        `json:"code,omitempty"`
+	Claims *token.Claims `json:"claims,omitempty"` // only when valid
+}
+
+// DenyListRequest asks for a signed deny list revoking these tokens.
+type DenyListRequest struct {
+	IDs      []string `json:"ids,omitempty"`      // token ids
+	Subjects []string `json:"subjects,omitempty"` // every token of these subjects
+}
+
+// DenyListResponse carries the signed deny list, to be installed as the
+// tokens.deny_list file of every replica.
+type DenyListResponse struct {
+	DenyList string `json:"deny_list"`
 }
 
 // Error is the body of every error response.

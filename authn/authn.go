@@ -1,9 +1,16 @@
 // Package authn turns proof of identity into a Principal.
 //
-// Identity is cryptographic: a principal is proven by a TLS client
-// certificate that the server's TLS stack has already verified against the
-// configured client CAs. Source addresses and ports prove nothing and are
-// never consulted.
+// Identity is cryptographic: a caller is proven by a TLS client certificate
+// that the server's TLS stack has already verified against the configured
+// client CAs, or by a signed token (package token) in an "Authorization:
+// Bearer" header. Source addresses and ports prove nothing and are never
+// consulted.
+//
+// A token request is the token's: its principal is named after the token's
+// issuer, whose grants bound what the token may do, and carries the claims.
+// A client certificate presented beside an unbound token is ignored; a token
+// bound to a certificate (claim cnf/x5t#S256, RFC 8705) is accepted only
+// over a connection that presented that very certificate.
 //
 // A CertRule names a principal and says which certificates prove it, in one
 // of two ways:
@@ -23,19 +30,66 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/signet-dev/signet/token"
 )
 
 // Principal is an authenticated caller.
 type Principal struct {
-	Name   string // the principal's name in the server config
-	Method string // how it was proven: "mtls"
-	ID     string // what proved it: "sha256:<hex>" of the client certificate
+	Name   string        // the principal's name in the server config; for a token, its issuer
+	Method string        // how it was proven: "mtls" or "token"
+	ID     string        // what proved it: "sha256:<hex>" of the client certificate, or "token:<jti>"
+	Token  *token.Claims // the token's claims, for Method "token"
+}
+
+// Authenticator proves callers by token or client certificate.
+type Authenticator struct {
+	Certs  *Certs
+	Tokens *token.Verifier  // nil: tokens are not accepted
+	Now    func() time.Time // nil: time.Now
+}
+
+// Authenticate returns the principal proven by r: its bearer token if it
+// has one, else its verified client certificate.
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return a.Certs.Authenticate(r.TLS)
+	}
+	scheme, tok, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return Principal{}, fmt.Errorf("%w: Authorization scheme %.20q is not supported; send 'Bearer TOKEN'", ErrUnauthenticated, scheme)
+	}
+	if a.Tokens == nil {
+		return Principal{}, fmt.Errorf("%w: this server accepts no tokens (no tokens section in its config); use a client certificate", ErrUnauthenticated)
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	c, err := a.Tokens.Verify(strings.TrimSpace(tok), now())
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if c.Confirm != nil {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			return Principal{}, fmt.Errorf("%w: token %s is bound to a client certificate; present that certificate", ErrUnauthenticated, c.ID)
+		}
+		sum := sha256.Sum256(r.TLS.VerifiedChains[0][0].Raw)
+		if base64.RawURLEncoding.EncodeToString(sum[:]) != c.Confirm.CertSHA256 {
+			return Principal{}, fmt.Errorf("%w: token %s is bound to another client certificate", ErrUnauthenticated, c.ID)
+		}
+	}
+	return Principal{Name: c.Issuer, Method: "token", ID: "token:" + c.ID, Token: c}, nil
 }
 
 // ErrUnauthenticated is matched by every authentication failure.
@@ -92,7 +146,7 @@ func NewCerts(rules []CertRule) (*Certs, error) {
 // certificate in cs.
 func (c *Certs) Authenticate(cs *tls.ConnectionState) (Principal, error) {
 	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return Principal{}, fmt.Errorf("%w: no verified client certificate; present one issued by a CA the server trusts", ErrUnauthenticated)
+		return Principal{}, fmt.Errorf("%w: no verified client certificate; present one issued by a CA the server trusts (or a token, where the server accepts them)", ErrUnauthenticated)
 	}
 	leaf := cs.VerifiedChains[0][0]
 	fp := Fingerprint(leaf)
@@ -131,6 +185,18 @@ func (r CertRule) matches(leaf *x509.Certificate, fp string, chains [][]*x509.Ce
 func Fingerprint(cert *x509.Certificate) string {
 	sum := sha256.Sum256(cert.Raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// CertBinding returns the RFC 8705 confirmation value (x5t#S256) for a
+// certificate given by its SHA-256 fingerprint in any form
+// NormalizeFingerprint accepts.
+func CertBinding(fingerprint string) (string, error) {
+	fp, err := NormalizeFingerprint(fingerprint)
+	if err != nil {
+		return "", err
+	}
+	b, _ := hex.DecodeString(fp)
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // NormalizeFingerprint accepts a SHA-256 fingerprint as printed by

@@ -36,24 +36,27 @@ type Config struct {
 	CACert     string // PEM file of the CA that issued the server certificate
 	ClientCert string // PEM client certificate
 	ClientKey  string // PEM private key of ClientCert
+	Token      string // bearer token; with it, a client certificate is optional
 }
 
-// FromEnv reads SIGNET_SERVER, SIGNET_CACERT, SIGNET_CLIENT_CERT and
-// SIGNET_CLIENT_KEY.
+// FromEnv reads SIGNET_SERVER, SIGNET_CACERT, SIGNET_CLIENT_CERT,
+// SIGNET_CLIENT_KEY and SIGNET_TOKEN.
 func FromEnv() Config {
 	return Config{
 		Server:     os.Getenv("SIGNET_SERVER"),
 		CACert:     os.Getenv("SIGNET_CACERT"),
 		ClientCert: os.Getenv("SIGNET_CLIENT_CERT"),
 		ClientKey:  os.Getenv("SIGNET_CLIENT_KEY"),
+		Token:      os.Getenv("SIGNET_TOKEN"),
 	}
 }
 
 // Client is a connection to one Signet server. It is safe for concurrent
 // use.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	base  *url.URL
+	http  *http.Client
+	token string
 }
 
 // New returns a Client for cfg after loading its certificates.
@@ -76,15 +79,19 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("CA certificate %s: no PEM certificate found", cfg.CACert)
 		}
 	}
-	if cfg.ClientCert == "" || cfg.ClientKey == "" {
-		return nil, errors.New("no client certificate: set SIGNET_CLIENT_CERT and SIGNET_CLIENT_KEY (or --cert and --cert-key)")
+	switch {
+	case cfg.ClientCert != "" && cfg.ClientKey != "":
+		cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	case cfg.Token == "":
+		return nil, errors.New("no credentials: set SIGNET_TOKEN, or SIGNET_CLIENT_CERT and SIGNET_CLIENT_KEY (or --token, --cert and --cert-key)")
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
-	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
-	}
-	tc.Certificates = []tls.Certificate{cert}
-	return NewWithTLS(u, tc), nil
+	c := NewWithTLS(u, tc)
+	c.token = cfg.Token
+	return c, nil
 }
 
 // NewWithTLS returns a Client for the server at base using tc as is.
@@ -144,6 +151,33 @@ func (c *Client) Unlock(ctx context.Context, passphrase string) error {
 	return c.do(ctx, http.MethodPost, "/v1/unlock", api.UnlockRequest{Passphrase: passphrase}, nil)
 }
 
+// IssueToken asks for a token for one job.
+func (c *Client) IssueToken(ctx context.Context, req *api.TokenRequest) (*api.TokenResponse, error) {
+	var out api.TokenResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/tokens", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// VerifyToken asks the server whether tok is valid there and now.
+func (c *Client) VerifyToken(ctx context.Context, tok string) (*api.TokenVerifyResponse, error) {
+	var out api.TokenVerifyResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/tokens/verify", api.TokenVerifyRequest{Token: tok}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DenyList asks the server to sign a deny list.
+func (c *Client) DenyList(ctx context.Context, req *api.DenyListRequest) (string, error) {
+	var out api.DenyListResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/tokens/deny-list", req, &out); err != nil {
+		return "", err
+	}
+	return out.DenyList, nil
+}
+
 // Sign sends one sign request.
 func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignResponse, error) {
 	var out api.SignResponse
@@ -172,6 +206,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

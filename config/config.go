@@ -13,14 +13,18 @@ package config
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -28,16 +32,37 @@ import (
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
+	"github.com/signet-dev/signet/token"
 )
 
 // Config is the server configuration.
 type Config struct {
+	Name         string        `yaml:"name"`          // deployment name: the audience of its tokens
 	Listen       string        `yaml:"listen"`        // host:port
 	Data         string        `yaml:"data"`          // state directory; the keystore is Data/keystore
 	TLS          TLS           `yaml:"tls"`           // server certificate and trusted client CAs
 	Limits       server.Limits `yaml:"limits"`        // zero fields take defaults
 	DrainTimeout time.Duration `yaml:"drain_timeout"` // on shutdown; default 30s
 	Principals   []Principal   `yaml:"principals"`
+	Tokens       *Tokens       `yaml:"tokens"` // nil: no tokens, client certificates only
+}
+
+// Tokens configures self-contained tokens (docs/tokens.md). Every replica
+// lists the same verifiers; a replica that issues tokens also names its
+// signing key, which must be one of them.
+type Tokens struct {
+	SigningKey   string        `yaml:"signing_key"`    // Ed25519 keystore key this replica issues tokens with; also its key id
+	Verifiers    []TokenKey    `yaml:"verifiers"`      // public keys accepted, by key id
+	MaxTTL       time.Duration `yaml:"max_ttl"`        // longest token lifetime; default 24h
+	ClockSkew    time.Duration `yaml:"clock_skew"`     // tolerance for exp and nbf; default 60s
+	DenyList     string        `yaml:"deny_list"`      // signed deny-list file, reloaded on change
+	DenyListPoll time.Duration `yaml:"deny_list_poll"` // how often to look for changes; default 10s
+}
+
+// TokenKey is a token verification key.
+type TokenKey struct {
+	ID        string `yaml:"id"`
+	PublicKey string `yaml:"public_key"` // PEM SubjectPublicKeyInfo, or the base64 DER inside it
 }
 
 // TLS names the server's certificate files and the CAs that issue client
@@ -126,17 +151,42 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name))
 		}
 	}
+	if t := c.Tokens; t != nil {
+		if c.Name == "" {
+			errs = append(errs, errors.New("name is required with tokens: it is the audience every token is issued for"))
+		}
+		if len(t.Verifiers) == 0 {
+			errs = append(errs, errors.New("tokens.verifiers is empty: list the public key of every token-signing key in use"))
+		}
+		ids := map[string]bool{}
+		for i, v := range t.Verifiers {
+			if v.ID == "" {
+				errs = append(errs, fmt.Errorf("tokens.verifiers[%d].id is required", i))
+			}
+			if ids[v.ID] {
+				errs = append(errs, fmt.Errorf("tokens.verifiers: id %q is listed twice", v.ID))
+			}
+			ids[v.ID] = true
+			if _, err := parseEd25519(v.PublicKey); err != nil {
+				errs = append(errs, fmt.Errorf("tokens.verifiers %q: %w", v.ID, err))
+			}
+		}
+		if t.SigningKey != "" && !ids[t.SigningKey] {
+			errs = append(errs, fmt.Errorf("tokens.signing_key %q is not among tokens.verifiers: add its public key ('signet key public %s') so that tokens it issues verify", t.SigningKey, t.SigningKey))
+		}
+	}
 	l := c.Limits
 	for _, v := range []struct {
 		name string
 		n    int64
 	}{
-		{"max_body_bytes", l.MaxBodyBytes}, {"max_batch", int64(l.MaxBatch)}, {"max_message_bytes", l.MaxMessageBytes},
-		{"max_inflight", int64(l.MaxInflight)}, {"queue_timeout", int64(l.QueueTimeout)}, {"read_timeout", int64(l.ReadTimeout)},
-		{"write_timeout", int64(l.WriteTimeout)}, {"idle_timeout", int64(l.IdleTimeout)}, {"drain_timeout", int64(c.DrainTimeout)},
+		{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_batch", int64(l.MaxBatch)}, {"limits.max_message_bytes", l.MaxMessageBytes},
+		{"limits.max_inflight", int64(l.MaxInflight)}, {"limits.queue_timeout", int64(l.QueueTimeout)}, {"limits.read_timeout", int64(l.ReadTimeout)},
+		{"limits.write_timeout", int64(l.WriteTimeout)}, {"limits.idle_timeout", int64(l.IdleTimeout)}, {"drain_timeout", int64(c.DrainTimeout)},
+		{"tokens.max_ttl", int64(c.tokens().MaxTTL)}, {"tokens.clock_skew", int64(c.tokens().ClockSkew)}, {"tokens.deny_list_poll", int64(c.tokens().DenyListPoll)},
 	} {
 		if v.n < 0 {
-			errs = append(errs, fmt.Errorf("limits.%s is negative; leave it out for the default", v.name))
+			errs = append(errs, fmt.Errorf("%s is negative; leave it out for the default", v.name))
 		}
 	}
 	return errors.Join(errs...)
@@ -157,13 +207,83 @@ func (c *Config) resolve(dir string) {
 	for i := range c.Principals {
 		abs(&c.Principals[i].Certificate.CA)
 	}
+	if c.Tokens != nil {
+		abs(&c.Tokens.DenyList)
+	}
+}
+
+func (c *Config) tokens() Tokens {
+	if c.Tokens == nil {
+		return Tokens{}
+	}
+	return *c.Tokens
+}
+
+// TokenVerifier returns the verifier for the configured token keys, or nil
+// if tokens are off.
+func (c *Config) TokenVerifier() (*token.Verifier, error) {
+	if c.Tokens == nil {
+		return nil, nil
+	}
+	keys, err := c.tokenKeys()
+	if err != nil {
+		return nil, err
+	}
+	return token.NewVerifier(c.Name, keys, c.Tokens.ClockSkew)
+}
+
+// CheckTokenSigningKey checks that pub, the public half of
+// tokens.signing_key, is what tokens.verifiers lists under that id.
+func (c *Config) CheckTokenSigningKey(pub crypto.PublicKey) error {
+	keys, err := c.tokenKeys()
+	if err != nil {
+		return err
+	}
+	name := c.Tokens.SigningKey
+	if listed, ok := keys[name]; !ok || !listed.Equal(pub) {
+		return fmt.Errorf("tokens.signing_key %q: tokens.verifiers lists another public key under that id; put the output of 'signet key public %s' there", name, name)
+	}
+	return nil
+}
+
+func (c *Config) tokenKeys() (map[string]ed25519.PublicKey, error) {
+	keys := map[string]ed25519.PublicKey{}
+	for _, v := range c.Tokens.Verifiers {
+		pub, err := parseEd25519(v.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("tokens.verifiers %q: %w", v.ID, err)
+		}
+		keys[v.ID] = pub
+	}
+	return keys, nil
+}
+
+// parseEd25519 parses a PEM public key, or the base64 DER inside one.
+func parseEd25519(s string) (ed25519.PublicKey, error) {
+	der := []byte(nil)
+	if block, _ := pem.Decode([]byte(s)); block != nil && block.Type == "PUBLIC KEY" {
+		der = block.Bytes
+	} else if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s)); err == nil {
+		der = b
+	} else {
+		return nil, errors.New("public_key is neither a PEM PUBLIC KEY nor base64 DER; paste the output of 'signet key public NAME'")
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("public_key: %w", err)
+	}
+	ed, ok := pub.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("public_key is a %T; token keys are Ed25519", pub)
+	}
+	return ed, nil
 }
 
 // KeystoreDir is where the file keystore lives.
 func (c *Config) KeystoreDir() string { return filepath.Join(c.Data, "keystore") }
 
-// ServerTLS loads the server certificate and client CAs into a mutual TLS
-// 1.3 configuration.
+// ServerTLS loads the server certificate and client CAs into a TLS 1.3
+// configuration that requires client certificates unless tokens are on.
 func (c *Config) ServerTLS() (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
 	if err != nil {
@@ -179,11 +299,12 @@ func (c *Config) ServerTLS() (*tls.Config, error) {
 			pool.AddCert(ca)
 		}
 	}
-	return server.TLSConfig(cert, pool), nil
+	return server.TLSConfig(cert, pool, c.Tokens != nil), nil
 }
 
-// Authenticator builds the certificate rules of all principals, in order.
-func (c *Config) Authenticator() (*authn.Certs, error) {
+// Authenticator builds the certificate rules of all principals, in order,
+// and the token verifier if tokens are on.
+func (c *Config) Authenticator() (*authn.Authenticator, error) {
 	rules := make([]authn.CertRule, len(c.Principals))
 	for i, p := range c.Principals {
 		m := p.Certificate
@@ -196,7 +317,15 @@ func (c *Config) Authenticator() (*authn.Certs, error) {
 			rules[i].CA = certs[0]
 		}
 	}
-	return authn.NewCerts(rules)
+	certs, err := authn.NewCerts(rules)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := c.TokenVerifier()
+	if err != nil {
+		return nil, err
+	}
+	return &authn.Authenticator{Certs: certs, Tokens: verifier}, nil
 }
 
 // Policy builds the authorization policy.

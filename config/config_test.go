@@ -350,10 +350,11 @@ principals:
 		}
 	}
 
-	auth, err := c.Authenticator()
+	a, err := c.Authenticator()
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth := a.Certs
 	for _, tc := range []struct {
 		name  string
 		chain []*x509.Certificate

@@ -157,7 +157,7 @@ func parseKeyFile(data []byte) (*record, error) {
 		return nil, fmt.Errorf("sealed private key is only %d bytes", len(f.Sealed))
 	}
 	return &record{
-		key:    Key{Name: f.Name, Type: f.Type, Created: created.UTC(), Public: pub},
+		key:    Key{Name: f.Name, Type: f.Type, Created: created.UTC(), Public: pub, fingerprint: fingerprint(pub)},
 		pubDER: f.Public, nonce: f.Nonce, sealed: f.Sealed,
 	}, nil
 }
@@ -173,7 +173,7 @@ func newRecord(name string, t Type, created time.Time, priv crypto.Signer, kek [
 	}
 	defer clear(der)
 	r := &record{
-		key:    Key{Name: name, Type: t, Created: created.UTC().Truncate(time.Second), Public: priv.Public()},
+		key:    Key{Name: name, Type: t, Created: created.UTC().Truncate(time.Second), Public: priv.Public(), fingerprint: fingerprint(priv.Public())},
 		pubDER: pubDER,
 	}
 	r.nonce, r.sealed = seal(kek, der, r.ad())

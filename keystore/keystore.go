@@ -133,13 +133,22 @@ type Key struct {
 	Type    Type
 	Created time.Time        // UTC, whole seconds
 	Public  crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey or ed25519.PublicKey
+
+	fingerprint string // of Public, computed once for keys from a Dir
 }
 
 // Fingerprint returns "SHA256:" followed by the unpadded standard base64
 // SHA-256 of the PKIX DER of k.Public, as ssh-keygen prints fingerprints.
 // It returns "" if k.Public is not a supported public key.
 func (k Key) Fingerprint() string {
-	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if k.fingerprint != "" {
+		return k.fingerprint
+	}
+	return fingerprint(k.Public)
+}
+
+func fingerprint(pub crypto.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return ""
 	}

@@ -7,9 +7,10 @@
 // allowed when one grant matches all three. Nothing is allowed by default:
 // a principal without rules, or a request no grant covers, is denied.
 //
-// Administration and signing are separate: an administrator holds no signing
-// rights unless a Grant gives them, and a signing grant never allows key
-// management.
+// Administration, token issuance and signing are separate: an administrator
+// holds no signing rights unless a Grant gives them, a signing grant never
+// allows key management, and only principals with issue_tokens may hand out
+// tokens — never for more than their own grants cover.
 //
 // Authorize is a pure function of the policy and the request, so it is cheap
 // on the hot path and easy to test from a table. A denial is a *Denial whose
@@ -27,8 +28,9 @@ import (
 type Action string
 
 const (
-	Sign  Action = "sign"  // sign with a key in a format
-	Admin Action = "admin" // create keys, unlock the keystore
+	Sign       Action = "sign"        // sign with a key in a format
+	Admin      Action = "admin"       // create keys, unlock the keystore
+	IssueToken Action = "issue-token" // issue a token for a key in a format
 )
 
 // Grant allows signing with the keys, in the formats, for the artifact names
@@ -41,8 +43,9 @@ type Grant struct {
 
 // Rules are everything one principal may do.
 type Rules struct {
-	Admin  bool    `yaml:"admin"`
-	Grants []Grant `yaml:"grants"`
+	Admin       bool    `yaml:"admin"`
+	IssueTokens bool    `yaml:"issue_tokens"` // may issue tokens within its own grants
+	Grants      []Grant `yaml:"grants"`
 }
 
 // Policy holds the rules of every principal, by principal name.
@@ -71,8 +74,8 @@ func New(rules map[string]Rules) (*Policy, error) {
 type Request struct {
 	Principal string
 	Action    Action
-	Key       string // for Sign
-	Format    string // for Sign
+	Key       string // for Sign and IssueToken
+	Format    string // for Sign and IssueToken
 	Artifact  string // for Sign: the name of the artifact being signed
 }
 
@@ -103,6 +106,14 @@ func (p *Policy) Authorize(r Request) error {
 			return &Denial{r, "is not an administrator (needs admin: true)"}
 		}
 		return nil
+	case IssueToken:
+		if !rules.IssueTokens {
+			return &Denial{r, "may not issue tokens (needs issue_tokens: true)"}
+		}
+		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) }) {
+			return &Denial{r, fmt.Sprintf("may not issue a token for key %q in format %q: a token cannot grant more than its issuer holds", r.Key, r.Format)}
+		}
+		return nil
 	case Sign:
 		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, r.Key) }) {
 			return &Denial{r, fmt.Sprintf("may not use key %q", r.Key)}
@@ -110,7 +121,7 @@ func (p *Policy) Authorize(r Request) error {
 		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) }) {
 			return &Denial{r, fmt.Sprintf("may not use key %q in format %q", r.Key, r.Format)}
 		}
-		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return g.allows(r) }) {
+		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return g.Allows(r) }) {
 			return &Denial{r, fmt.Sprintf("may not sign artifact %q with key %q in format %q", r.Artifact, r.Key, r.Format)}
 		}
 		return nil
@@ -125,7 +136,8 @@ func (p *Policy) MayUseKey(principal, key string) bool {
 	return rules.Admin || slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, key) })
 }
 
-func (g Grant) allows(r Request) bool {
+// Allows reports whether g covers signing r.Artifact with r.Key in r.Format.
+func (g Grant) Allows(r Request) bool {
 	return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) && matchAny(g.Artifacts, r.Artifact)
 }
 

@@ -9,6 +9,7 @@ import (
 func TestAuthorize(t *testing.T) {
 	p, err := New(map[string]Rules{
 		"ops": {Admin: true},
+		"ci":  {IssueTokens: true, Grants: []Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*"}}}},
 		"builder": {Grants: []Grant{
 			{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"firefox-*.tar.bz2"}},
 			{Keys: []string{"nightly-*"}, Formats: []string{"raw", "ssh"}, Artifacts: []string{"*"}},
@@ -35,6 +36,11 @@ func TestAuthorize(t *testing.T) {
 		{Request{Principal: "ops", Action: Admin}, ""},
 		{Request{Principal: "builder", Action: Admin}, "is not an administrator"},
 		{Request{Principal: "ops", Action: "delete-everything"}, "unknown action"},
+		{Request{Principal: "ci", Action: IssueToken, Key: "release", Format: "raw"}, ""},
+		{Request{Principal: "ci", Action: IssueToken, Key: "legacy", Format: "raw"}, "cannot grant more than its issuer holds"},
+		{Request{Principal: "ci", Action: IssueToken, Key: "release", Format: "ssh"}, `format "ssh"`},
+		{Request{Principal: "builder", Action: IssueToken, Key: "release", Format: "raw"}, "may not issue tokens"},
+		{Request{Principal: "ops", Action: IssueToken, Key: "release", Format: "raw"}, "may not issue tokens"},
 	}
 	for _, tt := range tests {
 		err := p.Authorize(tt.req)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -16,7 +17,7 @@ func FuzzSignRequest(f *testing.F) {
 	f.Add([]byte(`{"key":"cot","format":"raw","items":[{"name":"a","data":"aGVsbG8="}]}`))
 	const maxBatch = 8
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := parseJSON[api.SignRequest](body)
+		req, err := parseJSON[api.SignRequest](bytes.NewReader(body))
 		if err == nil {
 			err = checkSignRequest(req, maxBatch)
 		}

@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
@@ -14,19 +16,24 @@ import (
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
+	"github.com/signet-dev/signet/token"
 )
 
 // fixture is a running server with a keystore and one client per
 // principal: "admin" (administrator, signs everything), "builder" (signs
-// with key "release" in format raw, artifacts "*.tar.gz" only) and
-// "stranger" (a valid certificate from the trusted CA matching no
-// principal).
+// with key "release" in format raw, artifacts "*.tar.gz" only), "ci" (may
+// issue tokens for what it may sign: release, raw, "*.tar.gz" and
+// "*.zip") and "stranger" (a valid certificate from the trusted CA
+// matching no principal). Tokens are on, signed by keystore key "tokens"
+// for audience "test".
 type fixture struct {
 	keys    *keystore.Dir
 	url     *url.URL
 	ca      *devpki.CA
 	clients map[string]*client.Client
 	tls     map[string]*tls.Config // client TLS configs, by principal
+	certs   map[string]tls.Certificate
+	tokens  *token.Verifier
 }
 
 // newFixture starts a server over real mutual TLS on loopback with keys of
@@ -49,6 +56,14 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	if _, err := keys.Create("release", keystore.ECDSAP256); err != nil {
 		tb.Fatal(err)
 	}
+	tokKey, err := keys.Create("tokens", keystore.Ed25519)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	verifier, err := token.NewVerifier("test", map[string]ed25519.PublicKey{"tokens": tokKey.Public.(ed25519.PublicKey)}, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	for _, t := range types {
 		if _, err := keys.Create(string(t), t); err != nil {
 			tb.Fatal(err)
@@ -58,10 +73,11 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{keys: keys, ca: ca, clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}}
+	f := &fixture{keys: keys, ca: ca, clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, tokens: verifier}
 	var rules []authn.CertRule
 	certs := map[string]tls.Certificate{}
-	for _, name := range []string{"admin", "builder", "stranger"} {
+	f.certs = certs
+	for _, name := range []string{"admin", "builder", "ci", "stranger"} {
 		c, err := ca.IssueClient(name)
 		if err != nil {
 			tb.Fatal(err)
@@ -71,7 +87,7 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 			rules = append(rules, authn.CertRule{Principal: name, SubjectCN: name, CA: ca.Cert})
 		}
 	}
-	auth, err := authn.NewCerts(rules)
+	certRules, err := authn.NewCerts(rules)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -79,11 +95,18 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	pol, err := policy.New(map[string]policy.Rules{
 		"admin":   {Admin: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
 		"builder": {Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz"}}}},
+		"ci":      {IssueTokens: true, Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz", "*.zip"}}}},
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := server.New(keys, pol, auth, limits, nil)
+	srv := server.New(server.Options{
+		Keys:   keys,
+		Policy: pol,
+		Authn:  &authn.Authenticator{Certs: certRules, Tokens: verifier},
+		Limits: limits,
+		Tokens: server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
+	})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	serverCert, err := ca.IssueServer("127.0.0.1")
 	if err != nil {
@@ -91,7 +114,7 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	ts.TLS = server.TLSConfig(serverCert, pool)
+	ts.TLS = server.TLSConfig(serverCert, pool, true)
 	ts.StartTLS()
 	tb.Cleanup(ts.Close)
 	f.url, _ = url.Parse(ts.URL)
@@ -103,7 +126,13 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	return f
 }
 
-// httpClient returns a plain HTTP client presenting principal's certificate.
+// httpClient returns a plain HTTP client presenting principal's
+// certificate ("" for none).
 func (f *fixture) httpClient(principal string) *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: f.tls[principal]}}
+	tc := f.tls["admin"].Clone()
+	tc.Certificates = nil
+	if principal != "" {
+		tc = f.tls[principal]
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
+	"slices"
 	"unicode"
 
 	"github.com/signet-dev/signet/api"
@@ -53,47 +55,51 @@ func (s *Server) writeError(c *call, err error) {
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf, _ := s.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer s.buffers.Put(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		// Every response type is marshalable; reaching here is a bug.
 		s.log.Error("encoding response", "err", err)
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error encoding the response","code":"internal"}`)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal error encoding the response","code":"internal"}` + "\n")
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = []string{"application/json"}
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
 }
 
 // decode reads exactly one JSON value of type T from the body.
 func decode[T any](c *call) (*T, error) {
-	body, err := io.ReadAll(c.r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &apiError{http.StatusRequestEntityTooLarge, "too_large",
-				fmt.Sprintf("request body exceeds this server's limit of %d bytes; send fewer items per batch", mbe.Limit)}
-		}
-		return nil, badRequest("reading request body: %v", err)
-	}
-	return parseJSON[T](body)
+	return parseJSON[T](c.r.Body)
 }
 
-// parseJSON decodes body strictly: one object, no unknown fields, no
-// trailing data.
-func parseJSON[T any](body []byte) (*T, error) {
-	if len(body) == 0 {
+// parseJSON decodes r strictly: one object, no unknown fields, no trailing
+// data. It reads r as it decodes, without copying the whole body first.
+func parseJSON[T any](r io.Reader) (*T, error) {
+	var v T
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, badRequest("request body has data after the JSON object")
+		}
+		return &v, nil
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, &apiError{http.StatusRequestEntityTooLarge, "too_large",
+			fmt.Sprintf("request body exceeds this server's limit of %d bytes; send fewer items per batch", mbe.Limit)}
+	case err == io.EOF:
 		return nil, badRequest("empty request body; send a JSON object (see docs/api.md)")
 	}
-	var v T
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		return nil, badRequest("request body is not a valid %s: %v", typeName[T](), err)
-	}
-	if dec.More() {
-		return nil, badRequest("request body has data after the JSON object")
-	}
-	return &v, nil
+	return nil, badRequest("request body is not a valid %s: %v", typeName[T](), err)
 }
 
 func (s *Server) listKeys(c *call) error {
@@ -103,7 +109,7 @@ func (s *Server) listKeys(c *call) error {
 	}
 	out := api.KeyList{Keys: []api.Key{}}
 	for _, k := range keys {
-		if s.policy.MayUseKey(c.principal.Name, k.Name) {
+		if s.mayUseKey(c, k.Name) {
 			out.Keys = append(out.Keys, s.describe(k, false))
 		}
 	}
@@ -116,7 +122,7 @@ func (s *Server) getKey(c *call) error {
 	if err := keystore.ValidName(name); err != nil {
 		return badRequest("%v", err)
 	}
-	if !s.policy.MayUseKey(c.principal.Name, name) {
+	if !s.mayUseKey(c, name) {
 		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
 	}
 	k, err := s.keys.Key(name)
@@ -177,6 +183,9 @@ func (s *Server) sign(c *call) error {
 	}
 	if err := checkSignRequest(req, s.limits.MaxBatch); err != nil {
 		return err
+	}
+	if t := c.principal.Token; t != nil && t.Scope.MaxItems > 0 && len(req.Items) > t.Scope.MaxItems {
+		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
 	}
 	for _, it := range req.Items {
 		err := s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: it.Name})
@@ -244,7 +253,7 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 	if err := keystore.ValidName(req.Key); err != nil {
 		return badRequest("%v", err)
 	}
-	if req.Format != "raw" {
+	if !slices.Contains(formats, req.Format) {
 		return badRequest("format %.40q is not supported; supported formats: raw", req.Format)
 	}
 	switch n := len(req.Items); {
@@ -291,12 +300,36 @@ func checkArtifactName(name string) error {
 	return nil
 }
 
+// authorize decides r for the caller. A token caller may only sign, only
+// within the token's scope, and only while its issuer could still issue
+// that token and sign that artifact itself.
 func (s *Server) authorize(c *call, r policy.Request) error {
 	r.Principal = c.principal.Name
+	if t := c.principal.Token; t != nil {
+		if r.Action != policy.Sign {
+			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s may only sign; %s needs a client certificate", t.ID, r.Action)}
+		}
+		scope := policy.Grant{Keys: t.Scope.Keys, Formats: t.Scope.Formats, Artifacts: t.Scope.Artifacts}
+		if !scope.Allows(r) {
+			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf(
+				"permission denied: token %s (subject %q) does not cover signing %q with key %q in format %q", t.ID, t.Subject, r.Artifact, r.Key, r.Format)}
+		}
+		if err := s.policy.Authorize(policy.Request{Principal: r.Principal, Action: policy.IssueToken, Key: r.Key, Format: r.Format}); err != nil {
+			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s no longer valid: its issuer lost the right: %v", t.ID, err)}
+		}
+	}
 	if err := s.policy.Authorize(r); err != nil {
 		return &apiError{http.StatusForbidden, "forbidden", err.Error()}
 	}
 	return nil
+}
+
+// mayUseKey decides which keys the caller may see.
+func (s *Server) mayUseKey(c *call, key string) bool {
+	if t := c.principal.Token; t != nil && !slices.ContainsFunc(t.Scope.Keys, func(p string) bool { ok, _ := path.Match(p, key); return ok }) {
+		return false
+	}
+	return s.policy.MayUseKey(c.principal.Name, key)
 }
 
 // keyError maps keystore errors to API errors.

@@ -35,11 +35,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
+	"github.com/signet-dev/signet/token"
 )
 
 // Keyring is what the server needs from a key backend. *keystore.Dir
@@ -53,9 +55,9 @@ type Keyring interface {
 	Locked() bool
 }
 
-// Authenticator proves who is calling from the TLS connection.
+// Authenticator proves who is calling.
 type Authenticator interface {
-	Authenticate(cs *tls.ConnectionState) (authn.Principal, error)
+	Authenticate(r *http.Request) (authn.Principal, error)
 }
 
 // Limits bound what one request and the whole server may consume.
@@ -103,40 +105,71 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// Options are what a Server is made of.
+type Options struct {
+	Keys   Keyring
+	Policy *policy.Policy
+	Authn  Authenticator
+	Limits Limits       // zero fields take their DefaultLimits value
+	Log    *slog.Logger // nil discards
+	Tokens TokenOptions
+}
+
+// TokenOptions configure token issuance and inspection.
+type TokenOptions struct {
+	Verifier   *token.Verifier // nil: tokens are off
+	Audience   string          // this deployment's name
+	SigningKey string          // keystore key (Ed25519) that signs tokens; "" if this replica issues none
+	MaxTTL     time.Duration   // longest lifetime of an issued token
+}
+
 // Server serves the Signet API.
 type Server struct {
 	keys   Keyring
 	policy *policy.Policy
 	authn  Authenticator
 	limits Limits
+	tokens TokenOptions
 	log    *slog.Logger
 	slots  chan struct{}
+
+	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 
-// New returns a Server. Zero fields of limits take their DefaultLimits
-// value; a nil log discards.
-func New(keys Keyring, pol *policy.Policy, auth Authenticator, limits Limits, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New returns a Server.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	limits = limits.withDefaults()
+	limits := o.Limits.withDefaults()
+	if o.Tokens.MaxTTL <= 0 {
+		o.Tokens.MaxTTL = 24 * time.Hour
+	}
 	return &Server{
-		keys:   keys,
-		policy: pol,
-		authn:  auth,
+		keys:   o.Keys,
+		policy: o.Policy,
+		authn:  o.Authn,
 		limits: limits,
-		log:    log,
+		tokens: o.Tokens,
+		log:    o.Log,
 		slots:  make(chan struct{}, limits.MaxInflight),
 	}
 }
 
-// TLSConfig returns the server side of mutual TLS 1.3: cert is the server's
+// TLSConfig returns the server side of TLS 1.3: cert is the server's
 // certificate and clientCAs the roots client certificates must chain to.
-func TLSConfig(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
+// Client certificates are required unless tokens are accepted, in which
+// case a connection may carry a token instead; either way every request is
+// authenticated before anything else happens.
+func TLSConfig(cert tls.Certificate, clientCAs *x509.CertPool, acceptTokens bool) *tls.Config {
+	auth := tls.RequireAndVerifyClientCert
+	if acceptTokens {
+		auth = tls.VerifyClientCertIfGiven
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientAuth:   auth,
 		ClientCAs:    clientCAs,
 	}
 }
@@ -179,8 +212,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys", s.api(s.createKey))
 	mux.Handle("POST /v1/sign", s.api(s.sign))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
+	mux.Handle("POST /v1/tokens", s.api(s.issueToken))
+	mux.Handle("POST /v1/tokens/verify", s.api(s.verifyToken))
+	mux.Handle("POST /v1/tokens/deny-list", s.api(s.signDenyList))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
-	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST"} {
+	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.w.Header().Set("Allow", allow)
 			return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s is not supported; use %s", c.r.Method, c.r.URL.Path, allow)}
@@ -206,14 +242,18 @@ func (s *Server) api(h func(*call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		c := &call{w: w, r: r, id: newRequestID()}
-		w.Header().Set("X-Request-Id", c.id)
+		w.Header()["X-Request-Id"] = []string{c.id}
 		err := s.serve(c, h)
 		if err != nil {
 			s.writeError(c, err)
 		}
-		s.log.Info("request", "id", c.id, "method", r.Method, "path", r.URL.Path,
-			"principal", c.principal.Name, "remote", r.RemoteAddr,
-			"status", statusOf(err), "err", errString(err), "duration", time.Since(start))
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("id", c.id),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("principal", c.principal.Name), slog.String("auth", c.principal.ID),
+				slog.String("remote", r.RemoteAddr), slog.Int("status", statusOf(err)),
+				slog.String("err", errString(err)), slog.Duration("duration", time.Since(start)))
+		}
 	})
 }
 
@@ -222,9 +262,9 @@ func (s *Server) serve(c *call, h func(*call) error) error {
 		return err
 	}
 	defer func() { <-s.slots }()
-	p, err := s.authn.Authenticate(c.r.TLS)
+	p, err := s.authn.Authenticate(c.r)
 	if err != nil {
-		return &apiError{http.StatusUnauthorized, "unauthenticated", err.Error()}
+		return &apiError{http.StatusUnauthorized, authCode(err), err.Error()}
 	}
 	c.principal = p
 	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.limits.MaxBodyBytes)

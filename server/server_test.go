@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +22,7 @@ import (
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/format/raw"
+	"github.com/signet-dev/signet/internal/devpki"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
 )
@@ -204,23 +207,34 @@ func TestAuthorization(t *testing.T) {
 		t.Errorf("builder sees keys %v (%v), want only release", keys, err)
 	}
 	keys, err = f.clients["admin"].Keys(ctx)
-	if err != nil || len(keys) != 2 {
-		t.Errorf("admin sees keys %v (%v), want 2", keys, err)
+	if err != nil || len(keys) != 3 {
+		t.Errorf("admin sees keys %v (%v), want 3", keys, err)
 	}
 }
 
-func TestNoClientCertificate(t *testing.T) {
+func TestNoCredentials(t *testing.T) {
 	f := newFixture(t, server.Limits{})
-	tc := f.tls["admin"].Clone()
-	tc.Certificates = nil
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
-	resp, err := hc.Get(f.url.JoinPath("/v1/keys").String())
-	if err == nil {
-		resp.Body.Close()
-		t.Fatalf("request without a client certificate got HTTP %d, want a TLS failure", resp.StatusCode)
+	resp, err := f.httpClient("").Get(f.url.JoinPath("/v1/keys").String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(err.Error(), "certificate required") {
-		t.Fatalf("error %v does not say a certificate is required", err)
+	var e api.Error
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || e.Code != "unauthenticated" || !strings.Contains(e.Message, "no verified client certificate") {
+		t.Fatalf("no certificate, no token: %d %s %q; want 401 unauthenticated", resp.StatusCode, e.Code, e.Message)
+	}
+}
+
+// Without tokens, the TLS handshake itself demands a client certificate.
+func TestCertificateRequiredWithoutTokens(t *testing.T) {
+	ca, _ := devpki.NewCA("ca")
+	cert, _ := ca.IssueServer("127.0.0.1")
+	if got := server.TLSConfig(cert, x509.NewCertPool(), false).ClientAuth; got != tls.RequireAndVerifyClientCert {
+		t.Errorf("ClientAuth without tokens = %v, want RequireAndVerifyClientCert", got)
+	}
+	if got := server.TLSConfig(cert, x509.NewCertPool(), true).ClientAuth; got != tls.VerifyClientCertIfGiven {
+		t.Errorf("ClientAuth with tokens = %v, want VerifyClientCertIfGiven", got)
 	}
 }
 

@@ -26,6 +26,7 @@ func clientFlags(fs *flag.FlagSet) *clientOptions {
 	fs.StringVar(&o.cfg.CACert, "cacert", o.cfg.CACert, "")
 	fs.StringVar(&o.cfg.ClientCert, "cert", o.cfg.ClientCert, "")
 	fs.StringVar(&o.cfg.ClientKey, "cert-key", o.cfg.ClientKey, "")
+	fs.StringVar(&o.cfg.Token, "token", o.cfg.Token, "")
 	return o
 }
 

@@ -24,6 +24,10 @@ Usage:
     signet key public NAME
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
+    signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
+                       [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
+    signet token inspect TOKEN
+    signet token deny [--id TOKEN_ID]... [--deny-subject JOB]...
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
@@ -47,11 +51,23 @@ openssl; see docs/formats.md.
 verify checks FILE against FILE.sig (or --signature SIG) with the public key
 of a server key or of a PEM file, and exits non-zero if it does not verify.
 
+token issue (for principals with issue_tokens) prints a short-lived token
+for one job, scoped to keys, formats and artifact-name patterns within the
+issuer's own grants. A worker signs with it and no certificate of its own:
+
+    SIGNET_TOKEN=$(signet token issue --subject build-42 --key release --ttl 2h)
+    SIGNET_TOKEN=$SIGNET_TOKEN signet sign --key release app.tar.gz
+
+token inspect has the server verify a token and prints its claims. token
+deny prints a signed deny list revoking tokens by id or subject, for the
+tokens.deny_list file of every replica. See docs/tokens.md.
+
 Client options (all commands but serve and keystore init):
     --server URL      server URL              (default $SIGNET_SERVER)
     --cacert FILE     CA of the server        (default $SIGNET_CACERT)
     --cert FILE       client certificate      (default $SIGNET_CLIENT_CERT)
     --cert-key FILE   client certificate key  (default $SIGNET_CLIENT_KEY)
+    --token TOKEN     bearer token            (default $SIGNET_TOKEN)
 `
 
 func main() {
@@ -79,6 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runKey(env, rest)
 	case "sign":
 		err = runSign(env, rest)
+	case "token":
+		err = runToken(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
 	case "help", "-h", "--help":

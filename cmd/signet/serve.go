@@ -43,8 +43,19 @@ func runServe(env *cmdEnv, args []string) error {
 		if cfg, passphrase, err = dev.Prepare(*data, *addr); err != nil {
 			return fmt.Errorf("preparing development data directory %s: %w", *data, err)
 		}
-	} else if cfg, err = config.Load(*configFile); err != nil {
-		return err
+	} else {
+		if cfg, err = config.Load(*configFile); err != nil {
+			return err
+		}
+		// Replicas may share one config file and differ only in these.
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "addr":
+				cfg.Listen = *addr
+			case "data":
+				cfg.Data = *data
+			}
+		})
 	}
 
 	keys, err := keystore.Open(cfg.KeystoreDir())
@@ -69,7 +80,26 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	srv := server.New(keys, pol, auth, cfg.Limits, log)
+	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log}
+	if t := cfg.Tokens; t != nil {
+		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
+		if err := checkTokenSigningKey(cfg, keys, log); err != nil {
+			return err
+		}
+		if t.DenyList != "" {
+			poll := t.DenyListPoll
+			if poll <= 0 {
+				poll = 10 * time.Second
+			}
+			err := auth.Tokens.WatchDenyList(env.ctx, t.DenyList, poll, func(err error) {
+				log.Error("token deny list not reloaded; the previous one stays in force", "file", t.DenyList, "err", err)
+			})
+			if err != nil {
+				return fmt.Errorf("tokens.deny_list: %w", err)
+			}
+		}
+	}
+	srv := server.New(opts)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -96,6 +126,25 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// checkTokenSigningKey makes sure the key this replica issues tokens with
+// is the one the verifiers list under its name. Replicas share one config
+// but not necessarily one keystore: a replica without the key verifies
+// tokens and issues none.
+func checkTokenSigningKey(cfg *config.Config, keys *keystore.Dir, log *slog.Logger) error {
+	name := cfg.Tokens.SigningKey
+	if name == "" {
+		return nil
+	}
+	k, err := keys.Key(name)
+	if errors.Is(err, keystore.ErrNotFound) {
+		log.Warn("this replica verifies tokens but issues none: its keystore has no tokens.signing_key", "key", name)
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("tokens.signing_key: %w", err)
+	}
+	return cfg.CheckTokenSigningKey(k.Public)
 }
 
 func runKeystore(env *cmdEnv, args []string) error {

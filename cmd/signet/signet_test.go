@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/pem"
 	"net"
 	"os"
 	"os/exec"
@@ -36,6 +38,7 @@ func TestScripts(t *testing.T) {
 			"freeport": cmdFreePort,
 			"expand":   cmdExpand,
 			"mkpki":    cmdMkPKI,
+			"envfile":  cmdEnvFile,
 		},
 	})
 }
@@ -104,6 +107,27 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	in := ts.ReadFile(args[0])
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(in, ts.Getenv)), 0o600))
+}
+
+// envfile [-pem] VAR FILE sets VAR to the trimmed contents of FILE, or
+// with -pem to the base64 body of the PEM block in it.
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	pemBody := len(args) == 3 && args[0] == "-pem"
+	if pemBody {
+		args = args[1:]
+	}
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile [-pem] VAR FILE")
+	}
+	v := strings.TrimSpace(ts.ReadFile(args[1]))
+	if pemBody {
+		block, _ := pem.Decode([]byte(v))
+		if block == nil {
+			ts.Fatalf("%s: no PEM block", args[1])
+		}
+		v = base64.StdEncoding.EncodeToString(block.Bytes)
+	}
+	ts.Setenv(args[0], v)
 }
 
 // mkpki DIR writes a CA (ca.pem), a server certificate for 127.0.0.1
