@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/token"
 )
 
@@ -50,20 +51,23 @@ type SignResponse struct {
 	RequestID      string      `json:"request_id"`
 	Key            string      `json:"key"`
 	KeyFingerprint string      `json:"key_fingerprint"`
-	Algorithm      string      `json:"algorithm"` // e.g. "ecdsa-p256-sha256"
 	Signatures     []Signature `json:"signatures"`
 }
 
-// Signature is the signature of one item.
+// Signature is the signature of one item, with the receipt proving that
+// the audit log recorded it.
 type Signature struct {
-	Name      string `json:"name"`
-	Signature []byte `json:"signature"`
+	Name      string         `json:"name"`
+	Signature []byte         `json:"signature"`
+	Receipt   *audit.Receipt `json:"receipt,omitempty"`
 }
 
 // Key describes a key; it never carries private material.
 type Key struct {
 	Name        string    `json:"name"`
 	Type        string    `json:"type"`
+	Usage       string    `json:"usage"`         // the format family it signs in
+	UID         string    `json:"uid,omitempty"` // identity embedded in signatures
 	Created     time.Time `json:"created"`
 	Fingerprint string    `json:"fingerprint"`          // "SHA256:" + base64 of SHA-256(SPKI DER)
 	PublicKey   string    `json:"public_key,omitempty"` // PEM SubjectPublicKeyInfo
@@ -79,8 +83,10 @@ type KeyList struct {
 
 // CreateKeyRequest asks the server to generate a key.
 type CreateKeyRequest struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Usage string `json:"usage,omitempty"` // format family; default: the type's only one, else raw
+	UID   string `json:"uid,omitempty"`   // identity embedded in signatures (OpenPGP user id)
 }
 
 // UnlockRequest supplies the keystore passphrase.

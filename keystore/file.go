@@ -109,6 +109,8 @@ type keyFile struct {
 	Version int    `json:"version"`
 	Name    string `json:"name"`
 	Type    Type   `json:"type"`
+	Usage   string `json:"usage"`
+	UID     string `json:"uid,omitempty"`
 	Created string `json:"created"` // RFC 3339, UTC, whole seconds
 	Public  []byte `json:"public"`  // PKIX DER
 	Nonce   []byte `json:"nonce"`
@@ -139,6 +141,12 @@ func parseKeyFile(data []byte) (*record, error) {
 	if _, err := ParseType(string(f.Type)); err != nil {
 		return nil, err
 	}
+	if err := validUsage(f.Usage); err != nil {
+		return nil, err
+	}
+	if err := validUID(f.UID); err != nil {
+		return nil, err
+	}
 	created, err := time.Parse(time.RFC3339, f.Created)
 	if err != nil || created.UTC().Format(time.RFC3339) != f.Created {
 		return nil, fmt.Errorf("created %q is not a UTC RFC 3339 time like 2006-01-02T15:04:05Z", f.Created)
@@ -157,12 +165,12 @@ func parseKeyFile(data []byte) (*record, error) {
 		return nil, fmt.Errorf("sealed private key is only %d bytes", len(f.Sealed))
 	}
 	return &record{
-		key:    Key{Name: f.Name, Type: f.Type, Created: created.UTC(), Public: pub, fingerprint: fingerprint(pub)},
+		key:    Key{Name: f.Name, Type: f.Type, Usage: f.Usage, UID: f.UID, Created: created.UTC(), Public: pub, fingerprint: fingerprint(pub)},
 		pubDER: f.Public, nonce: f.Nonce, sealed: f.Sealed,
 	}, nil
 }
 
-func newRecord(name string, t Type, created time.Time, priv crypto.Signer, kek []byte) (*record, error) {
+func newRecord(spec Spec, created time.Time, priv crypto.Signer, kek []byte) (*record, error) {
 	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
 	if err != nil {
 		return nil, err
@@ -173,7 +181,8 @@ func newRecord(name string, t Type, created time.Time, priv crypto.Signer, kek [
 	}
 	defer clear(der)
 	r := &record{
-		key:    Key{Name: name, Type: t, Created: created.UTC().Truncate(time.Second), Public: priv.Public(), fingerprint: fingerprint(priv.Public())},
+		key: Key{Name: spec.Name, Type: spec.Type, Usage: spec.Usage, UID: spec.UID, Created: created.UTC().Truncate(time.Second),
+			Public: priv.Public(), fingerprint: fingerprint(priv.Public())},
 		pubDER: pubDER,
 	}
 	r.nonce, r.sealed = seal(kek, der, r.ad())
@@ -182,7 +191,7 @@ func newRecord(name string, t Type, created time.Time, priv crypto.Signer, kek [
 
 func (r *record) marshal() ([]byte, error) {
 	return marshal(keyFile{
-		Version: version, Name: r.key.Name, Type: r.key.Type,
+		Version: version, Name: r.key.Name, Type: r.key.Type, Usage: r.key.Usage, UID: r.key.UID,
 		Created: r.key.Created.Format(time.RFC3339),
 		Public:  r.pubDER, Nonce: r.nonce, Sealed: r.sealed,
 	})
@@ -193,7 +202,7 @@ func (r *record) marshal() ([]byte, error) {
 func (r *record) ad() []byte {
 	sum := sha256.Sum256(r.pubDER)
 	ad := []byte(keyAD)
-	for _, f := range []string{r.key.Name, string(r.key.Type), r.key.Created.Format(time.RFC3339), string(sum[:])} {
+	for _, f := range []string{r.key.Name, string(r.key.Type), r.key.Usage, r.key.UID, r.key.Created.Format(time.RFC3339), string(sum[:])} {
 		ad = append(append(ad, 0), f...)
 	}
 	return ad

@@ -32,13 +32,14 @@
 // followed by the XChaCha20-Poly1305 sealing of a fixed string under the KEK;
 // if it does not open, Unlock reports [ErrBadPassphrase]. A key file is
 //
-//	{"version": 1, "name": "release", "type": "ed25519",
+//	{"version": 1, "name": "release", "type": "ed25519", "usage": "raw", "uid": "",
 //	 "created": "2025-01-02T03:04:05Z", "public": "...", "nonce": "...", "sealed": "..."}
 //
-// where "public" is the PKIX (SubjectPublicKeyInfo) DER of the public key and
+// where "usage" is the format family the key signs in, "uid" an optional
+// identity embedded in signatures, "public" is the PKIX (SubjectPublicKeyInfo) DER of the public key and
 // "sealed" is the PKCS #8 DER of the private key sealed with XChaCha20-Poly1305
 // under the KEK and the random 24-byte "nonce". The additional data binds the
-// name, type, creation time and SHA-256 of the public key DER, so a key file
+// name, type, usage, uid, creation time and SHA-256 of the public key DER, so a key file
 // that is renamed, swapped with another or edited fails to decrypt; Unlock
 // then also checks that the private key matches the stored public key.
 //
@@ -96,6 +97,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Type is a key algorithm.
@@ -131,6 +134,8 @@ func ParseType(s string) (Type, error) {
 type Key struct {
 	Name    string
 	Type    Type
+	Usage   string           // the one format family the key signs in, e.g. "raw" or "pgp"
+	UID     string           // identity embedded in signatures (an OpenPGP user id); may be empty
 	Created time.Time        // UTC, whole seconds
 	Public  crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey or ed25519.PublicKey
 
@@ -167,6 +172,32 @@ func ValidName(name string) error {
 	}
 	if !ok {
 		return fmt.Errorf("invalid key name %q: a name is 1 to 64 characters from a-z, 0-9, '.', '_' and '-', starts with a letter or digit, and does not contain \"..\"", name)
+	}
+	return nil
+}
+
+// validUsage accepts a format family name: 1 to 32 characters from a-z,
+// 0-9 and '-'.
+func validUsage(u string) error {
+	ok := len(u) >= 1 && len(u) <= 32
+	for i := 0; ok && i < len(u); i++ {
+		c := u[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("invalid key usage %q: a format family name such as raw or pgp", u)
+	}
+	return nil
+}
+
+// validUID accepts up to 256 printable characters.
+func validUID(uid string) error {
+	ok := len(uid) <= 256 && utf8.ValidString(uid)
+	for _, r := range uid {
+		ok = ok && unicode.IsPrint(r)
+	}
+	if !ok {
+		return fmt.Errorf("invalid user id %.80q: at most 256 printable characters, such as 'Release Team <release@example.org>'", uid)
 	}
 	return nil
 }
@@ -334,14 +365,36 @@ func (d *Dir) Locked() bool {
 	return d.kek == nil
 }
 
-// Create generates a new key of type t named name, encrypts it and writes it
-// to disk. The private key never leaves the Dir. Create needs d unlocked
-// and fails with ErrExists if the name is taken.
-func (d *Dir) Create(name string, t Type) (Key, error) {
+// Spec describes a key to create.
+type Spec struct {
+	Name string
+	Type Type
+	// Usage is the format family the key will sign in, fixed for its
+	// life ("raw" if empty). The keystore only stores it; the server
+	// enforces it, so that a signature made for one ecosystem can never
+	// be presented as another's.
+	Usage string
+	UID   string // optional identity embedded in signatures (OpenPGP user id)
+}
+
+// Create generates a new key as spec says, encrypts it and writes it to
+// disk. The private key never leaves the Dir. Create needs d unlocked and
+// fails with ErrExists if the name is taken.
+func (d *Dir) Create(spec Spec) (Key, error) {
+	name, t := spec.Name, spec.Type
+	if spec.Usage == "" {
+		spec.Usage = "raw"
+	}
 	if err := ValidName(name); err != nil {
 		return Key{}, err
 	}
 	if _, err := ParseType(string(t)); err != nil {
+		return Key{}, fmt.Errorf("create key %q: %w", name, err)
+	}
+	if err := validUsage(spec.Usage); err != nil {
+		return Key{}, fmt.Errorf("create key %q: %w", name, err)
+	}
+	if err := validUID(spec.UID); err != nil {
 		return Key{}, fmt.Errorf("create key %q: %w", name, err)
 	}
 	d.mu.RLock()
@@ -359,7 +412,7 @@ func (d *Dir) Create(name string, t Type) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("create key %q: generating %s key: %w", name, t, err)
 	}
-	rec, err := newRecord(name, t, time.Now(), priv, kek)
+	rec, err := newRecord(spec, time.Now(), priv, kek)
 	var data []byte
 	if err == nil {
 		data, err = rec.marshal()

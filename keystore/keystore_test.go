@@ -132,7 +132,7 @@ func TestLifecycle(t *testing.T) {
 	for _, typ := range Types() {
 		t.Run("create-"+string(typ), func(t *testing.T) {
 			name := "k-" + string(typ)
-			k, err := d.Create(name, typ)
+			k, err := d.Create(Spec{Name: name, Type: typ})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,13 +161,13 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	t.Run("create-errors", func(t *testing.T) {
-		if _, err := d.Create("k-ed25519", Ed25519); !errors.Is(err, ErrExists) {
+		if _, err := d.Create(Spec{Name: "k-ed25519", Type: Ed25519}); !errors.Is(err, ErrExists) {
 			t.Errorf("Create existing: %v", err)
 		}
-		if _, err := d.Create("UPPER", Ed25519); err == nil {
+		if _, err := d.Create(Spec{Name: "UPPER", Type: Ed25519}); err == nil {
 			t.Error("Create with invalid name succeeded")
 		}
-		if _, err := d.Create("dsa", "dsa"); err == nil || !strings.Contains(err.Error(), "valid types") {
+		if _, err := d.Create(Spec{Name: "dsa", Type: "dsa"}); err == nil || !strings.Contains(err.Error(), "valid types") {
 			t.Errorf("Create with unknown type: %v", err)
 		}
 		if _, err := d.Signer("nope"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), `"nope"`) {
@@ -211,7 +211,7 @@ func TestLifecycle(t *testing.T) {
 		if _, err := s.Sign(rand.Reader, []byte("m"), crypto.Hash(0)); !errors.Is(err, ErrLocked) {
 			t.Fatalf("Sign with a Signer obtained before Lock: %v", err)
 		}
-		if _, err := d.Create("new", Ed25519); !errors.Is(err, ErrLocked) {
+		if _, err := d.Create(Spec{Name: "new", Type: Ed25519}); !errors.Is(err, ErrLocked) {
 			t.Fatalf("Create while locked: %v", err)
 		}
 		d.Lock() // locking twice is harmless
@@ -261,7 +261,7 @@ func TestLifecycle(t *testing.T) {
 			signAndVerify(t, k.Type, s, created[k.Name].Public)
 		}
 		// A key created through one Dir is invisible to another opened before.
-		if _, err := d2.Create("late", Ed25519); err != nil {
+		if _, err := d2.Create(Spec{Name: "late", Type: Ed25519}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := d.Key("late"); !errors.Is(err, ErrNotFound) {
@@ -276,14 +276,14 @@ func TestCreateExistingOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Create("a", Ed25519); err != nil {
+	if _, err := d.Create(Spec{Name: "a", Type: Ed25519}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, keysDir, "a.json"))
 	// d2 does not know about "a", so it gets as far as writing the file,
 	// which must not replace the existing one.
 	d2.kek = bytes.Clone(d.kek)
-	if _, err := d2.Create("a", Ed25519); !errors.Is(err, ErrExists) {
+	if _, err := d2.Create(Spec{Name: "a", Type: Ed25519}); !errors.Is(err, ErrExists) {
 		t.Fatalf("Create over a file written by another Dir: %v", err)
 	}
 	after, _ := os.ReadFile(filepath.Join(dir, keysDir, "a.json"))
@@ -327,7 +327,7 @@ func TestInitAndOpenErrors(t *testing.T) {
 func TestTamper(t *testing.T) {
 	d, pristine := newStore(t)
 	for _, name := range []string{"a", "b"} {
-		if _, err := d.Create(name, Ed25519); err != nil {
+		if _, err := d.Create(Spec{Name: name, Type: Ed25519}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -503,7 +503,7 @@ func TestNoPrivateMaterial(t *testing.T) {
 
 	d, _ := newStore(t)
 	for _, typ := range []Type{Ed25519, ECDSAP256} {
-		k, err := d.Create("k-"+string(typ), typ)
+		k, err := d.Create(Spec{Name: "k-"+string(typ), Type: typ})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -543,7 +543,7 @@ func TestNoPrivateMaterial(t *testing.T) {
 
 func TestLockWipesKeys(t *testing.T) {
 	d, _ := newStore(t)
-	if _, err := d.Create("a", Ed25519); err != nil {
+	if _, err := d.Create(Spec{Name: "a", Type: Ed25519}); err != nil {
 		t.Fatal(err)
 	}
 	priv := d.slots["a"].priv.(ed25519.PrivateKey)
@@ -556,7 +556,7 @@ func TestLockWipesKeys(t *testing.T) {
 
 func TestSignerDoesNotAllocate(t *testing.T) {
 	d, _ := newStore(t)
-	if _, err := d.Create("a", Ed25519); err != nil {
+	if _, err := d.Create(Spec{Name: "a", Type: Ed25519}); err != nil {
 		t.Fatal(err)
 	}
 	if n := testing.AllocsPerRun(100, func() { d.Signer("a") }); n != 0 {
@@ -566,7 +566,7 @@ func TestSignerDoesNotAllocate(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	d, _ := newStore(t)
-	if _, err := d.Create("a", Ed25519); err != nil {
+	if _, err := d.Create(Spec{Name: "a", Type: Ed25519}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -585,7 +585,7 @@ func TestConcurrentUse(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			if _, err := d.Create(fmt.Sprintf("c%d", i), Ed25519); err != nil && !errors.Is(err, ErrLocked) {
+			if _, err := d.Create(Spec{Name: fmt.Sprintf("c%d", i), Type: Ed25519}); err != nil && !errors.Is(err, ErrLocked) {
 				t.Error(err)
 			}
 		})

@@ -1,15 +1,18 @@
 package server_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
@@ -34,6 +37,25 @@ type fixture struct {
 	tls     map[string]*tls.Config // client TLS configs, by principal
 	certs   map[string]tls.Certificate
 	tokens  *token.Verifier
+	audit   *memoryLog
+}
+
+// memoryLog records entries in memory. TODO(audit): replace with the
+// SQLite log once package audit has it.
+type memoryLog struct {
+	mu      sync.Mutex
+	entries []audit.Entry
+}
+
+func (l *memoryLog) Append(_ context.Context, entries ...audit.Entry) ([]audit.Receipt, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := make([]audit.Receipt, len(entries))
+	for i, e := range entries {
+		rs[i].Index = int64(len(l.entries))
+		l.entries = append(l.entries, e)
+	}
+	return rs, nil
 }
 
 // newFixture starts a server over real mutual TLS on loopback with keys of
@@ -53,10 +75,10 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	if err := keys.Unlock(pass); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := keys.Create("release", keystore.ECDSAP256); err != nil {
+	if _, err := keys.Create(keystore.Spec{Name: "release", Type: keystore.ECDSAP256}); err != nil {
 		tb.Fatal(err)
 	}
-	tokKey, err := keys.Create("tokens", keystore.Ed25519)
+	tokKey, err := keys.Create(keystore.Spec{Name: "tokens", Type: keystore.Ed25519})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,7 +87,7 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 		tb.Fatal(err)
 	}
 	for _, t := range types {
-		if _, err := keys.Create(string(t), t); err != nil {
+		if _, err := keys.Create(keystore.Spec{Name: string(t), Type: t}); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -100,7 +122,9 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	if err != nil {
 		tb.Fatal(err)
 	}
+	f.audit = &memoryLog{}
 	srv := server.New(server.Options{
+		Audit:  f.audit,
 		Keys:   keys,
 		Policy: pol,
 		Authn:  &authn.Authenticator{Certs: certRules, Tokens: verifier},

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -14,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/format/raw"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
@@ -134,6 +137,7 @@ func (s *Server) getKey(c *call) error {
 }
 
 func (s *Server) createKey(c *call) error {
+	c.action = audit.ActionKeyCreate
 	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
 		return err
 	}
@@ -141,6 +145,7 @@ func (s *Server) createKey(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.key = &audit.KeyRef{Name: req.Name}
 	if err := keystore.ValidName(req.Name); err != nil {
 		return badRequest("%v", err)
 	}
@@ -148,16 +153,50 @@ func (s *Server) createKey(c *call) error {
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	k, err := s.keys.Create(req.Name, t)
-	if err != nil {
-		return keyError(req.Name, err)
+	if req.Usage == "" {
+		req.Usage = defaultUsage(t)
 	}
-	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "fingerprint", k.Fingerprint())
+	if err := checkUsage(t, req.Usage); err != nil {
+		return badRequest("key %q: %v", req.Name, err)
+	}
+	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID})
+	if err != nil {
+		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) {
+			return keyError(req.Name, err)
+		}
+		return badRequest("%v", err)
+	}
+	c.key.Fingerprint = k.Fingerprint()
+	e := c.entry(audit.Allowed, "")
+	e.Details = map[string]string{"type": string(k.Type), "usage": k.Usage}
+	if _, err := s.record(c, e); err != nil {
+		return err
+	}
+	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "usage", k.Usage, "fingerprint", k.Fingerprint())
 	s.writeJSON(c.w, http.StatusCreated, s.describe(k, true))
 	return nil
 }
 
+// defaultUsage is the usage of a key created without one: the only usage
+// its type has, or raw.
+func defaultUsage(t keystore.Type) string {
+	var only string
+	for _, f := range formats {
+		if slices.Contains(f.keyTypes(), t) {
+			if only != "" && only != f.usage() {
+				return "raw"
+			}
+			only = f.usage()
+		}
+	}
+	if only == "" {
+		return "raw"
+	}
+	return only
+}
+
 func (s *Server) unlock(c *call) error {
+	c.action = audit.ActionUnlock
 	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
 		return err
 	}
@@ -171,90 +210,112 @@ func (s *Server) unlock(c *call) error {
 		}
 		return err
 	}
+	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+		return err
+	}
 	s.log.Info("keystore unlocked", "id", c.id, "principal", c.principal.Name)
 	s.writeJSON(c.w, http.StatusOK, struct{}{})
 	return nil
 }
 
 func (s *Server) sign(c *call) error {
+	c.action = audit.ActionSign
 	req, err := decode[api.SignRequest](c)
 	if err != nil {
 		return err
 	}
+	c.key, c.format = &audit.KeyRef{Name: req.Key}, req.Format
 	if err := checkSignRequest(req, s.limits.MaxBatch); err != nil {
 		return err
 	}
+	if len(req.Items) > 0 {
+		c.artifact = &audit.Artifact{Name: req.Items[0].Name}
+	}
+	f := formats[req.Format]
 	if t := c.principal.Token; t != nil && t.Scope.MaxItems > 0 && len(req.Items) > t.Scope.MaxItems {
 		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
 	}
 	for _, it := range req.Items {
+		c.artifact = &audit.Artifact{Name: it.Name}
 		err := s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: it.Name})
 		if err != nil {
 			return err
 		}
 	}
-	signer, err := s.keys.Signer(req.Key)
-	if err != nil {
-		return keyError(req.Key, err)
-	}
+	c.artifact = nil
 	k, err := s.keys.Key(req.Key)
 	if err != nil {
 		return keyError(req.Key, err)
 	}
-	opts := raw.Options{PSS: req.Options.RSAPSS}
-	alg, err := raw.Algorithm(k.Public, opts)
-	if err != nil {
-		return badRequest("key %q (%s): %v", k.Name, k.Type, err)
+	c.key.Fingerprint = k.Fingerprint()
+	if k.Usage != f.usage() {
+		return wrongUsage(k, req.Format, f)
 	}
-	h, err := raw.Hash(k.Public)
-	if err != nil {
+	if err := f.checkOptions(&req.Options); err != nil {
 		return err
 	}
+	signer, err := s.keys.Signer(req.Key)
+	if err != nil {
+		return keyError(req.Key, err)
+	}
+	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits}
 	resp := api.SignResponse{
 		RequestID:      c.id,
 		Key:            k.Name,
-		KeyFingerprint: k.Fingerprint(),
-		Algorithm:      alg,
+		KeyFingerprint: c.key.Fingerprint,
 		Signatures:     make([]api.Signature, len(req.Items)),
 	}
-	for i, it := range req.Items {
-		tbs := it.Data
-		if h == 0 {
-			if it.Data == nil {
-				return badRequest("item %d (%q): key %q is %s, which signs the artifact itself (pure Ed25519): send data, not a digest", i+1, it.Name, k.Name, k.Type)
-			}
-			if int64(len(it.Data)) > s.limits.MaxMessageBytes {
-				return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf(
-					"item %d (%q) is %d bytes: key %q is %s, which must upload the whole artifact, and this server's limit is %d bytes (limits.max_message_bytes); sign it with an ECDSA or RSA key, which sends only a digest",
-					i+1, it.Name, len(it.Data), k.Name, k.Type, s.limits.MaxMessageBytes)}
-			}
-		} else {
-			if it.Digest == "" {
-				return badRequest("item %d (%q): key %q is %s, which signs a digest: send the %s digest of the artifact, not its data", i+1, it.Name, k.Name, k.Type, api.HashName(h))
-			}
-			dh, sum, _ := api.ParseDigest(it.Digest) // well-formed: checkSignRequest parsed it
-			if dh != h {
-				return badRequest("item %d (%q): key %q is %s, which signs %s digests, not %s", i+1, it.Name, k.Name, k.Type, api.HashName(h), api.HashName(dh))
-			}
-			tbs = sum
-		}
-		sig, err := raw.Sign(signer, tbs, opts)
+	entries := make([]audit.Entry, len(req.Items))
+	for i := range req.Items {
+		it := &req.Items[i]
+		c.artifact = &audit.Artifact{Name: it.Name, Size: it.Size}
+		out, err := f.sign(sc, it)
 		if err != nil {
-			return fmt.Errorf("signing item %d with key %q: %w", i+1, k.Name, err)
+			return signError(i, len(req.Items), k.Name, err)
 		}
-		resp.Signatures[i] = api.Signature{Name: it.Name, Signature: sig}
+		sum := sha256.Sum256(out.sig)
+		e := c.entry(audit.Allowed, "")
+		e.Artifact = &audit.Artifact{Name: it.Name, Size: it.Size, Digests: out.digests, Signature: api.Digest(crypto.SHA256, sum[:])}
+		e.Details = out.details
+		entries[i] = e
+		resp.Signatures[i] = api.Signature{Name: it.Name, Signature: out.sig}
+	}
+	c.artifact = nil
+	receipts, err := s.record(c, entries...)
+	if err != nil {
+		return err
+	}
+	for i := range receipts {
+		resp.Signatures[i].Receipt = &receipts[i]
 	}
 	s.writeJSON(c.w, http.StatusOK, resp)
 	return nil
 }
 
-// checkSignRequest validates everything that does not depend on the key.
+// signError reports the failure to sign item i of n. Client errors keep
+// their status; anything else is internal.
+func signError(i, n int, key string, err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if n > 1 {
+			ae.message = fmt.Sprintf("item %d: %s", i+1, ae.message)
+		}
+		return ae
+	}
+	if errors.Is(err, keystore.ErrLocked) {
+		return keyError(key, err)
+	}
+	return fmt.Errorf("signing item %d with key %q: %w", i+1, key, err)
+}
+
+// checkSignRequest validates everything that does not depend on the key or
+// the format.
 func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 	if err := keystore.ValidName(req.Key); err != nil {
 		return badRequest("%v", err)
 	}
-	if !slices.Contains(formats, req.Format) {
-		return badRequest("format %.40q is not supported; supported formats: raw", req.Format)
+	if _, ok := formats[req.Format]; !ok {
+		return badRequest("format %.40q is not supported; supported formats: %s", req.Format, formatNames())
 	}
 	switch n := len(req.Items); {
 	case n == 0:
@@ -347,7 +408,7 @@ func keyError(name string, err error) error {
 
 // describe returns the API view of k, with its PEM public key if asked.
 func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
-	out := api.Key{Name: k.Name, Type: string(k.Type), Created: k.Created, Fingerprint: k.Fingerprint()}
+	out := api.Key{Name: k.Name, Type: string(k.Type), Usage: k.Usage, UID: k.UID, Created: k.Created, Fingerprint: k.Fingerprint()}
 	if withPublic {
 		if der, err := x509.MarshalPKIXPublicKey(k.Public); err == nil {
 			out.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))

@@ -31,6 +31,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -38,6 +39,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
@@ -50,7 +52,7 @@ type Keyring interface {
 	List() ([]keystore.Key, error)
 	Key(name string) (keystore.Key, error)
 	Signer(name string) (crypto.Signer, error)
-	Create(name string, t keystore.Type) (keystore.Key, error)
+	Create(spec keystore.Spec) (keystore.Key, error)
 	Unlock(passphrase []byte) error
 	Locked() bool
 }
@@ -105,14 +107,23 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// Recorder is the audit log. The server appends an entry for every act —
+// each signature, each refusal, each token, key and keystore change — and
+// waits until it is durable before it answers. *audit.Log implements it.
+type Recorder interface {
+	Append(ctx context.Context, entries ...audit.Entry) ([]audit.Receipt, error)
+}
+
 // Options are what a Server is made of.
 type Options struct {
-	Keys   Keyring
-	Policy *policy.Policy
-	Authn  Authenticator
-	Limits Limits       // zero fields take their DefaultLimits value
-	Log    *slog.Logger // nil discards
-	Tokens TokenOptions
+	Keys     Keyring
+	Policy   *policy.Policy
+	Authn    Authenticator
+	Audit    Recorder
+	ServerID string       // names this replica in audit entries
+	Limits   Limits       // zero fields take their DefaultLimits value
+	Log      *slog.Logger // nil discards
+	Tokens   TokenOptions
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -128,6 +139,8 @@ type Server struct {
 	keys   Keyring
 	policy *policy.Policy
 	authn  Authenticator
+	audit  Recorder
+	id     string
 	limits Limits
 	tokens TokenOptions
 	log    *slog.Logger
@@ -145,10 +158,15 @@ func New(o Options) *Server {
 	if o.Tokens.MaxTTL <= 0 {
 		o.Tokens.MaxTTL = 24 * time.Hour
 	}
+	if o.Audit == nil {
+		panic("server: Options.Audit is nil: a server never signs without an audit log")
+	}
 	return &Server{
 		keys:   o.Keys,
 		policy: o.Policy,
 		authn:  o.Authn,
+		audit:  o.Audit,
+		id:     o.ServerID,
 		limits: limits,
 		tokens: o.Tokens,
 		log:    o.Log,
@@ -218,41 +236,112 @@ func (s *Server) Handler() http.Handler {
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
+			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)
 			return &apiError{http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s %s is not supported; use %s", c.r.Method, c.r.URL.Path, allow)}
 		}))
 	}
-	mux.Handle("/", s.api(func(*call) error {
+	mux.Handle("/", s.api(func(c *call) error {
+		c.recorded = true // nor is a wrong path
 		return &apiError{http.StatusNotFound, "not_found", "no such endpoint; see docs/api.md"}
 	}))
 	return mux
 }
 
-// A call is one authenticated API request.
+// A call is one API request. As a handler learns what the request is
+// about it fills in action, key, format and artifact, so that a refusal at
+// any point is recorded with what is known.
 type call struct {
 	w         http.ResponseWriter
 	r         *http.Request
 	id        string
+	start     time.Time
 	principal authn.Principal
+	authErr   error // authentication failed with this
+
+	action   audit.Action
+	key      *audit.KeyRef
+	format   string
+	artifact *audit.Artifact
+	recorded bool // the handler appended its entries
+}
+
+// entry returns an audit entry for c with what is known so far.
+func (c *call) entry(d audit.Decision, reason string) audit.Entry {
+	p := audit.Principal{Kind: c.principal.Method, Name: c.principal.Name, ID: c.principal.ID}
+	if t := c.principal.Token; t != nil {
+		p.Subject = t.Subject
+	}
+	if p.Kind == "" {
+		p.Kind = "anonymous"
+	}
+	action := c.action
+	if action == "" {
+		action = audit.ActionRead
+	}
+	if c.authErr != nil {
+		action = audit.ActionAuthentication
+	}
+	return audit.Entry{
+		Time: c.start, RequestID: c.id, Action: action, Decision: d, Reason: reason,
+		Principal: p, Client: c.r.RemoteAddr, Key: c.key, Format: c.format, Artifact: c.artifact,
+	}
+}
+
+// record appends entries to the audit log and waits until they are
+// durable. If they cannot be, nothing may be answered but a refusal.
+func (s *Server) record(c *call, entries ...audit.Entry) ([]audit.Receipt, error) {
+	for i := range entries {
+		entries[i].Server = s.id
+	}
+	c.recorded = true
+	receipts, err := s.audit.Append(c.r.Context(), entries...)
+	if err != nil {
+		s.log.Error("audit log append failed", "id", c.id, "err", err)
+		return nil, &apiError{http.StatusServiceUnavailable, "audit_unavailable",
+			fmt.Sprintf("the audit log cannot record this request, so nothing was done: %v", err)}
+	}
+	return receipts, nil
+}
+
+// recordRefusal appends the refusal err of c, unless the handler already
+// recorded its outcome or the server shed the request unread.
+func (s *Server) recordRefusal(c *call, err error) error {
+	status := statusOf(err)
+	if c.recorded || c.principal.Method == "" && c.authErr == nil {
+		return err // recorded already, or shed before authentication
+	}
+	d := audit.Denied
+	if status >= 500 {
+		d = audit.Failed
+	}
+	msg := err.Error()
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		msg = "internal error"
+	}
+	if _, rerr := s.record(c, c.entry(d, msg)); rerr != nil && ae != nil {
+		ae.message += " (and the audit log could not record this refusal)"
+	}
+	return err
 }
 
 // api wraps an endpoint with request ids, the concurrency limit,
 // authentication and error rendering.
 func (s *Server) api(h func(*call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		c := &call{w: w, r: r, id: newRequestID()}
+		c := &call{w: w, r: r, id: newRequestID(), start: time.Now()}
 		w.Header()["X-Request-Id"] = []string{c.id}
 		err := s.serve(c, h)
 		if err != nil {
-			s.writeError(c, err)
+			s.writeError(c, s.recordRefusal(c, err))
 		}
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("id", c.id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("principal", c.principal.Name), slog.String("auth", c.principal.ID),
 				slog.String("remote", r.RemoteAddr), slog.Int("status", statusOf(err)),
-				slog.String("err", errString(err)), slog.Duration("duration", time.Since(start)))
+				slog.String("err", errString(err)), slog.Duration("duration", time.Since(c.start)))
 		}
 	})
 }
@@ -264,6 +353,7 @@ func (s *Server) serve(c *call, h func(*call) error) error {
 	defer func() { <-s.slots }()
 	p, err := s.authn.Authenticate(c.r)
 	if err != nil {
+		c.authErr = err
 		return &apiError{http.StatusUnauthorized, authCode(err), err.Error()}
 	}
 	c.principal = p

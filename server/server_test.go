@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
@@ -289,10 +290,22 @@ func TestOverloaded(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	pw.Write([]byte(`{`)) // returns once the handler reads, inside its slot
-	status, e, h := post(t, f, "admin", "/v1/sign", []byte(`{}`))
-	if status != 503 || e.Code != "overloaded" || h.Get("Retry-After") == "" {
-		t.Errorf("second request got %d %q (Retry-After %q), want 503 overloaded with Retry-After", status, e.Code, h.Get("Retry-After"))
+	pw.Write([]byte(`{`))
+	// The write returns once the client has the byte, not once the server
+	// is inside its slot, so ask until the server is seen holding it. A
+	// request that got in first is refused for its body, never signed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, e, h := post(t, f, "admin", "/v1/sign", []byte(`{}`))
+		if status == 503 {
+			if e.Code != "overloaded" || h.Get("Retry-After") == "" {
+				t.Errorf("second request got 503 %q (Retry-After %q), want overloaded with Retry-After", e.Code, h.Get("Retry-After"))
+			}
+			break
+		}
+		if status != 400 || time.Now().After(deadline) {
+			t.Fatalf("second request got %d %q, want 503 overloaded while the first holds the only slot", status, e.Code)
+		}
 	}
 	pw.Close()
 	<-done

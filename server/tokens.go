@@ -6,20 +6,19 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
 )
 
-// formats lists the signature formats this server produces.
-var formats = []string{"raw"}
-
 func (s *Server) issueToken(c *call) error {
+	c.action = audit.ActionTokenIssue
 	if c.principal.Token != nil {
 		return &apiError{http.StatusForbidden, "forbidden", "a token cannot issue tokens; the orchestrator must use its client certificate"}
 	}
@@ -41,6 +40,12 @@ func (s *Server) issueToken(c *call) error {
 	tok, err := token.Sign(signer, s.tokens.SigningKey, *claims)
 	if err != nil {
 		return fmt.Errorf("signing token: %w", err)
+	}
+	e := c.entry(audit.Allowed, "")
+	e.Token = &audit.TokenRef{ID: claims.ID, Subject: claims.Subject, Expiry: claims.Expiry, Keys: claims.Scope.Keys,
+		Formats: claims.Scope.Formats, Artifacts: claims.Scope.Artifacts, Bound: claims.Confirm != nil}
+	if _, err := s.record(c, e); err != nil {
+		return err
 	}
 	s.log.Info("token issued", "id", c.id, "principal", c.principal.Name, "token", claims.ID, "subject", claims.Subject,
 		"keys", claims.Scope.Keys, "formats", claims.Scope.Formats, "artifacts", claims.Scope.Artifacts,
@@ -81,8 +86,8 @@ func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*to
 		}
 	}
 	for _, f := range req.Formats {
-		if !slices.Contains(formats, f) {
-			return nil, badRequest("format %.40q is not supported; supported formats: raw", f)
+		if _, ok := formats[f]; !ok {
+			return nil, badRequest("format %.40q is not supported; supported formats: %s", f, formatNames())
 		}
 	}
 	for _, a := range artifacts {
@@ -131,6 +136,7 @@ func (s *Server) verifyToken(c *call) error {
 }
 
 func (s *Server) signDenyList(c *call) error {
+	c.action = audit.ActionDenyList
 	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
 		return err
 	}
@@ -153,6 +159,11 @@ func (s *Server) signDenyList(c *call) error {
 	})
 	if err != nil {
 		return fmt.Errorf("signing deny list: %w", err)
+	}
+	e := c.entry(audit.Allowed, "")
+	e.Details = map[string]string{"ids": strings.Join(req.IDs, " "), "subjects": strings.Join(req.Subjects, " ")}
+	if _, err := s.record(c, e); err != nil {
+		return err
 	}
 	s.log.Info("deny list signed", "id", c.id, "principal", c.principal.Name, "ids", req.IDs, "subjects", req.Subjects)
 	s.writeJSON(c.w, http.StatusOK, api.DenyListResponse{DenyList: list})
