@@ -503,7 +503,7 @@ func TestNoPrivateMaterial(t *testing.T) {
 
 	d, _ := newStore(t)
 	for _, typ := range []Type{Ed25519, ECDSAP256} {
-		k, err := d.Create(Spec{Name: "k-"+string(typ), Type: typ})
+		k, err := d.Create(Spec{Name: "k-" + string(typ), Type: typ})
 		if err != nil {
 			t.Fatal(err)
 		}
