@@ -26,7 +26,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw"
+	Format  string      `json:"format"`           // "raw", "pgp", "pgp-clearsign"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -34,16 +34,30 @@ type SignRequest struct {
 // SignOptions select variants of a format.
 type SignOptions struct {
 	RSAPSS bool `json:"rsa_pss,omitempty"` // RSASSA-PSS instead of PKCS #1 v1.5
+	Armor  bool `json:"armor,omitempty"`   // pgp: ASCII-armored signature instead of binary
 }
 
-// SignItem is one artifact to sign. Exactly one of Digest and Data is set:
-// Digest for keys that sign a digest (ECDSA, RSA), Data for keys that sign
-// the message itself (pure Ed25519).
+// SignItem is one artifact to sign. Exactly one of Digest, Data and
+// SHA256State is set: Digest for raw signatures by keys that sign a digest
+// (ECDSA, RSA), Data for keys that sign the message itself (pure Ed25519)
+// and for clearsigned text (pgp-clearsign), SHA256State for detached
+// OpenPGP signatures (pgp).
 type SignItem struct {
-	Name   string `json:"name"`             // artifact name, checked against grants
-	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
-	Digest string `json:"digest,omitempty"` // "sha256:HEX" or "sha384:HEX"
-	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+	Name        string     `json:"name"`                   // artifact name, checked against grants
+	Size        int64      `json:"size,omitempty"`         // artifact size in bytes, as the client saw it
+	Digest      string     `json:"digest,omitempty"`       // "sha256:HEX" or "sha384:HEX"
+	Data        []byte     `json:"data,omitempty"`         // the artifact, base64
+	SHA256State *HashState `json:"sha256_state,omitempty"` // the artifact's SHA-256, stopped before finishing
+}
+
+// HashState is a SHA-256 computation stopped after the artifact's last
+// byte, before padding: the server resumes it, appends the OpenPGP
+// signature trailer it builds itself, and signs. docs/formats.md has the
+// details and the reasons.
+type HashState struct {
+	Chain  []byte `json:"chain"`          // 32 bytes: the eight chaining values, big-endian, after the last whole 64-byte block
+	Tail   []byte `json:"tail,omitempty"` // the length mod 64 bytes after that block
+	Length int64  `json:"length"`         // bytes hashed
 }
 
 // SignResponse carries one signature per request item, in request order.
@@ -70,6 +84,9 @@ type Key struct {
 	UID         string    `json:"uid,omitempty"` // identity embedded in signatures
 	Created     time.Time `json:"created"`
 	Fingerprint string    `json:"fingerprint"`          // "SHA256:" + base64 of SHA-256(SPKI DER)
+	// OpenPGPFingerprint is set for OpenPGP keys: 40 hex digits, as gpg
+	// prints it.
+	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
 	PublicKey   string    `json:"public_key,omitempty"` // PEM SubjectPublicKeyInfo
 	// MaxMessageBytes is set for keys that sign whole messages (Ed25519):
 	// the largest artifact the server accepts for them.
@@ -87,6 +104,44 @@ type CreateKeyRequest struct {
 	Type  string `json:"type"`
 	Usage string `json:"usage,omitempty"` // format family; default: the type's only one, else raw
 	UID   string `json:"uid,omitempty"`   // identity embedded in signatures (OpenPGP user id)
+}
+
+// OpenPGPKey is the answer to GET /v1/keys/{name}/openpgp: the key's
+// OpenPGP certificate (public key, user id, self-signature), binary.
+type OpenPGPKey struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"` // 40 hex digits
+	UID         string `json:"uid"`
+	Certificate []byte `json:"certificate"` // what 'gpg --export' would give, base64
+}
+
+// CatalogSignRequest asks the server to check and sign the index of a
+// configured catalog (POST /v1/catalogs/{name}/sign). The server reads
+// the index itself; the client only names it and says which content it
+// expects.
+type CatalogSignRequest struct {
+	Params map[string]string `json:"params,omitempty"` // values of the catalog's path parameters
+	Digest string            `json:"digest"`           // "sha256:HEX" of the index the client will publish
+}
+
+// CatalogSignResponse carries the signature files of a checked index.
+type CatalogSignResponse struct {
+	RequestID          string         `json:"request_id"`
+	Catalog            string         `json:"catalog"`
+	Path               string         `json:"path"`   // the index, relative to the catalog root
+	Digest             string         `json:"digest"` // "sha256:HEX" of the index signed
+	References         int            `json:"references"`
+	ReferencesDigest   string         `json:"references_digest"` // "sha256:HEX" of the sorted list of verified references
+	Key                string         `json:"key"`
+	OpenPGPFingerprint string         `json:"openpgp_fingerprint"`
+	Files              []CatalogFile  `json:"files"`
+	Receipt            *audit.Receipt `json:"receipt,omitempty"`
+}
+
+// CatalogFile is one signature file, to be placed next to the index.
+type CatalogFile struct {
+	Name string `json:"name"` // base name: "Release.gpg", "InRelease", "repomd.xml.asc", …
+	Data []byte `json:"data"`
 }
 
 // UnlockRequest supplies the keystore passphrase.

@@ -53,7 +53,9 @@ type signed struct {
 // formats are the signature formats this server produces, by the name
 // requests and grants use.
 var formats = map[string]signingFormat{
-	"raw": rawFormat{},
+	"raw":           rawFormat{},
+	"pgp":           pgpFormat{},
+	"pgp-clearsign": pgpClearsignFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.
@@ -95,7 +97,9 @@ type rawFormat struct{}
 
 func (rawFormat) usage() string { return "raw" }
 
-func (rawFormat) keyTypes() []keystore.Type { return keystore.Types() }
+func (rawFormat) keyTypes() []keystore.Type {
+	return slices.DeleteFunc(keystore.Types(), func(t keystore.Type) bool { return slices.Contains(pgpTypes, t) })
+}
 
 func (rawFormat) checkOptions(*api.SignOptions) error { return nil }
 

@@ -41,6 +41,7 @@ import (
 
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/catalog"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
@@ -124,6 +125,7 @@ type Options struct {
 	Limits   Limits       // zero fields take their DefaultLimits value
 	Log      *slog.Logger // nil discards
 	Tokens   TokenOptions
+	Catalogs []*catalog.Catalog // indexes signed in pull mode (POST /v1/catalogs/{name}/sign)
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -146,6 +148,8 @@ type Server struct {
 	log    *slog.Logger
 	slots  chan struct{}
 
+	catalogs map[string]*catalog.Catalog
+
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 
@@ -161,16 +165,21 @@ func New(o Options) *Server {
 	if o.Audit == nil {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
 	}
+	catalogs := map[string]*catalog.Catalog{}
+	for _, c := range o.Catalogs {
+		catalogs[c.Spec().Name] = c
+	}
 	return &Server{
-		keys:   o.Keys,
-		policy: o.Policy,
-		authn:  o.Authn,
-		audit:  o.Audit,
-		id:     o.ServerID,
-		limits: limits,
-		tokens: o.Tokens,
-		log:    o.Log,
-		slots:  make(chan struct{}, limits.MaxInflight),
+		catalogs: catalogs,
+		keys:     o.Keys,
+		policy:   o.Policy,
+		authn:    o.Authn,
+		audit:    o.Audit,
+		id:       o.ServerID,
+		limits:   limits,
+		tokens:   o.Tokens,
+		log:      o.Log,
+		slots:    make(chan struct{}, limits.MaxInflight),
 	}
 }
 
@@ -229,12 +238,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/keys/{name}", s.api(s.getKey))
 	mux.Handle("POST /v1/keys", s.api(s.createKey))
 	mux.Handle("POST /v1/sign", s.api(s.sign))
+	mux.Handle("GET /v1/keys/{name}/openpgp", s.api(s.getOpenPGPKey))
+	mux.Handle("POST /v1/catalogs/{name}/sign", s.api(s.signCatalog))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
 	mux.Handle("POST /v1/tokens", s.api(s.issueToken))
 	mux.Handle("POST /v1/tokens/verify", s.api(s.verifyToken))
 	mux.Handle("POST /v1/tokens/deny-list", s.api(s.signDenyList))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
-	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST"} {
+	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST", "/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)

@@ -143,7 +143,7 @@ func TestBadRequests(t *testing.T) {
 		{"sha384 for P-256", req("release", item("a", d384)), 400, "bad_request", "signs sha256 digests, not sha384"},
 		{"digest for Ed25519", req("ed25519", item("a", d)), 400, "bad_request", "send data, not a digest"},
 		{"data for ECDSA", req("release", data(10)), 400, "bad_request", "send the sha256 digest of the artifact, not its data"},
-		{"digest and data", req("release", `{"name":"a","digest":"`+d+`","data":"eA=="}`), 400, "bad_request", "not both"},
+		{"digest and data", req("release", `{"name":"a","digest":"`+d+`","data":"eA=="}`), 400, "bad_request", "not several"},
 		{"nothing to sign", req("release", `{"name":"a"}`), 400, "bad_request", "nothing to sign"},
 		{"empty name", req("release", item("", d)), 400, "bad_request", "artifact name is empty"},
 		{"control character in name", req("release", item("a\nb", d)), 400, "bad_request", "control or invalid character"},
