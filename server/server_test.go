@@ -132,7 +132,7 @@ func TestBadRequests(t *testing.T) {
 		{"wrong type", `{"key":7,"format":"raw","items":[]}`, 400, "bad_request", "cannot unmarshal number"},
 		{"bad key name", req("../etc/passwd", item("a", d)), 400, "bad_request", `"../etc/passwd"`},
 		{"unknown key", req("nonexistent", item("a", d)), 404, "not_found", `no key named "nonexistent"`},
-		{"unknown format", `{"key":"release","format":"pgp-v6","items":[` + item("a", d) + `]}`, 400, "bad_request", `format "pgp" is not supported`},
+		{"unknown format", `{"key":"release","format":"pgp-v6","items":[` + item("a", d) + `]}`, 400, "bad_request", `format "pgp-v6" is not supported`},
 		{"missing format", `{"key":"release","items":[` + item("a", d) + `]}`, 400, "bad_request", `format "" is not supported`},
 		{"no items", req("release"), 400, "bad_request", "no items to sign"},
 		{"too many items", req("release", item("a", d), item("b", d), item("c", d), item("d", d), item("e", d), item("f", d)), 413, "too_large", "6 items in one request; this server's limit is 5"},
