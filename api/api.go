@@ -134,6 +134,7 @@ type CatalogSignResponse struct {
 	ReferencesDigest   string         `json:"references_digest"` // "sha256:HEX" of the sorted list of verified references
 	Key                string         `json:"key"`
 	OpenPGPFingerprint string         `json:"openpgp_fingerprint"`
+	Certificate        []byte         `json:"certificate"` // the signing key's OpenPGP certificate, to check the files with
 	Files              []CatalogFile  `json:"files"`
 	Receipt            *audit.Receipt `json:"receipt,omitempty"`
 }

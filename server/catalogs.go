@@ -113,6 +113,10 @@ func (s *Server) signCatalog(c *call) error {
 	if err != nil {
 		return catalogError(err)
 	}
+	cert, err := ps.Certificate()
+	if err != nil {
+		return keyError(spec.Key, err)
+	}
 	var sigs bytes.Buffer
 	for _, f := range files {
 		sigs.Write(f.Data)
@@ -137,7 +141,7 @@ func (s *Server) signCatalog(c *call) error {
 	resp := api.CatalogSignResponse{
 		RequestID: c.id, Catalog: name, Path: res.Path, Digest: api.Digest(crypto.SHA256, res.SHA256[:]),
 		References: res.References, ReferencesDigest: api.Digest(crypto.SHA256, res.ReferencesDigest[:]),
-		Key: k.Name, OpenPGPFingerprint: ps.Key().FingerprintHex(),
+		Key: k.Name, OpenPGPFingerprint: ps.Key().FingerprintHex(), Certificate: cert,
 	}
 	for _, f := range files {
 		resp.Files = append(resp.Files, api.CatalogFile{Name: f.Name, Data: f.Data})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
+	"github.com/signet-dev/signet/format/openpgp"
 	"github.com/signet-dev/signet/format/raw"
 )
 
@@ -42,6 +43,10 @@ func runKey(env *cmdEnv, args []string) error {
 	fs := flag.NewFlagSet("key "+sub, flag.ContinueOnError)
 	cf := clientFlags(fs)
 	typ := fs.String("type", "", "")
+	usage := fs.String("usage", "", "")
+	uid := fs.String("uid", "", "")
+	pubFormat := fs.String("format", "pem", "")
+	armor := fs.Bool("armor", false, "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,13 +58,16 @@ func runKey(env *cmdEnv, args []string) error {
 	switch sub {
 	case "create":
 		if len(pos) != 1 || *typ == "" {
-			return usagef("usage: signet key create NAME --type TYPE")
+			return usagef("usage: signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']")
 		}
-		k, err := c.CreateKey(env.ctx, pos[0], *typ)
+		k, err := c.CreateKeyRequest(env.ctx, &api.CreateKeyRequest{Name: pos[0], Type: *typ, Usage: *usage, UID: *uid})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "created key %s (%s) %s\n", k.Name, k.Type, k.Fingerprint)
+		if k.OpenPGPFingerprint != "" {
+			fmt.Fprintf(env.stdout, "OpenPGP fingerprint %s\n", k.OpenPGPFingerprint)
+		}
 	case "list":
 		if len(pos) != 0 {
 			return usagef("usage: signet key list")
@@ -76,7 +84,26 @@ func runKey(env *cmdEnv, args []string) error {
 		return tw.Flush()
 	case "public":
 		if len(pos) != 1 {
-			return usagef("usage: signet key public NAME")
+			return usagef("usage: signet key public NAME [--format pem|openpgp] [--armor]")
+		}
+		switch *pubFormat {
+		case "openpgp":
+			k, err := c.OpenPGPKey(env.ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			out := k.Certificate
+			if *armor {
+				out = openpgp.Armor(out, "PGP PUBLIC KEY BLOCK")
+			}
+			_, err = env.stdout.Write(out)
+			return err
+		case "pem":
+			if *armor {
+				return usagef("--armor goes with --format openpgp; PEM is text already")
+			}
+		default:
+			return usagef("key public --format is pem or openpgp, not %q", *pubFormat)
 		}
 		k, err := c.Key(env.ctx, pos[0])
 		if err != nil {
@@ -95,6 +122,8 @@ func runSign(env *cmdEnv, args []string) error {
 	key := fs.String("key", "", "")
 	pss := fs.Bool("rsa-pss", false, "")
 	out := fs.String("o", "", "")
+	format := fs.String("format", "raw", "")
+	armor := fs.Bool("armor", false, "")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -110,6 +139,16 @@ func runSign(env *cmdEnv, args []string) error {
 	c, err := cf.client()
 	if err != nil {
 		return err
+	}
+	switch *format {
+	case "raw":
+		if *armor {
+			return usagef("--armor goes with --format pgp")
+		}
+	case "pgp", "pgp-clearsign":
+		return signOpenPGP(env, c, *key, *format, *armor, *out, files)
+	default:
+		return hintf("use --format raw, pgp or pgp-clearsign", "unknown format %q", *format)
 	}
 	sigs, err := c.SignFiles(env.ctx, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {

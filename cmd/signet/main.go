@@ -19,10 +19,13 @@ Usage:
     signet serve --config FILE
     signet keystore init --dir DIR [--passphrase-file FILE]
     signet unlock [--passphrase-file FILE]
-    signet key create NAME --type TYPE
+    signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']
     signet key list
-    signet key public NAME
+    signet key public NAME [--format pem|openpgp] [--armor]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
+    signet sign --key NAME --format pgp [--armor] [-o SIG] FILE...
+    signet sign --key NAME --format pgp-clearsign [-o OUT] FILE
+    signet catalog sign NAME [--param K=V]... (--sha256 HEX | INDEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
@@ -40,13 +43,29 @@ serve --config runs a production server; see docs/config.md. Its keystore
 starts locked: create it once with 'signet keystore init' and open it after
 each start with 'signet unlock'.
 
-Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096.
+Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, and the
+OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid).
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
 a single file), in one request for all files. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
+
+sign --format pgp writes a detached OpenPGP signature, FILE.sig (binary)
+or with --armor FILE.asc; only the file's SHA-256 state is sent. sign
+--format pgp-clearsign uploads the text FILE and writes FILE.asc, the
+clearsigned text. Both verify with gpgv; see docs/formats.md. key public
+--format openpgp prints the key's certificate for gpg --import or apt's
+signed-by.
+
+catalog sign has the server check a configured repository index (APT
+Release, RPM repomd.xml, SHA256SUMS) and everything it references, then
+sign it. Give the index you will publish (or its SHA-256 with --sha256);
+the signature files (Release.gpg and InRelease, repomd.xml.asc, NAME.asc)
+are written next to it, or to -o DIR:
+
+    signet catalog sign debian --param suite=stable repo/dists/stable/Release
 
 verify checks FILE against FILE.sig (or --signature SIG) with the public key
 of a server key or of a PEM file, and exits non-zero if it does not verify.
@@ -99,6 +118,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runToken(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
+	case "catalog":
+		err = runCatalog(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -79,8 +79,12 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	catalogs, err := cfg.CatalogSet()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log}
+	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log, Catalogs: catalogs}
 	if t := cfg.Tokens; t != nil {
 		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
 		if err := checkTokenSigningKey(cfg, keys, log); err != nil {
