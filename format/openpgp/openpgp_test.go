@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // testKeys are one Ed25519 and one RSA-4096 signer, made once: RSA key
@@ -381,4 +383,46 @@ func FuzzClearsign(f *testing.F) {
 			t.Fatalf("Clearsign(%q) does not verify: %v\n%s", text, err, msg)
 		}
 	})
+}
+
+// TestStateCannotCertify feeds the signer exactly what a certification of
+// a new user id hashes before its trailer, as a hostile client could, and
+// checks that the result is still only a binary-document signature: gpg
+// refuses a certificate that uses it as the user id's self-signature.
+func TestStateCannotCertify(t *testing.T) {
+	needTool(t, "gpg")
+	for _, s := range testKeys() {
+		t.Run(keyName(s), func(t *testing.T) {
+			k := s.Key()
+			evil := "Mallory <mallory@example.org>"
+			h := sha256.New()
+			k.writeKeyHash(h)
+			h.Write([]byte{0xB4, 0, 0, 0, byte(len(evil))})
+			h.Write([]byte(evil))
+			st, _ := StateOf(h)
+			r, _ := st.Resume()
+			sig, err := s.Detached(r, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := packet.Read(bytes.NewReader(sig))
+			if ps, ok := p.(*packet.Signature); err != nil || !ok || ps.Version != 4 || ps.SigType != packet.SigTypeBinary {
+				t.Fatalf("got %#v, %v; want a v4 binary-document signature", p, err)
+			}
+			forged := appendPacket(nil, tagPublicKey, k.body)
+			forged = appendPacket(forged, tagUserID, []byte(evil))
+			forged = append(forged, sig...)
+			home := t.TempDir()
+			f := filepath.Join(home, "forged.gpg")
+			os.WriteFile(f, forged, 0o600)
+			out, _ := exec.Command("gpg", "--homedir", home, "--batch", "--import", f).CombinedOutput()
+			list, _ := exec.Command("gpg", "--homedir", home, "--batch", "--with-colons", "--list-keys").CombinedOutput()
+			if strings.Contains(string(list), "Mallory") {
+				t.Fatalf("gpg accepted a user id certified through a hash state:\n%s\n%s", out, list)
+			}
+			if _, err := ReadCertificate(forged); err == nil {
+				t.Fatal("go-crypto accepted a user id certified through a hash state")
+			}
+		})
+	}
 }
