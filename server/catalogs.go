@@ -123,10 +123,11 @@ func (s *Server) signCatalog(c *call) error {
 	}
 	sigSum := sha256.Sum256(sigs.Bytes())
 	e := c.entry(audit.Allowed, "")
-	e.Artifact = &audit.Artifact{Name: res.Path, Size: int64(len(res.Index)), Digests: []string{api.Digest(crypto.SHA256, res.SHA256[:])}, Signature: api.Digest(crypto.SHA256, sigSum[:])}
+	e.Artifact = &audit.Artifact{Name: "catalog:" + name, Size: int64(len(res.Index)), Digests: []string{api.Digest(crypto.SHA256, res.SHA256[:])}, Signature: api.Digest(crypto.SHA256, sigSum[:])}
 	e.Details = map[string]string{
 		"catalog":             name,
 		"catalog_type":        string(spec.Type),
+		"path":                res.Path,
 		"references":          strconv.Itoa(res.References),
 		"references_digest":   api.Digest(crypto.SHA256, res.ReferencesDigest[:]),
 		"openpgp_fingerprint": ps.Key().FingerprintHex(),
