@@ -109,4 +109,3 @@ func BenchmarkAPT10000(b *testing.B) {
 	b.ReportMetric(float64(base)/float64(ours), "ratio")
 	b.ReportMetric(0, "ns/op")
 }
-

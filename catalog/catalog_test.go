@@ -458,7 +458,7 @@ func TestParsersRefuse(t *testing.T) {
 			return err
 		},
 		"release bad hash": func() error { _, err := ParseRelease([]byte("SHA256:\n abc 1 x\n")); return err },
-		"packages no sha": func() error { _, err := ParsePackages([]byte("Package: a\nFilename: x\nSize: 1\n")); return err },
+		"packages no sha":  func() error { _, err := ParsePackages([]byte("Package: a\nFilename: x\nSize: 1\n")); return err },
 		"sources plain name": func() error {
 			_, err := ParseSources([]byte("Package: a\nDirectory: pool/a\nChecksums-Sha256:\n " + strings.Repeat("a", 64) + " 1 ../x\n"))
 			return err
@@ -472,10 +472,13 @@ func TestParsersRefuse(t *testing.T) {
 			return err
 		},
 		"repomd trailing": func() error { _, err := ParseRepomd([]byte(`<repomd></repomd><x/>`)); return err },
-		"primary root":     func() error { _, err := ParsePrimary(strings.NewReader(`<other/>`)); return err },
-		"sums short":       func() error { _, err := ParseSHA256Sums([]byte("abc  x\n")); return err },
-		"sums escape":      func() error { _, err := ParseSHA256Sums([]byte("\\" + strings.Repeat("a", 64) + "  x\\q\n")); return err },
-		"sums dotdot":      func() error { _, err := ParseSHA256Sums([]byte(strings.Repeat("a", 64) + "  ../x\n")); return err },
+		"primary root":    func() error { _, err := ParsePrimary(strings.NewReader(`<other/>`)); return err },
+		"sums short":      func() error { _, err := ParseSHA256Sums([]byte("abc  x\n")); return err },
+		"sums escape": func() error {
+			_, err := ParseSHA256Sums([]byte("\\" + strings.Repeat("a", 64) + "  x\\q\n"))
+			return err
+		},
+		"sums dotdot": func() error { _, err := ParseSHA256Sums([]byte(strings.Repeat("a", 64) + "  ../x\n")); return err },
 	} {
 		if err := fn(); err == nil {
 			t.Errorf("%s: parsed", name)
