@@ -83,14 +83,14 @@ type Key struct {
 	Usage       string    `json:"usage"`         // the format family it signs in
 	UID         string    `json:"uid,omitempty"` // identity embedded in signatures
 	Created     time.Time `json:"created"`
-	Fingerprint string    `json:"fingerprint"` // "SHA256:" + base64 of SHA-256(SPKI DER)
-	// OpenPGPFingerprint is set for OpenPGP keys: 40 hex digits, as gpg
-	// prints it.
-	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
-	PublicKey          string `json:"public_key,omitempty"` // PEM SubjectPublicKeyInfo
+	Fingerprint string    `json:"fingerprint"`          // "SHA256:" + base64 of SHA-256(SPKI DER)
+	PublicKey   string    `json:"public_key,omitempty"` // PEM SubjectPublicKeyInfo
 	// MaxMessageBytes is set for keys that sign whole messages (Ed25519):
 	// the largest artifact the server accepts for them.
 	MaxMessageBytes int64 `json:"max_message_bytes,omitempty"`
+	// OpenPGPFingerprint is set for OpenPGP keys: 40 hex digits, as gpg
+	// prints it.
+	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
 }
 
 // KeyList is the answer to GET /v1/keys.
