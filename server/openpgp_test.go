@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -39,7 +40,7 @@ import (
 type pgpFixture struct {
 	keys             *keystore.Dir
 	publisher, other *client.Client
-	audit            *memoryLog
+	audit            *audit.Log
 	apt, rpm, sums   string // catalog roots
 	certs            map[string][]byte
 	ringFiles        map[string]string // gpgv/apt keyrings, by key
@@ -77,7 +78,10 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 	if _, err := keys.Create(keystore.Spec{Name: "raw-key", Type: keystore.Ed25519}); err != nil {
 		t.Fatal(err)
 	}
-	f := &pgpFixture{keys: keys, audit: &memoryLog{}, apt: filepath.Join(dir, "apt"), rpm: filepath.Join(dir, "rpm"), sums: filepath.Join(dir, "sums"),
+	if _, err := keys.Create(keystore.Spec{Name: "audit-log", Type: keystore.Ed25519, Usage: "audit"}); err != nil {
+		t.Fatal(err)
+	}
+	f := &pgpFixture{keys: keys, apt: filepath.Join(dir, "apt"), rpm: filepath.Join(dir, "rpm"), sums: filepath.Join(dir, "sums"),
 		certs: map[string][]byte{}, ringFiles: map[string]string{}}
 	for _, d := range []string{f.apt, f.rpm, f.sums} {
 		os.MkdirAll(d, 0o755)
@@ -120,7 +124,19 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{Audit: f.audit, Keys: keys, Policy: pol, Authn: &authn.Authenticator{Certs: certRules}, Catalogs: cats})
+	store, err := audit.OpenSQLite(filepath.Join(dir, "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srv *server.Server
+	f.audit, err = audit.Open(context.Background(), audit.Options{Store: store, Origin: "test/audit",
+		Key: func() (crypto.Signer, error) { return srv.AuditKey() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.audit.Close(); store.Close() })
+	srv = server.New(server.Options{Audit: f.audit, AuditKey: "audit-log", ServerID: "test-server", Keys: keys, Policy: pol,
+		Authn: &authn.Authenticator{Certs: certRules}, Catalogs: cats})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	serverCert, err := ca.IssueServer("127.0.0.1")
 	if err != nil {
@@ -365,10 +381,15 @@ func testAPTRepository(t *testing.T, f *pgpFixture) {
 	if res.References != 3 || len(res.Files) != 2 {
 		t.Fatalf("response %+v", res)
 	}
-	// The audit entry records catalog, parameters, hash and references.
-	f.audit.mu.Lock()
-	e := f.audit.entries[len(f.audit.entries)-1]
-	f.audit.mu.Unlock()
+	// The audit entry, returned in the receipt, records catalog,
+	// parameters, hash and references.
+	if res.Receipt == nil {
+		t.Fatal("no receipt")
+	}
+	e, err := audit.ParseEntry(res.Receipt.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sum := sha256.Sum256(release)
 	if e.Decision != audit.Allowed || e.Format != "catalog" || e.Details["catalog"] != "debian" || e.Details["param.suite"] != "stable" ||
 		e.Details["references"] != "3" || e.Details["references_digest"] != res.ReferencesDigest || e.Artifact.Digests[0] != res.Digest {
