@@ -89,6 +89,7 @@ func (s *Server) signCatalog(c *call) error {
 	if err != nil || h != crypto.SHA256 {
 		return badRequest("digest must be sha256:HEX, the SHA-256 of the index you will publish")
 	}
+	c.artifact.Digests = []string{req.Digest} // a refusal records what was asked for
 	k, err := s.keys.Key(spec.Key)
 	if err != nil {
 		return keyError(spec.Key, err)
