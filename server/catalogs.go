@@ -169,6 +169,9 @@ func (s *Server) authorizeCatalog(c *call, spec catalog.Spec) error {
 			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf(
 				"permission denied: token %s does not cover key %q, format %q and artifact %q", t.ID, spec.Key, catalogFormat, "catalog:"+spec.Name)}
 		}
+		if err := s.policy.Authorize(policy.Request{Principal: c.principal.Name, Action: policy.IssueToken, Key: spec.Key, Format: catalogFormat}); err != nil {
+			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s no longer valid: its issuer lost the right: %v", t.ID, err)}
+		}
 	}
 	return nil
 }

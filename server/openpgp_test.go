@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
@@ -28,6 +30,7 @@ import (
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
+	"github.com/signet-dev/signet/token"
 )
 
 // pgpFixture is a server with two OpenPGP keys, "archive-ed25519"
@@ -44,6 +47,23 @@ type pgpFixture struct {
 	apt, rpm, sums   string // catalog roots
 	certs            map[string][]byte
 	ringFiles        map[string]string // gpgv/apt keyrings, by key
+	url              *url.URL
+	caFile           string
+}
+
+// tokenClient returns a client that presents a token issued by publisher
+// for req, and no certificate.
+func (f *pgpFixture) tokenClient(t *testing.T, req api.TokenRequest) *client.Client {
+	t.Helper()
+	resp, err := f.publisher.IssueToken(context.Background(), &req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Config{Server: f.url.String(), CACert: f.caFile, Token: resp.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // TestOpenPGPAndCatalogs runs every real-client test on one fixture:
@@ -79,6 +99,14 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 		t.Fatal(err)
 	}
 	if _, err := keys.Create(keystore.Spec{Name: "audit-log", Type: keystore.Ed25519, Usage: "audit"}); err != nil {
+		t.Fatal(err)
+	}
+	tokKey, err := keys.Create(keystore.Spec{Name: "tokens", Type: keystore.Ed25519, Usage: "token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := token.NewVerifier("test", map[string]ed25519.PublicKey{"tokens": tokKey.Public.(ed25519.PublicKey)}, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	f := &pgpFixture{keys: keys, apt: filepath.Join(dir, "apt"), rpm: filepath.Join(dir, "rpm"), sums: filepath.Join(dir, "sums"),
@@ -118,8 +146,11 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 		t.Fatal(err)
 	}
 	pol, err := policy.New(map[string]policy.Rules{
-		"publisher": {Grants: []policy.Grant{{Keys: []string{"archive-*", "raw-key"}, Formats: []string{"pgp", "pgp-clearsign", "raw"}, Artifacts: []string{"*"}}}},
-		"other":     {Grants: []policy.Grant{{Keys: []string{"archive-*"}, Formats: []string{"pgp"}, Artifacts: []string{"*"}}}},
+		"publisher": {IssueTokens: true, Grants: []policy.Grant{
+			{Keys: []string{"archive-*", "raw-key"}, Formats: []string{"pgp", "pgp-clearsign", "raw"}, Artifacts: []string{"*"}},
+			{Keys: []string{"archive-ed25519"}, Formats: []string{"catalog"}, Artifacts: []string{"catalog:*"}},
+		}},
+		"other": {Grants: []policy.Grant{{Keys: []string{"archive-*"}, Formats: []string{"pgp"}, Artifacts: []string{"*"}}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +167,8 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 	}
 	t.Cleanup(func() { f.audit.Close(); store.Close() })
 	srv = server.New(server.Options{Audit: f.audit, AuditKey: "audit-log", ServerID: "test-server", Keys: keys, Policy: pol,
-		Authn: &authn.Authenticator{Certs: certRules}, Catalogs: cats})
+		Authn: &authn.Authenticator{Certs: certRules, Tokens: verifier}, Catalogs: cats,
+		Tokens: server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: time.Hour}})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	serverCert, err := ca.IssueServer("127.0.0.1")
 	if err != nil {
@@ -144,10 +176,15 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	ts.TLS = server.TLSConfig(serverCert, pool, false)
+	ts.TLS = server.TLSConfig(serverCert, pool, true)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	u, _ := url.Parse(ts.URL)
+	f.url = u
+	f.caFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(f.caFile, devpki.CertPEM(ca.TLSCertificate()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f.publisher = client.NewWithTLS(u, &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{certs["publisher"]}})
 	f.other = client.NewWithTLS(u, &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{certs["other"]}})
 	for _, k := range []string{"archive-ed25519", "archive-rsa"} {
@@ -450,6 +487,19 @@ func testAPTRepository(t *testing.T, f *pgpFixture) {
 	}
 	if _, err := f.publisher.SignCatalog(context.Background(), "debian", map[string]string{"suite": "../../etc"}, sum[:], nil); catalogCode(err) != "bad_request" {
 		t.Errorf("bad suite: %v", err)
+	}
+	// A job's token signs the catalog only if its scope names it.
+	good := f.tokenClient(t, api.TokenRequest{Subject: "publish-42", TTL: "10m", Keys: []string{"archive-ed25519"}, Formats: []string{"catalog"}, Artifacts: []string{"catalog:debian"}})
+	if _, err := good.SignCatalog(context.Background(), "debian", map[string]string{"suite": "stable"}, sum[:], release); err != nil {
+		t.Errorf("token for catalog:debian: %v", err)
+	}
+	narrow := f.tokenClient(t, api.TokenRequest{Subject: "publish-43", TTL: "10m", Keys: []string{"archive-ed25519"}, Formats: []string{"catalog"}, Artifacts: []string{"catalog:other"}})
+	if _, err := narrow.SignCatalog(context.Background(), "debian", map[string]string{"suite": "stable"}, sum[:], nil); catalogCode(err) != "forbidden" {
+		t.Errorf("token for another catalog: %v", err)
+	}
+	pgpOnly := f.tokenClient(t, api.TokenRequest{Subject: "publish-44", TTL: "10m", Keys: []string{"archive-ed25519"}, Formats: []string{"pgp"}})
+	if _, err := pgpOnly.SignCatalog(context.Background(), "debian", map[string]string{"suite": "stable"}, sum[:], nil); catalogCode(err) != "forbidden" {
+		t.Errorf("token for format pgp: %v", err)
 	}
 
 	// The repository still works, then a Release changed after signing is
