@@ -44,6 +44,17 @@ type SignItem struct {
 	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
 	Digest string `json:"digest,omitempty"` // "sha256:HEX" or "sha384:HEX"
 	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+	// Manifest optionally lists the files inside the artifact (a package's
+	// file list, an image's layers). The server stores it beside the audit
+	// log and records its digest in the signature's entry.
+	Manifest []ManifestFile `json:"manifest,omitempty"`
+}
+
+// ManifestFile is one file inside an artifact.
+type ManifestFile struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"` // "ALG:HEX"
 }
 
 // SignResponse carries one signature per request item, in request order.
