@@ -54,6 +54,7 @@ type signed struct {
 // requests and grants use.
 var formats = map[string]signingFormat{
 	"raw": rawFormat{},
+	"cot": cotFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

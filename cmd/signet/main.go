@@ -19,7 +19,7 @@ Usage:
     signet serve --config FILE
     signet keystore init --dir DIR [--passphrase-file FILE]
     signet unlock [--passphrase-file FILE]
-    signet key create NAME --type TYPE
+    signet key create NAME --type TYPE [--usage USAGE]
     signet key list
     signet key public NAME
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
@@ -34,6 +34,11 @@ Usage:
                         [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
     signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
     signet audit watch --server URL [--log-key KEY] --state FILE
+    signet cot sign --key NAME [-o SIG] chain-of-trust.json
+    signet cot verify --task-id ID --queue URL --trust trust.yaml
+                      [--task-type TYPE] [--json] [--require-rebuild] [--parallel N]
+    signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR
+                     [--artifact [TASKID:]PATH]... [--task-type TYPE] [--json] [--parallel N]
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
@@ -76,6 +81,17 @@ token inspect has the server verify a token and prints its claims. token
 deny prints a signed deny list revoking tokens by id or subject, for the
 tokens.deny_list file of every replica. See docs/tokens.md.
 
+cot sign signs a Taskcluster chain-of-trust.json with a key created with
+--usage cot (raw Ed25519 over its exact bytes) and writes
+chain-of-trust.json.sig; workers sign with their job token and keep no key.
+cot verify checks a task's chain of trust back to the tree, as scriptworker
+does, against the keys and rules of trust.yaml (--queue defaults to
+$TASKCLUSTER_ROOT_URL); it prints a tree of links with the reason for each
+failure (or --json) and exits 0 when everything verified, 3 when the chain
+did not. cot fetch verifies the same way and places the upstream artifacts
+(all, or each --artifact) in DIR/TASKID/PATH with a manifest, only once they
+match the signed digests. See docs/cot.md.
+
 Client options (all commands but serve and keystore init):
     --server URL      server URL              (default $SIGNET_SERVER)
     --cacert FILE     CA of the server        (default $SIGNET_CACERT)
@@ -115,6 +131,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAudit(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
+	case "cot":
+		err = runCoT(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -43,6 +43,8 @@ func TestScripts(t *testing.T) {
 			"mkpki":     cmdMkPKI,
 			"envfile":   cmdEnvFile,
 			"genlogkey": cmdGenLogKey,
+			"cotgraph":  cmdCoTGraph,
+			"cotuse":    cmdCoTUse,
 		},
 	})
 }
