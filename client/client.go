@@ -137,10 +137,11 @@ func (c *Client) Key(ctx context.Context, name string) (*api.Key, error) {
 	return &out, nil
 }
 
-// CreateKey asks the server to generate a key.
-func (c *Client) CreateKey(ctx context.Context, name, typ string) (*api.Key, error) {
+// CreateKey asks the server to generate a key: name, type, and the usage
+// (format family) it will sign in.
+func (c *Client) CreateKey(ctx context.Context, req *api.CreateKeyRequest) (*api.Key, error) {
 	var out api.Key
-	if err := c.do(ctx, http.MethodPost, "/v1/keys", api.CreateKeyRequest{Name: name, Type: typ}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/keys", req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -42,6 +42,7 @@ func runKey(env *cmdEnv, args []string) error {
 	fs := flag.NewFlagSet("key "+sub, flag.ContinueOnError)
 	cf := clientFlags(fs)
 	typ := fs.String("type", "", "")
+	keyUsage := fs.String("usage", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,9 +54,9 @@ func runKey(env *cmdEnv, args []string) error {
 	switch sub {
 	case "create":
 		if len(pos) != 1 || *typ == "" {
-			return usagef("usage: signet key create NAME --type TYPE")
+			return usagef("usage: signet key create NAME --type TYPE [--usage raw|ssh|minisign|dsse]")
 		}
-		k, err := c.CreateKey(env.ctx, pos[0], *typ)
+		k, err := c.CreateKey(env.ctx, &api.CreateKeyRequest{Name: pos[0], Type: *typ, Usage: *keyUsage})
 		if err != nil {
 			return err
 		}
