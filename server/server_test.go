@@ -189,7 +189,10 @@ func TestAuthorization(t *testing.T) {
 			return err
 		}, "forbidden", `may not use key "ed25519"`},
 		{"public key outside grant", func() error { _, err := builder.Key(ctx, "ed25519"); return err }, "forbidden", `no grant for key "ed25519"`},
-		{"create key without admin", func() error { _, err := builder.CreateKey(ctx, &api.CreateKeyRequest{Name: "mine", Type: "ed25519"}); return err }, "forbidden", "is not an administrator"},
+		{"create key without admin", func() error {
+			_, err := builder.CreateKey(ctx, &api.CreateKeyRequest{Name: "mine", Type: "ed25519"})
+			return err
+		}, "forbidden", "is not an administrator"},
 		{"unlock without admin", func() error { return builder.Unlock(ctx, "x") }, "forbidden", "is not an administrator"},
 		{"certificate matching no principal", func() error { _, err := f.clients["stranger"].Keys(ctx); return err }, "unauthenticated", `client certificate "stranger"`},
 	}
