@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
@@ -21,6 +22,9 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"signet": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"signet-ssh-sign": func() {
+			os.Exit(runSSHSign(&cmdEnv{ctx: context.Background(), stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:], os.Stdin))
+		},
 	})
 }
 
@@ -33,12 +37,13 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitenv":  cmdWaitEnv,
-			"waitport": cmdWaitPort,
-			"freeport": cmdFreePort,
-			"expand":   cmdExpand,
-			"mkpki":    cmdMkPKI,
-			"envfile":  cmdEnvFile,
+			"waitenv":    cmdWaitEnv,
+			"waitport":   cmdWaitPort,
+			"freeport":   cmdFreePort,
+			"expand":     cmdExpand,
+			"mkpki":      cmdMkPKI,
+			"envfile":    cmdEnvFile,
+			"dsseverify": cmdDSSEVerify,
 		},
 	})
 }
