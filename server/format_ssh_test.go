@@ -244,3 +244,36 @@ func (f *fixture) tokenClient(t *testing.T, tok string) *client.Client {
 	}
 	return c
 }
+
+// TestFindSSHKey checks how signet-ssh-sign finds the server key for the
+// public key line git hands it: by the "signet:NAME" comment, or else by
+// fingerprint among the keys the caller may use.
+func TestFindSSHKey(t *testing.T) {
+	f := newFormatsFixture(t)
+	ctx := context.Background()
+	k, _ := f.keys.Key("ssh-ecdsa-p256")
+	line, err := sshsig.AuthorizedKey(k.Public, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.clients["admin"].FindSSHKey(ctx, line)
+	if err != nil || got.Name != "ssh-ecdsa-p256" {
+		t.Errorf("FindSSHKey by fingerprint = %+v, %v", got, err)
+	}
+	named, _ := sshsig.AuthorizedKey(k.Public, "signet:ssh-ecdsa-p256")
+	if got, err := f.clients["admin"].FindSSHKey(ctx, named); err != nil || got.Name != "ssh-ecdsa-p256" {
+		t.Errorf("FindSSHKey by name = %+v, %v", got, err)
+	}
+	// The comment names another key: refused, never signed with either.
+	wrong, _ := sshsig.AuthorizedKey(k.Public, "signet:ssh-ed25519")
+	if _, err := f.clients["admin"].FindSSHKey(ctx, wrong); err == nil || !strings.Contains(err.Error(), "export the line again") {
+		t.Errorf("FindSSHKey with a mismatched name: %v", err)
+	}
+	// builder may not use the key, so it is not found for builder.
+	if _, err := f.clients["builder"].FindSSHKey(ctx, line); err == nil || !strings.Contains(err.Error(), "no server key you may use") {
+		t.Errorf("FindSSHKey for builder: %v", err)
+	}
+	if _, err := f.clients["admin"].FindSSHKey(ctx, []byte("not a key")); err == nil {
+		t.Error("FindSSHKey accepted garbage")
+	}
+}
