@@ -29,10 +29,13 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the transcripts in testdata/*.txt: real servers on
-// loopback, the real CLI, and signatures checked by openssl.
+// loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
+// git, minisign and go-securesystemslib.
 func TestScripts(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("openssl is required; run ./scripts/test, which installs it")
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
+		}
 	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
