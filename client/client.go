@@ -121,6 +121,20 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("server: %s (HTTP %d)", e.Message, e.Status)
 }
 
+// errorFrom builds the Error of a response with the given status and body.
+func errorFrom(status int, body []byte) *Error {
+	var ae api.Error
+	json.Unmarshal(body, &ae)
+	e := &Error{Status: status, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(string(body))
+		if len(e.Message) > 200 {
+			e.Message = e.Message[:200] + "…"
+		}
+	}
+	return e
+}
+
 // Keys lists the keys this client may use.
 func (c *Client) Keys(ctx context.Context) ([]api.Key, error) {
 	var out api.KeyList
@@ -200,7 +214,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
+	path, query, _ := strings.Cut(path, "?")
 	u := c.base.JoinPath(path)
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
@@ -221,16 +237,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("reading response from %s: %w", c.base.Host, err)
 	}
 	if resp.StatusCode >= 300 {
-		var ae api.Error
-		json.Unmarshal(b, &ae)
-		e := &Error{Status: resp.StatusCode, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID}
-		if e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-			if len(e.Message) > 200 {
-				e.Message = e.Message[:200] + "…"
-			}
-		}
-		return e
+		return errorFrom(resp.StatusCode, b)
 	}
 	if out == nil {
 		return nil

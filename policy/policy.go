@@ -7,10 +7,11 @@
 // allowed when one grant matches all three. Nothing is allowed by default:
 // a principal without rules, or a request no grant covers, is denied.
 //
-// Administration, token issuance and signing are separate: an administrator
-// holds no signing rights unless a Grant gives them, a signing grant never
-// allows key management, and only principals with issue_tokens may hand out
-// tokens — never for more than their own grants cover.
+// Administration, auditing, token issuance and signing are separate: an
+// administrator holds no signing rights unless a Grant gives them, a signing
+// grant never allows key management, auditors (audit: true) read the audit
+// log and do nothing else, and only principals with issue_tokens may hand
+// out tokens — never for more than their own grants cover.
 //
 // Authorize is a pure function of the policy and the request, so it is cheap
 // on the hot path and easy to test from a table. A denial is a *Denial whose
@@ -30,6 +31,7 @@ type Action string
 const (
 	Sign       Action = "sign"        // sign with a key in a format
 	Admin      Action = "admin"       // create keys, unlock the keystore
+	Audit      Action = "audit"       // read the audit log's entries
 	IssueToken Action = "issue-token" // issue a token for a key in a format
 )
 
@@ -44,6 +46,7 @@ type Grant struct {
 // Rules are everything one principal may do.
 type Rules struct {
 	Admin       bool    `yaml:"admin"`
+	Audit       bool    `yaml:"audit"`        // may read and search the audit log; admins may too
 	IssueTokens bool    `yaml:"issue_tokens"` // may issue tokens within its own grants
 	Grants      []Grant `yaml:"grants"`
 }
@@ -104,6 +107,11 @@ func (p *Policy) Authorize(r Request) error {
 	case Admin:
 		if !rules.Admin {
 			return &Denial{r, "is not an administrator (needs admin: true)"}
+		}
+		return nil
+	case Audit:
+		if !rules.Audit && !rules.Admin {
+			return &Denial{r, "may not read the audit log (needs audit: true)"}
 		}
 		return nil
 	case IssueToken:

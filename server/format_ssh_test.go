@@ -58,12 +58,11 @@ func blake2bDigest(b []byte) (string, []byte) {
 // lastEntry returns the last audit entry recorded.
 func (f *fixture) lastEntry(t *testing.T) audit.Entry {
 	t.Helper()
-	f.audit.mu.Lock()
-	defer f.audit.mu.Unlock()
-	if len(f.audit.entries) == 0 {
+	es := f.entries(t)
+	if len(es) == 0 {
 		t.Fatal("no audit entries")
 	}
-	return f.audit.entries[len(f.audit.entries)-1]
+	return *es[len(es)-1]
 }
 
 // wantAPIError checks that err is a server error with that code whose

@@ -211,8 +211,8 @@ func TestAuthorization(t *testing.T) {
 		t.Errorf("builder sees keys %v (%v), want only release", keys, err)
 	}
 	keys, err = f.clients["admin"].Keys(ctx)
-	if err != nil || len(keys) != 3 {
-		t.Errorf("admin sees keys %v (%v), want 3", keys, err)
+	if err != nil || len(keys) != 4 { // release, ed25519, tokens, audit-log
+		t.Errorf("admin sees keys %v (%v), want 4", keys, err)
 	}
 }
 
