@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/format/dsse"
 	"github.com/signet-dev/signet/format/minisign"
 	"github.com/signet-dev/signet/format/sshsig"
@@ -113,7 +114,7 @@ func (c *Client) SignSSH(ctx context.Context, key, ns string, paths []string) ([
 
 // SignSSHMessage signs the message read from r, named name for the
 // server's policy, like SignSSH.
-func (c *Client) SignSSHMessage(ctx context.Context, key, ns, name string, r io.Reader) ([]byte, error) {
+func (c *Client) SignSSHMessage(ctx context.Context, key, ns, name string, r io.Reader) (*FileSignature, error) {
 	item, sum, err := digestItem(name, r, crypto.SHA512)
 	if err != nil {
 		return nil, err
@@ -122,7 +123,7 @@ func (c *Client) SignSSHMessage(ctx context.Context, key, ns, name string, r io.
 	if err != nil {
 		return nil, err
 	}
-	return sigs[0].Signature, nil
+	return &sigs[0], nil
 }
 
 func (c *Client) signSSH(ctx context.Context, key, ns string, paths []string, items []api.SignItem, sums [][]byte) ([]FileSignature, error) {
@@ -150,7 +151,10 @@ func (c *Client) signSSH(ctx context.Context, key, ns string, paths []string, it
 		if err != nil {
 			return nil, fmt.Errorf("%s: the server's SSH signature does not verify with key %q (%s): refusing it: %w", paths[i], key, k.Fingerprint, err)
 		}
-		out[i] = FileSignature{Path: paths[i], Signature: s.Signature}
+		if s.Receipt == nil {
+			return nil, fmt.Errorf("%s: the server returned a signature without an audit receipt: refusing it", paths[i])
+		}
+		out[i] = FileSignature{Path: paths[i], Signature: s.Signature, Receipt: s.Receipt}
 	}
 	return out, nil
 }
@@ -207,7 +211,10 @@ func (c *Client) SignMinisign(ctx context.Context, key string, paths []string, t
 		if err != nil {
 			return nil, fmt.Errorf("%s: the server's minisign signature does not verify with key %q (%s): refusing it: %w", paths[i], key, k.Fingerprint, err)
 		}
-		out[i] = FileSignature{Path: paths[i], Signature: s.Signature}
+		if s.Receipt == nil {
+			return nil, fmt.Errorf("%s: the server returned a signature without an audit receipt: refusing it", paths[i])
+		}
+		out[i] = FileSignature{Path: paths[i], Signature: s.Signature, Receipt: s.Receipt}
 	}
 	return out, nil
 }
@@ -215,38 +222,38 @@ func (c *Client) SignMinisign(ctx context.Context, key string, paths []string, t
 // Attest asks key to sign an in-toto Statement v1 about the files at
 // subjects (named by base name, with their SHA-256 computed here) with
 // the given predicate type and predicate (a JSON object), and returns the
-// DSSE envelope, checked against the key.
-func (c *Client) Attest(ctx context.Context, key string, subjects []string, predicateType string, predicate []byte, opts api.SignOptions) ([]byte, error) {
+// DSSE envelope, checked against the key, and its audit receipt.
+func (c *Client) Attest(ctx context.Context, key string, subjects []string, predicateType string, predicate []byte, opts api.SignOptions) ([]byte, *audit.Receipt, error) {
 	if len(subjects) == 0 {
-		return nil, errors.New("no subjects to attest")
+		return nil, nil, errors.New("no subjects to attest")
 	}
 	var subs []dsse.Subject
 	seen := map[string]string{}
 	for _, p := range subjects {
 		name := filepath.Base(p)
 		if prev, ok := seen[name]; ok {
-			return nil, fmt.Errorf("subjects %s and %s have the same name %q", prev, p, name)
+			return nil, nil, fmt.Errorf("subjects %s and %s have the same name %q", prev, p, name)
 		}
 		seen[name] = p
 		item, _, err := digestFile(p, crypto.SHA256)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		_, sum, _ := api.ParseDigest(item.Digest)
 		subs = append(subs, dsse.Subject{Name: name, Digest: map[string]string{"sha256": hex.EncodeToString(sum)}})
 	}
 	statement, err := dsse.NewStatement(subs, predicateType, json.RawMessage(bytes.TrimSpace(predicate)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	k, pub, err := c.keyPublic(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "dsse", Options: opts,
 		Items: []api.SignItem{{Name: subs[0].Name, Size: int64(len(statement)), Data: statement}}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env := resp.Signatures[0].Signature
 	_, payload, err := dsse.Verify(ctx, env, pub, dsse.Options{PSS: opts.RSAPSS})
@@ -254,9 +261,13 @@ func (c *Client) Attest(ctx context.Context, key string, subjects []string, pred
 		err = errors.New("the statement signed is not the one sent")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the server's attestation does not verify with key %q (%s): refusing it: %w", key, k.Fingerprint, err)
+		return nil, nil, fmt.Errorf("the server's attestation does not verify with key %q (%s): refusing it: %w", key, k.Fingerprint, err)
 	}
-	return env, nil
+	receipt := resp.Signatures[0].Receipt
+	if receipt == nil {
+		return nil, nil, errors.New("the server returned an attestation without an audit receipt: refusing it")
+	}
+	return env, receipt, nil
 }
 
 // keyPublic fetches key and parses its public key.

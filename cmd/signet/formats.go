@@ -116,7 +116,7 @@ func runAttest(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	env2, err := c.Attest(env.ctx, *key, subjects, *predicateType, predicate, api.SignOptions{RSAPSS: *pss})
+	envelope, receipt, err := c.Attest(env.ctx, *key, subjects, *predicateType, predicate, api.SignOptions{RSAPSS: *pss})
 	if err != nil {
 		return err
 	}
@@ -125,10 +125,13 @@ func runAttest(env *cmdEnv, args []string) error {
 		name = subjects[0] + ".intoto.json"
 	}
 	if name == "-" {
-		_, err := env.stdout.Write(env2)
+		_, err := env.stdout.Write(envelope)
 		return err
 	}
-	if err := os.WriteFile(name, env2, 0o644); err != nil {
+	if err := os.WriteFile(name, envelope, 0o644); err != nil {
+		return err
+	}
+	if err := writeReceipt(name+".receipt", receipt); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.stdout, name)
@@ -245,7 +248,7 @@ func sshSign(env *cmdEnv, args []string, stdin io.Reader) error {
 		if err != nil {
 			return err
 		}
-		_, err = env.stdout.Write(sig)
+		_, err = env.stdout.Write(sig.Signature)
 		return err
 	}
 	for _, file := range files {
@@ -262,7 +265,7 @@ func sshSign(env *cmdEnv, args []string, stdin io.Reader) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(file+".sig", sig, 0o644); err != nil {
+		if err := os.WriteFile(file+".sig", sig.Signature, 0o644); err != nil {
 			return err
 		}
 		if !*quiet {
