@@ -52,6 +52,17 @@ type SignItem struct {
 	// conventionally "timestamp:UNIX\tfile:NAME\thashed"; only format
 	// minisign takes it.
 	TrustedComment string `json:"trusted_comment,omitempty"`
+	// Manifest optionally lists the files inside the artifact (a package's
+	// file list, an image's layers). The server stores it beside the audit
+	// log and records its digest in the signature's entry.
+	Manifest []ManifestFile `json:"manifest,omitempty"`
+}
+
+// ManifestFile is one file inside an artifact.
+type ManifestFile struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"` // "ALG:HEX"
 }
 
 // SignResponse carries one signature per request item, in request order.

@@ -60,6 +60,16 @@ type fixtureOptions struct {
 	types    []keystore.Type
 	auditDir string // where the audit log's database lives; default a temporary directory
 	auditKey string // the log key's name; default "audit-log", which the fixture creates
+	// auditOff replaces the log by one that records nothing, to measure
+	// what the log costs. Only benchmarks use it.
+	auditOff bool
+}
+
+// discardLog is the audit log of fixtures with auditOff.
+type discardLog struct{ *audit.Log }
+
+func (discardLog) Append(_ context.Context, entries ...audit.Entry) ([]audit.Receipt, error) {
+	return make([]audit.Receipt, len(entries)), nil
 }
 
 func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
@@ -151,8 +161,12 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { f.audit.Close(); store.Close() })
+	var rec server.Recorder = f.audit
+	if o.auditOff {
+		rec = discardLog{f.audit}
+	}
 	srv = server.New(server.Options{
-		Audit:    f.audit,
+		Audit:    rec,
 		AuditKey: o.auditKey,
 		ServerID: "test-server",
 		Keys:     keys,
