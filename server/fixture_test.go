@@ -30,7 +30,8 @@ import (
 // principal: "admin" (administrator, signs everything), "builder" (signs
 // with key "release" in format raw, artifacts "*.tar.gz" only), "ci" (may
 // issue tokens for what it may sign: release, raw, "*.tar.gz" and
-// "*.zip") and "stranger" (a valid certificate from the trusted CA
+// "*.zip"), "releaser" (format ssh with any key and artifact, format dsse
+// for "*.tar.gz"; may issue tokens) and "stranger" (a valid certificate from the trusted CA
 // matching no principal). Tokens are on, signed by keystore key "tokens"
 // for audience "test".
 type fixture struct {
@@ -110,7 +111,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	var rules []authn.CertRule
 	certs := map[string]tls.Certificate{}
 	f.certs = certs
-	for _, name := range []string{"admin", "builder", "ci", "stranger"} {
+	for _, name := range []string{"admin", "builder", "ci", "releaser", "stranger"} {
 		c, err := ca.IssueClient(name)
 		if err != nil {
 			tb.Fatal(err)
@@ -129,6 +130,9 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		"admin":   {Admin: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
 		"builder": {Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz"}}}},
 		"ci":      {IssueTokens: true, Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz", "*.zip"}}}},
+		// releaser signs in format ssh with any key, and attests
+		// (format dsse) to *.tar.gz only: grants are per format.
+		"releaser": {IssueTokens: true, Grants: []policy.Grant{{Keys: all, Formats: []string{"ssh"}, Artifacts: all}, {Keys: all, Formats: []string{"dsse"}, Artifacts: []string{"*.tar.gz"}}}},
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -270,6 +270,9 @@ func (s *Server) sign(c *call) error {
 		return err
 	}
 	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits}
+	sc.authorize = func(artifact string) error {
+		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
+	}
 	resp := api.SignResponse{
 		RequestID:      c.id,
 		Key:            k.Name,

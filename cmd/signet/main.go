@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -21,8 +22,11 @@ Usage:
     signet unlock [--passphrase-file FILE]
     signet key create NAME --type TYPE [--usage USAGE]
     signet key list
-    signet key public NAME
+    signet key public NAME [--format pem|ssh|minisign]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
+    signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
+    signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
+    signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
@@ -51,13 +55,24 @@ serve --config runs a production server; see docs/config.md. Its keystore
 starts locked: create it once with 'signet keystore init' and open it after
 each start with 'signet unlock'.
 
-Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096.
+Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096. A key signs
+in one format family, its usage, fixed at creation: raw (the default), ssh
+(SSH signatures, git), minisign (ed25519 only), dsse (in-toto
+attestations) or cot (Taskcluster chain of trust, ed25519 only); token and
+audit keys sign Signet's tokens and log checkpoints. See docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
 a single file), in one request for all files. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
+
+sign --format ssh writes SSH signatures (ssh-keygen -Y verify, git); sign
+--format minisign writes minisign signatures (minisign -V). attest writes a
+DSSE envelope of an in-toto statement about the subjects to
+FIRST-SUBJECT.intoto.json (or -o OUT, '-' for standard output). Run as
+signet-ssh-sign (a link to this program), signet signs like
+'ssh-keygen -Y sign' for git's gpg.ssh.program; see docs/formats.md.
 
 verify checks FILE against FILE.sig (or --signature SIG) with the public key
 of a server key or of a PEM file, and exits non-zero if it does not verify.
@@ -101,6 +116,11 @@ Client options (all commands but serve and keystore init):
 `
 
 func main() {
+	// Installed as signet-ssh-sign (a link or copy), signet is git's
+	// gpg.ssh.program and speaks ssh-keygen's command line.
+	if filepath.Base(os.Args[0]) == "signet-ssh-sign" {
+		os.Exit(runSSHSign(&cmdEnv{ctx: context.Background(), stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:], os.Stdin))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -125,6 +145,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runKey(env, rest)
 	case "sign":
 		err = runSign(env, rest)
+	case "attest":
+		err = runAttest(env, rest)
 	case "token":
 		err = runToken(env, rest)
 	case "audit":
