@@ -151,7 +151,8 @@ func (c *Client) Key(ctx context.Context, name string) (*api.Key, error) {
 	return &out, nil
 }
 
-// CreateKey asks the server to generate a key.
+// CreateKey asks the server to generate a key: name, type, and the usage
+// (format family) it will sign in.
 func (c *Client) CreateKey(ctx context.Context, req *api.CreateKeyRequest) (*api.Key, error) {
 	var out api.Key
 	if err := c.do(ctx, http.MethodPost, "/v1/keys", req, &out); err != nil {

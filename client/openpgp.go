@@ -51,19 +51,12 @@ func (c *Client) OpenPGPKey(ctx context.Context, name string) (*api.OpenPGPKey, 
 	return &out, nil
 }
 
-// OpenPGPSignature is the OpenPGP signature of one file: detached (binary
-// or armored) or, for clearsigning, the whole signed text.
-type OpenPGPSignature struct {
-	Path      string
-	Signature []byte
-}
-
 // SignFilesOpenPGP makes detached OpenPGP signatures of the files at
 // paths with key, in one request. Each file is hashed here and only its
 // SHA-256 state travels (see docs/formats.md); the server adds the
 // signature trailer. Every signature is checked with go-crypto against the
 // key's certificate and the file before it is returned.
-func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []string, armor bool) ([]OpenPGPSignature, error) {
+func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []string, armor bool) ([]FileSignature, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no files to sign")
 	}
@@ -89,22 +82,25 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 	if err != nil {
 		return nil, err
 	}
-	out := make([]OpenPGPSignature, len(paths))
+	out := make([]FileSignature, len(paths))
 	for i, s := range resp.Signatures {
 		h := sha256.New()
 		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(states[i])
 		if err := openpgp.CheckDetached(cert.Certificate, h, s.Signature); err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %v", paths[i], key, cert.Fingerprint, err)
 		}
-		out[i] = OpenPGPSignature{Path: paths[i], Signature: s.Signature}
+		if s.Receipt == nil {
+			return nil, fmt.Errorf("%s: the server returned no audit receipt: refusing the signature", paths[i])
+		}
+		out[i] = FileSignature{Path: paths[i], Signature: s.Signature, Receipt: s.Receipt}
 	}
 	return out, nil
 }
 
 // ClearsignFile has the server clearsign the text file at path, which is
 // uploaded, and checks the result with go-crypto: it must verify and carry
-// the file's text.
-func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*OpenPGPSignature, error) {
+// the file's text. Signature is the whole clearsigned message.
+func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*FileSignature, error) {
 	k, err := c.Key(ctx, key)
 	if err != nil {
 		return nil, err
@@ -129,7 +125,10 @@ func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*OpenPGPS
 	if !sameText(got, text) {
 		return nil, fmt.Errorf("%s: the server's clearsigned text differs from the file: refusing it", path)
 	}
-	return &OpenPGPSignature{Path: path, Signature: msg}, nil
+	if resp.Signatures[0].Receipt == nil {
+		return nil, fmt.Errorf("%s: the server returned no audit receipt: refusing the signature", path)
+	}
+	return &FileSignature{Path: path, Signature: msg, Receipt: resp.Signatures[0].Receipt}, nil
 }
 
 // sameText compares texts as a cleartext signature sees them: line by

@@ -257,11 +257,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/entries", s.api(s.auditEntries))
 	mux.Handle("GET /v1/audit/checkpoints", s.api(s.auditCheckpoints))
 	mux.Handle("GET /v1/audit/search", s.api(s.auditSearch))
+	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
-		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET",
+		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
 		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act

@@ -84,10 +84,9 @@ func runKey(env *cmdEnv, args []string) error {
 		return tw.Flush()
 	case "public":
 		if len(pos) != 1 {
-			return usagef("usage: signet key public NAME [--format pem|openpgp] [--armor]")
+			return usagef("usage: signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]")
 		}
-		switch *pubFormat {
-		case "openpgp":
+		if *pubFormat == "openpgp" {
 			k, err := c.OpenPGPKey(env.ctx, pos[0])
 			if err != nil {
 				return err
@@ -98,18 +97,19 @@ func runKey(env *cmdEnv, args []string) error {
 			}
 			_, err = env.stdout.Write(out)
 			return err
-		case "pem":
-			if *armor {
-				return usagef("--armor goes with --format openpgp; PEM is text already")
-			}
-		default:
-			return usagef("key public --format is pem or openpgp, not %q", *pubFormat)
+		}
+		if *armor {
+			return usagef("--armor goes with --format openpgp")
 		}
 		k, err := c.Key(env.ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(env.stdout, k.PublicKey)
+		b, err := publicKeyAs(k, *pubFormat)
+		if err != nil {
+			return err
+		}
+		env.stdout.Write(b)
 	default:
 		return usagef("unknown key subcommand %q: use create, list or public", sub)
 	}
@@ -122,10 +122,12 @@ func runSign(env *cmdEnv, args []string) error {
 	key := fs.String("key", "", "")
 	pss := fs.Bool("rsa-pss", false, "")
 	out := fs.String("o", "", "")
-	format := fs.String("format", "raw", "")
-	armor := fs.Bool("armor", false, "")
+	ff := formatFlags(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := ff.check(*pss); err != nil {
 		return err
 	}
 	switch {
@@ -140,22 +142,12 @@ func runSign(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch *format {
-	case "raw":
-		if *armor {
-			return usagef("--armor goes with --format pgp")
-		}
-	case "pgp", "pgp-clearsign":
-		return signOpenPGP(env, c, *key, *format, *armor, *out, files)
-	default:
-		return hintf("use --format raw, pgp or pgp-clearsign", "unknown format %q", *format)
-	}
-	sigs, err := c.SignFiles(env.ctx, *key, files, api.SignOptions{RSAPSS: *pss})
+	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {
 		return err
 	}
 	for _, s := range sigs {
-		name := s.Path + ".sig"
+		name := s.Path + suffix
 		if *out != "" {
 			name = *out
 		}

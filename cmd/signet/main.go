@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -21,11 +22,14 @@ Usage:
     signet unlock [--passphrase-file FILE]
     signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']
     signet key list
-    signet key public NAME [--format pem|openpgp] [--armor]
+    signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
-    signet sign --key NAME --format pgp [--armor] [-o SIG] FILE...
-    signet sign --key NAME --format pgp-clearsign [-o OUT] FILE
-    signet catalog sign NAME [--param K=V]... (--sha256 HEX | INDEX) [-o DIR]
+    signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
+    signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
+    signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
+    signet sign --format pgp-clearsign --key NAME FILE                (FILE.asc)
+    signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
+    signet catalog sign NAME [--param K=V]... (INDEX | --sha256 HEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
@@ -37,6 +41,11 @@ Usage:
                         [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
     signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
     signet audit watch --server URL [--log-key KEY] --state FILE
+    signet cot sign --key NAME [-o SIG] chain-of-trust.json
+    signet cot verify --task-id ID --queue URL --trust trust.yaml
+                      [--task-type TYPE] [--json] [--require-rebuild] [--parallel N]
+    signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR
+                     [--artifact [TASKID:]PATH]... [--task-type TYPE] [--json] [--parallel N]
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
@@ -50,13 +59,25 @@ starts locked: create it once with 'signet keystore init' and open it after
 each start with 'signet unlock'.
 
 Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, and the
-OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid).
+OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid). A key signs
+in one format family, its usage, fixed at creation: raw (the default), ssh
+(SSH signatures, git), minisign (ed25519 only), dsse (in-toto
+attestations), cot (Taskcluster chain of trust, ed25519 only) or pgp
+(OpenPGP keys, which sign nothing else); token and audit keys sign
+Signet's tokens and log checkpoints. See docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
 a single file), in one request for all files. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
+
+sign --format ssh writes SSH signatures (ssh-keygen -Y verify, git); sign
+--format minisign writes minisign signatures (minisign -V). attest writes a
+DSSE envelope of an in-toto statement about the subjects to
+FIRST-SUBJECT.intoto.json (or -o OUT, '-' for standard output). Run as
+signet-ssh-sign (a link to this program), signet signs like
+'ssh-keygen -Y sign' for git's gpg.ssh.program; see docs/formats.md.
 
 sign --format pgp writes a detached OpenPGP signature, FILE.sig (binary)
 or with --armor FILE.asc; only the file's SHA-256 state is sent. sign
@@ -95,6 +116,17 @@ token inspect has the server verify a token and prints its claims. token
 deny prints a signed deny list revoking tokens by id or subject, for the
 tokens.deny_list file of every replica. See docs/tokens.md.
 
+cot sign signs a Taskcluster chain-of-trust.json with a key created with
+--usage cot (raw Ed25519 over its exact bytes) and writes
+chain-of-trust.json.sig; workers sign with their job token and keep no key.
+cot verify checks a task's chain of trust back to the tree, as scriptworker
+does, against the keys and rules of trust.yaml (--queue defaults to
+$TASKCLUSTER_ROOT_URL); it prints a tree of links with the reason for each
+failure (or --json) and exits 0 when everything verified, 3 when the chain
+did not. cot fetch verifies the same way and places the upstream artifacts
+(all, or each --artifact) in DIR/TASKID/PATH with a manifest, only once they
+match the signed digests. See docs/cot.md.
+
 Client options (all commands but serve and keystore init):
     --server URL      server URL              (default $SIGNET_SERVER)
     --cacert FILE     CA of the server        (default $SIGNET_CACERT)
@@ -104,6 +136,11 @@ Client options (all commands but serve and keystore init):
 `
 
 func main() {
+	// Installed as signet-ssh-sign (a link or copy), signet is git's
+	// gpg.ssh.program and speaks ssh-keygen's command line.
+	if filepath.Base(os.Args[0]) == "signet-ssh-sign" {
+		os.Exit(runSSHSign(&cmdEnv{ctx: context.Background(), stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:], os.Stdin))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -128,12 +165,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runKey(env, rest)
 	case "sign":
 		err = runSign(env, rest)
+	case "attest":
+		err = runAttest(env, rest)
 	case "token":
 		err = runToken(env, rest)
 	case "audit":
 		err = runAudit(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
+	case "cot":
+		err = runCoT(env, rest)
 	case "catalog":
 		err = runCatalog(env, rest)
 	case "help", "-h", "--help":

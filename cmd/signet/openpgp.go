@@ -13,50 +13,6 @@ import (
 	"github.com/signet-dev/signet/client"
 )
 
-// signOpenPGP is 'signet sign --format pgp|pgp-clearsign'.
-func signOpenPGP(env *cmdEnv, c *client.Client, key, format string, armor bool, out string, files []string) error {
-	if format == "pgp-clearsign" {
-		if armor {
-			return usagef("--armor goes with --format pgp; clearsigned text is armored already")
-		}
-		if len(files) != 1 {
-			return usagef("--format pgp-clearsign signs one text file at a time, got %d", len(files))
-		}
-		s, err := c.ClearsignFile(env.ctx, key, files[0])
-		if err != nil {
-			return err
-		}
-		name := files[0] + ".asc"
-		if out != "" {
-			name = out
-		}
-		if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.stdout, name)
-		return nil
-	}
-	sigs, err := c.SignFilesOpenPGP(env.ctx, key, files, armor)
-	if err != nil {
-		return err
-	}
-	ext := ".sig"
-	if armor {
-		ext = ".asc"
-	}
-	for _, s := range sigs {
-		name := s.Path + ext
-		if out != "" {
-			name = out
-		}
-		if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.stdout, name)
-	}
-	return nil
-}
-
 // paramFlags collects repeated --param K=V.
 type paramFlags map[string]string
 
