@@ -201,23 +201,22 @@ func (c *Catalog) Resolve(params map[string]string) (string, error) {
 			return "", &ParamError{fmt.Sprintf("catalog %q has no parameter %.40q; its path is %s", c.spec.Name, k, c.spec.Path)}
 		}
 	}
-	var err error
+	var first *ParamError // the first parameter at fault
 	rel := placeRE.ReplaceAllStringFunc(c.spec.Path, func(m string) string {
 		p := m[1 : len(m)-1]
 		v, ok := params[p]
 		allowed := c.spec.Params[p]
 		switch {
+		case first != nil:
 		case !ok:
-			err = errors.Join(err, &ParamError{fmt.Sprintf("catalog %q needs parameter %s (one of %s)", c.spec.Name, p, strings.Join(allowed, ", "))})
+			first = &ParamError{fmt.Sprintf("catalog %q needs parameter %s (one of %s)", c.spec.Name, p, strings.Join(allowed, ", "))}
 		case !slices.Contains(allowed, v):
-			err = errors.Join(err, &ParamError{fmt.Sprintf("catalog %q: %s=%.40q is not allowed; allowed values are %s", c.spec.Name, p, v, strings.Join(allowed, ", "))})
+			first = &ParamError{fmt.Sprintf("catalog %q: %s=%.40q is not allowed; allowed values are %s", c.spec.Name, p, v, strings.Join(allowed, ", "))}
 		}
 		return v
 	})
-	if err != nil {
-		var pe *ParamError
-		errors.As(err, &pe)
-		return "", pe
+	if first != nil {
+		return "", first
 	}
 	if err := checkRel(rel); err != nil {
 		return "", &ParamError{fmt.Sprintf("catalog %q: %v", c.spec.Name, err)}
