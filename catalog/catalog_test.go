@@ -489,3 +489,19 @@ func TestParsersRefuse(t *testing.T) {
 		t.Errorf("escaped name: %v %v", refs, err)
 	}
 }
+
+// TestSymlinkInsideRoot: a symlink that stays inside the root is followed.
+func TestSymlinkInsideRoot(t *testing.T) {
+	root := t.TempDir()
+	release := aptRepo(t, root, 2)
+	p := filepath.Join(root, "pool/main/p/pkg1_1.0_all.deb")
+	data, _ := os.ReadFile(p)
+	write(t, root, "store/pkg1.deb", data)
+	os.Remove(p)
+	if err := os.Symlink("../../../store/pkg1.deb", p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aptCatalog(t, root).Check(context.Background(), stable, sum(release)); err != nil {
+		t.Fatalf("symlink inside the root: %v", err)
+	}
+}
