@@ -90,7 +90,8 @@ catalog sign has the server check a configured repository index (APT
 Release, RPM repomd.xml, SHA256SUMS) and everything it references, then
 sign it. Give the index you will publish (or its SHA-256 with --sha256);
 the signature files (Release.gpg and InRelease, repomd.xml.asc, NAME.asc)
-are written next to it, or to -o DIR:
+are written next to it (with --sha256, to the current directory), or to
+-o DIR:
 
     signet catalog sign debian --param suite=stable repo/dists/stable/Release
 
