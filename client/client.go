@@ -247,3 +247,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	return nil
 }
+
+// Endpoint describes how c reaches its server, for tools that drive the
+// server with their own transport (signet bench): the base URL, a copy of
+// the TLS configuration, and the bearer token if any.
+func (c *Client) Endpoint() (base *url.URL, tc *tls.Config, token string) {
+	tr, _ := c.http.Transport.(*http.Transport)
+	if tr != nil {
+		tc = tr.TLSClientConfig.Clone()
+	}
+	return c.base, tc, c.token
+}

@@ -35,6 +35,8 @@ Usage:
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
     signet token inspect TOKEN
     signet token deny [--id TOKEN_ID]... [--deny-subject JOB]...
+    signet bench --key NAME [--format raw] [--concurrency 16] [--duration 10s]
+                 [--requests N] [--batch N] [--size 1KiB] [--rsa-pss] [--baseline]
     signet audit key
     signet audit check-receipt [--log-key KEY] [--signature SIG] [--entry] FILE.sig.receipt
     signet audit search [--key K] [--version V] [--principal P] [--digest ALG:HEX]
@@ -172,6 +174,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runToken(env, rest)
 	case "audit":
 		err = runAudit(env, rest)
+	case "bench":
+		err = runBench(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
 	case "cot":
