@@ -26,7 +26,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -37,17 +37,23 @@ type SignOptions struct {
 	// Namespace is the SSH signature namespace ("git", "file"); format
 	// ssh requires it and no other format takes it.
 	Namespace string `json:"namespace,omitempty"`
+	Armor     bool   `json:"armor,omitempty"` // pgp: ASCII-armored signature instead of binary
 }
 
-// SignItem is one artifact to sign. Exactly one of Digest and Data is set:
-// Digest for keys and formats that sign a digest (raw ECDSA and RSA, ssh,
-// minisign), Data for those that sign the message itself (raw pure
-// Ed25519; dsse, whose data is the in-toto statement).
+// SignItem is one artifact to sign. Exactly one of Digest, Data and
+// SHA256State is set: Digest for keys and formats that sign a digest (raw
+// ECDSA and RSA, ssh, minisign), Data for those that sign the message
+// itself (raw pure Ed25519; dsse, whose data is the in-toto statement;
+// pgp-clearsign, whose data is the text), SHA256State for detached
+// OpenPGP signatures (pgp).
 type SignItem struct {
 	Name   string `json:"name"`             // artifact name, checked against grants
 	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
 	Digest string `json:"digest,omitempty"` // "sha256:HEX", "sha384:HEX", "sha512:HEX" or "blake2b512:HEX"
 	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+	// SHA256State is the artifact's SHA-256, stopped before finishing;
+	// only format pgp takes it.
+	SHA256State *HashState `json:"sha256_state,omitempty"`
 	// TrustedComment is the signed comment of a minisign signature,
 	// conventionally "timestamp:UNIX\tfile:NAME\thashed"; only format
 	// minisign takes it.
@@ -56,6 +62,16 @@ type SignItem struct {
 	// file list, an image's layers). The server stores it beside the audit
 	// log and records its digest in the signature's entry.
 	Manifest []ManifestFile `json:"manifest,omitempty"`
+}
+
+// HashState is a SHA-256 computation stopped after the artifact's last
+// byte, before padding: the server resumes it, appends the OpenPGP
+// signature trailer it builds itself, and signs. docs/formats.md has the
+// details and the reasons.
+type HashState struct {
+	Chain  []byte `json:"chain"`          // 32 bytes: the eight chaining values, big-endian, after the last whole 64-byte block
+	Tail   []byte `json:"tail,omitempty"` // the length mod 64 bytes after that block
+	Length int64  `json:"length"`         // bytes hashed
 }
 
 // ManifestFile is one file inside an artifact.
@@ -93,6 +109,9 @@ type Key struct {
 	// MaxMessageBytes is set for keys that sign whole messages (Ed25519):
 	// the largest artifact the server accepts for them.
 	MaxMessageBytes int64 `json:"max_message_bytes,omitempty"`
+	// OpenPGPFingerprint is set for OpenPGP keys: 40 hex digits, as gpg
+	// prints it.
+	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
 }
 
 // KeyList is the answer to GET /v1/keys.
@@ -106,6 +125,45 @@ type CreateKeyRequest struct {
 	Type  string `json:"type"`
 	Usage string `json:"usage,omitempty"` // format family; default: the type's only one, else raw
 	UID   string `json:"uid,omitempty"`   // identity embedded in signatures (OpenPGP user id)
+}
+
+// OpenPGPKey is the answer to GET /v1/keys/{name}/openpgp: the key's
+// OpenPGP certificate (public key, user id, self-signature), binary.
+type OpenPGPKey struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"` // 40 hex digits
+	UID         string `json:"uid"`
+	Certificate []byte `json:"certificate"` // what 'gpg --export' would give, base64
+}
+
+// CatalogSignRequest asks the server to check and sign the index of a
+// configured catalog (POST /v1/catalogs/{name}/sign). The server reads
+// the index itself; the client only names it and says which content it
+// expects.
+type CatalogSignRequest struct {
+	Params map[string]string `json:"params,omitempty"` // values of the catalog's path parameters
+	Digest string            `json:"digest"`           // "sha256:HEX" of the index the client will publish
+}
+
+// CatalogSignResponse carries the signature files of a checked index.
+type CatalogSignResponse struct {
+	RequestID          string         `json:"request_id"`
+	Catalog            string         `json:"catalog"`
+	Path               string         `json:"path"`   // the index, relative to the catalog root
+	Digest             string         `json:"digest"` // "sha256:HEX" of the index signed
+	References         int            `json:"references"`
+	ReferencesDigest   string         `json:"references_digest"` // "sha256:HEX" of the sorted list of verified references
+	Key                string         `json:"key"`
+	OpenPGPFingerprint string         `json:"openpgp_fingerprint"`
+	Certificate        []byte         `json:"certificate"` // the signing key's OpenPGP certificate, to check the files with
+	Files              []CatalogFile  `json:"files"`
+	Receipt            *audit.Receipt `json:"receipt,omitempty"`
+}
+
+// CatalogFile is one signature file, to be placed next to the index.
+type CatalogFile struct {
+	Name string `json:"name"` // base name: "Release.gpg", "InRelease", "repomd.xml.asc", …
+	Data []byte `json:"data"`
 }
 
 // UnlockRequest supplies the keystore passphrase.

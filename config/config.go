@@ -30,6 +30,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/catalog"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
 	"github.com/signet-dev/signet/token"
@@ -37,16 +38,17 @@ import (
 
 // Config is the server configuration.
 type Config struct {
-	Name         string        `yaml:"name"`          // deployment name: the audience of its tokens
-	Listen       string        `yaml:"listen"`        // host:port
-	Data         string        `yaml:"data"`          // state directory; the keystore is Data/keystore
-	TLS          TLS           `yaml:"tls"`           // server certificate and trusted client CAs
-	Limits       server.Limits `yaml:"limits"`        // zero fields take defaults
-	DrainTimeout time.Duration `yaml:"drain_timeout"` // on shutdown; default 30s
-	Principals   []Principal   `yaml:"principals"`
-	Tokens       *Tokens       `yaml:"tokens"` // nil: no tokens, client certificates only
-	Audit        Audit         `yaml:"audit"`
-	ServerID     string        `yaml:"server_id"` // names this replica in audit entries; default host name and port
+	Name         string         `yaml:"name"`          // deployment name: the audience of its tokens
+	Listen       string         `yaml:"listen"`        // host:port
+	Data         string         `yaml:"data"`          // state directory; the keystore is Data/keystore
+	TLS          TLS            `yaml:"tls"`           // server certificate and trusted client CAs
+	Limits       server.Limits  `yaml:"limits"`        // zero fields take defaults
+	DrainTimeout time.Duration  `yaml:"drain_timeout"` // on shutdown; default 30s
+	Principals   []Principal    `yaml:"principals"`
+	Tokens       *Tokens        `yaml:"tokens"` // nil: no tokens, client certificates only
+	Audit        Audit          `yaml:"audit"`
+	ServerID     string         `yaml:"server_id"` // names this replica in audit entries; default host name and port
+	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
 }
 
 // Audit configures the audit log. Without postgres, the log is a SQLite
@@ -211,6 +213,22 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("tokens.signing_key %q is not among tokens.verifiers: add its public key ('signet key public %s') so that tokens it issues verify", t.SigningKey, t.SigningKey))
 		}
 	}
+	names := map[string]bool{}
+	for i := range c.Catalogs {
+		cat := &c.Catalogs[i]
+		if names[cat.Name] {
+			errs = append(errs, fmt.Errorf("catalog %q is defined twice", cat.Name))
+		}
+		names[cat.Name] = true
+		if err := cat.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("catalogs[%d]: %w", i, err))
+		}
+		for _, p := range cat.Principals {
+			if !seen[p] {
+				errs = append(errs, fmt.Errorf("catalogs[%d] (%q): principal %q is not defined under principals", i, cat.Name, p))
+			}
+		}
+	}
 	l := c.Limits
 	for _, v := range []struct {
 		name string
@@ -247,6 +265,25 @@ func (c *Config) resolve(dir string) {
 	if c.Tokens != nil {
 		abs(&c.Tokens.DenyList)
 	}
+	for i := range c.Catalogs {
+		abs(&c.Catalogs[i].Root)
+		for j := range c.Catalogs[i].PackageSigners {
+			abs(&c.Catalogs[i].PackageSigners[j])
+		}
+	}
+}
+
+// CatalogSet loads the configured catalogs (their package signers' certificates).
+func (c *Config) CatalogSet() ([]*catalog.Catalog, error) {
+	var out []*catalog.Catalog
+	for _, spec := range c.Catalogs {
+		cat, err := catalog.New(spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cat)
+	}
+	return out, nil
 }
 
 func (c *Config) tokens() Tokens {

@@ -155,7 +155,7 @@ func parseKeyFile(data []byte) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
-	if t, ok := typeOf(pub); !ok || t != f.Type {
+	if t, ok := typeOf(pub); !ok || t != f.Type.material() {
 		return nil, fmt.Errorf("public key is not a %s key", f.Type)
 	}
 	if len(f.Nonce) != chacha20poly1305.NonceSizeX {
@@ -257,7 +257,7 @@ func typeOf(pub crypto.PublicKey) (Type, bool) {
 }
 
 func generate(t Type) (crypto.Signer, error) {
-	switch t {
+	switch t.material() {
 	case Ed25519:
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		return priv, err

@@ -111,11 +111,30 @@ const (
 	ECDSAP384 Type = "ecdsa-p384"
 	RSA3072   Type = "rsa-3072"
 	RSA4096   Type = "rsa-4096"
+
+	// OpenPGP v4 keys. Their key material is that of Ed25519 and RSA4096;
+	// they are separate types because an OpenPGP key's identity (its
+	// fingerprint) also covers its creation time, Key.Created, which must
+	// therefore never change, and because they sign only OpenPGP formats.
+	PGPEd25519 Type = "pgp-ed25519"
+	PGPRSA4096 Type = "pgp-rsa4096"
 )
 
 // Types lists every supported Type in a stable order.
 func Types() []Type {
-	return []Type{Ed25519, ECDSAP256, ECDSAP384, RSA3072, RSA4096}
+	return []Type{Ed25519, ECDSAP256, ECDSAP384, RSA3072, RSA4096, PGPEd25519, PGPRSA4096}
+}
+
+// material is the key algorithm behind t: OpenPGP types use the key
+// material of a plain type.
+func (t Type) material() Type {
+	switch t {
+	case PGPEd25519:
+		return Ed25519
+	case PGPRSA4096:
+		return RSA4096
+	}
+	return t
 }
 
 // ParseType returns the Type named s, or an error listing the valid names.

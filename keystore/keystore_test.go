@@ -54,7 +54,7 @@ func signAndVerify(t *testing.T, typ Type, s crypto.Signer, pub crypto.PublicKey
 	t.Helper()
 	msg := []byte("signet test message")
 	var err error
-	switch typ {
+	switch typ.material() {
 	case Ed25519:
 		var sig []byte
 		if sig, err = s.Sign(rand.Reader, msg, crypto.Hash(0)); err == nil && !ed25519.Verify(pub.(ed25519.PublicKey), msg, sig) {
@@ -88,7 +88,7 @@ func signAndVerify(t *testing.T, typ Type, s crypto.Signer, pub crypto.PublicKey
 }
 
 func TestTypes(t *testing.T) {
-	want := []Type{Ed25519, ECDSAP256, ECDSAP384, RSA3072, RSA4096}
+	want := []Type{Ed25519, ECDSAP256, ECDSAP384, RSA3072, RSA4096, PGPEd25519, PGPRSA4096}
 	if got := Types(); !slices.Equal(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
 	}

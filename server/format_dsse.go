@@ -28,7 +28,7 @@ const maxRecordedSubjects = 24 << 10
 
 func (dsseFormat) usage() string { return "dsse" }
 
-func (dsseFormat) keyTypes() []keystore.Type { return keystore.Types() }
+func (dsseFormat) keyTypes() []keystore.Type { return plainTypes() }
 
 func (dsseFormat) checkOptions(o *api.SignOptions) error {
 	if o.Namespace != "" {

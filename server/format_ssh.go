@@ -19,7 +19,7 @@ type sshFormat struct{}
 
 func (sshFormat) usage() string { return "ssh" }
 
-func (sshFormat) keyTypes() []keystore.Type { return keystore.Types() }
+func (sshFormat) keyTypes() []keystore.Type { return plainTypes() }
 
 func (sshFormat) checkOptions(o *api.SignOptions) error {
 	if o.RSAPSS {

@@ -57,11 +57,13 @@ type signed struct {
 // formats are the signature formats this server produces, by the name
 // requests and grants use.
 var formats = map[string]signingFormat{
-	"raw":      rawFormat{},
-	"cot":      cotFormat{},
-	"ssh":      sshFormat{},
-	"minisign": minisignFormat{},
-	"dsse":     dsseFormat{},
+	"raw":           rawFormat{},
+	"cot":           cotFormat{},
+	"ssh":           sshFormat{},
+	"minisign":      minisignFormat{},
+	"dsse":          dsseFormat{},
+	"pgp":           pgpFormat{},
+	"pgp-clearsign": pgpClearsignFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.
@@ -126,7 +128,13 @@ type rawFormat struct{}
 
 func (rawFormat) usage() string { return "raw" }
 
-func (rawFormat) keyTypes() []keystore.Type { return keystore.Types() }
+func (rawFormat) keyTypes() []keystore.Type { return plainTypes() }
+
+// plainTypes are the key types other than OpenPGP's, which sign only
+// OpenPGP formats.
+func plainTypes() []keystore.Type {
+	return slices.DeleteFunc(keystore.Types(), func(t keystore.Type) bool { return slices.Contains(pgpTypes, t) })
+}
 
 func (rawFormat) checkOptions(o *api.SignOptions) error {
 	if o.Namespace != "" {

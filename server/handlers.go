@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/format/openpgp"
 	"github.com/signet-dev/signet/format/raw"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
@@ -160,6 +161,9 @@ func (s *Server) createKey(c *call) error {
 	}
 	if err := checkUsage(t, req.Usage); err != nil {
 		return badRequest("key %q: %v", req.Name, err)
+	}
+	if slices.Contains(pgpTypes, t) && req.UID == "" {
+		return badRequest("key %q: an OpenPGP key needs a user id, such as --uid 'Release Team <release@example.org>'", req.Name)
 	}
 	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID})
 	if err != nil {
@@ -353,11 +357,17 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 		if err := checkManifest(it.Manifest); err != nil {
 			return badRequest("item %d (%q): manifest: %v", i+1, it.Name, err)
 		}
+		given := 0
+		for _, set := range []bool{it.Digest != "", it.Data != nil, it.SHA256State != nil} {
+			if set {
+				given++
+			}
+		}
 		switch {
-		case it.Digest != "" && it.Data != nil:
-			return badRequest("item %d (%q): send a digest or data, not both", i+1, it.Name)
-		case it.Digest == "" && it.Data == nil:
-			return badRequest("item %d (%q): nothing to sign; send a digest (ECDSA, RSA keys) or data (Ed25519 keys)", i+1, it.Name)
+		case given > 1:
+			return badRequest("item %d (%q): send one of digest, data and sha256_state, not several", i+1, it.Name)
+		case given == 0:
+			return badRequest("item %d (%q): nothing to sign; send a digest (ECDSA, RSA keys), data (Ed25519 keys, clearsigned text) or sha256_state (detached OpenPGP)", i+1, it.Name)
 		case it.Digest != "":
 			if _, _, err := api.ParseDigest(it.Digest); err != nil {
 				return badRequest("item %d (%q): %v", i+1, it.Name, err)
@@ -457,11 +467,16 @@ func keyError(name string, err error) error {
 // describe returns the API view of k, with its PEM public key if asked.
 func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
 	out := api.Key{Name: k.Name, Type: string(k.Type), Usage: k.Usage, UID: k.UID, Created: k.Created, Fingerprint: k.Fingerprint()}
+	if slices.Contains(pgpTypes, k.Type) {
+		if ok, err := openpgp.NewKey(k.Public, k.Created, k.UID); err == nil {
+			out.OpenPGPFingerprint = ok.FingerprintHex()
+		}
+	}
 	if withPublic {
 		if der, err := x509.MarshalPKIXPublicKey(k.Public); err == nil {
 			out.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 		}
-		if h, err := raw.Hash(k.Public); err == nil && h == 0 {
+		if h, err := raw.Hash(k.Public); err == nil && h == 0 || slices.Contains(pgpTypes, k.Type) { // pgp: clearsigned text is uploaded
 			out.MaxMessageBytes = s.limits.MaxMessageBytes
 		}
 	}

@@ -41,6 +41,7 @@ import (
 
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/catalog"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
@@ -128,6 +129,7 @@ type Options struct {
 	Limits   Limits       // zero fields take their DefaultLimits value
 	Log      *slog.Logger // nil discards
 	Tokens   TokenOptions
+	Catalogs []*catalog.Catalog // indexes signed in pull mode (POST /v1/catalogs/{name}/sign)
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -151,6 +153,8 @@ type Server struct {
 	log      *slog.Logger
 	slots    chan struct{}
 
+	catalogs map[string]*catalog.Catalog
+
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 
@@ -166,7 +170,12 @@ func New(o Options) *Server {
 	if o.Audit == nil {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
 	}
+	catalogs := map[string]*catalog.Catalog{}
+	for _, c := range o.Catalogs {
+		catalogs[c.Spec().Name] = c
+	}
 	return &Server{
+		catalogs: catalogs,
 		keys:     o.Keys,
 		policy:   o.Policy,
 		authn:    o.Authn,
@@ -235,6 +244,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/keys/{name}", s.api(s.getKey))
 	mux.Handle("POST /v1/keys", s.api(s.createKey))
 	mux.Handle("POST /v1/sign", s.api(s.sign))
+	mux.Handle("GET /v1/keys/{name}/openpgp", s.api(s.getOpenPGPKey))
+	mux.Handle("POST /v1/catalogs/{name}/sign", s.api(s.signCatalog))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
 	mux.Handle("POST /v1/tokens", s.api(s.issueToken))
 	mux.Handle("POST /v1/tokens/verify", s.api(s.verifyToken))
@@ -251,7 +262,8 @@ func (s *Server) Handler() http.Handler {
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
-		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET"} {
+		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
+		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)

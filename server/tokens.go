@@ -86,8 +86,8 @@ func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*to
 		}
 	}
 	for _, f := range req.Formats {
-		if _, ok := formats[f]; !ok {
-			return nil, badRequest("format %.40q is not supported; supported formats: %s", f, formatNames())
+		if _, ok := formats[f]; !ok && f != catalogFormat {
+			return nil, badRequest("format %.40q is not supported; supported formats: %s, and catalog", f, formatNames())
 		}
 	}
 	for _, a := range artifacts {

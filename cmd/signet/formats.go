@@ -21,6 +21,7 @@ type formatChoice struct {
 	format         *string
 	namespace      *string
 	trustedComment *string
+	armor          *bool // pgp: ASCII-armored signatures
 }
 
 func formatFlags(fs *flag.FlagSet) *formatChoice {
@@ -28,17 +29,18 @@ func formatFlags(fs *flag.FlagSet) *formatChoice {
 		format:         fs.String("format", "raw", ""),
 		namespace:      fs.String("namespace", "", ""),
 		trustedComment: fs.String("trusted-comment", "", ""),
+		armor:          fs.Bool("armor", false, ""),
 	}
 }
 
 // check refuses flags that do not apply to the format chosen.
 func (f *formatChoice) check(pss bool) error {
 	switch *f.format {
-	case "raw", "ssh", "minisign":
+	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign":
 	case "dsse":
 		return hintf("use 'signet attest --key NAME --subject FILE --predicate-type URI --predicate P.json'", "sign --format dsse: attestations are made with 'signet attest'")
 	default:
-		return hintf("use --format raw, ssh or minisign", "sign: unknown format %q", *f.format)
+		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign", "sign: unknown format %q", *f.format)
 	}
 	switch {
 	case *f.format == "ssh" && *f.namespace == "":
@@ -49,6 +51,8 @@ func (f *formatChoice) check(pss bool) error {
 		return usagef("--trusted-comment applies only to --format minisign")
 	case *f.format != "raw" && pss:
 		return usagef("--rsa-pss applies only to --format raw")
+	case *f.format != "pgp" && *f.armor:
+		return usagef("--armor applies only to --format pgp (clearsigned text is armored already)")
 	}
 	return nil
 }
@@ -63,6 +67,21 @@ func (f *formatChoice) sign(env *cmdEnv, c *client.Client, key string, files []s
 	case "minisign":
 		sigs, err := c.SignMinisign(env.ctx, key, files, *f.trustedComment)
 		return sigs, ".minisig", err
+	case "pgp":
+		sigs, err := c.SignFilesOpenPGP(env.ctx, key, files, *f.armor)
+		if *f.armor {
+			return sigs, ".asc", err
+		}
+		return sigs, ".sig", err
+	case "pgp-clearsign":
+		if len(files) != 1 {
+			return nil, "", usagef("--format pgp-clearsign signs one text file at a time, got %d", len(files))
+		}
+		s, err := c.ClearsignFile(env.ctx, key, files[0])
+		if err != nil {
+			return nil, "", err
+		}
+		return []client.FileSignature{*s}, ".asc", nil
 	}
 	sigs, err := c.SignFiles(env.ctx, key, files, opts)
 	return sigs, ".sig", err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
+	"github.com/signet-dev/signet/format/openpgp"
 	"github.com/signet-dev/signet/format/raw"
 )
 
@@ -45,6 +46,7 @@ func runKey(env *cmdEnv, args []string) error {
 	usage := fs.String("usage", "", "")
 	uid := fs.String("uid", "", "")
 	pubFormat := fs.String("format", "pem", "")
+	armor := fs.Bool("armor", false, "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -63,6 +65,9 @@ func runKey(env *cmdEnv, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "created key %s (%s, usage %s) %s\n", k.Name, k.Type, k.Usage, k.Fingerprint)
+		if k.OpenPGPFingerprint != "" {
+			fmt.Fprintf(env.stdout, "OpenPGP fingerprint %s\n", k.OpenPGPFingerprint)
+		}
 	case "list":
 		if len(pos) != 0 {
 			return usagef("usage: signet key list")
@@ -79,7 +84,22 @@ func runKey(env *cmdEnv, args []string) error {
 		return tw.Flush()
 	case "public":
 		if len(pos) != 1 {
-			return usagef("usage: signet key public NAME [--format pem|ssh|minisign]")
+			return usagef("usage: signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]")
+		}
+		if *pubFormat == "openpgp" {
+			k, err := c.OpenPGPKey(env.ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			out := k.Certificate
+			if *armor {
+				out = openpgp.Armor(out, "PGP PUBLIC KEY BLOCK")
+			}
+			_, err = env.stdout.Write(out)
+			return err
+		}
+		if *armor {
+			return usagef("--armor goes with --format openpgp")
 		}
 		k, err := c.Key(env.ctx, pos[0])
 		if err != nil {

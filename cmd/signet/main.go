@@ -20,13 +20,16 @@ Usage:
     signet serve --config FILE
     signet keystore init --dir DIR [--passphrase-file FILE]
     signet unlock [--passphrase-file FILE]
-    signet key create NAME --type TYPE [--usage USAGE]
+    signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']
     signet key list
-    signet key public NAME [--format pem|ssh|minisign]
+    signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
     signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
+    signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
+    signet sign --format pgp-clearsign --key NAME FILE                (FILE.asc)
     signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
+    signet catalog sign NAME [--param K=V]... (INDEX | --sha256 HEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
@@ -57,11 +60,13 @@ serve --config runs a production server; see docs/config.md. Its keystore
 starts locked: create it once with 'signet keystore init' and open it after
 each start with 'signet unlock'.
 
-Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096. A key signs
+Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, and the
+OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid). A key signs
 in one format family, its usage, fixed at creation: raw (the default), ssh
 (SSH signatures, git), minisign (ed25519 only), dsse (in-toto
-attestations) or cot (Taskcluster chain of trust, ed25519 only); token and
-audit keys sign Signet's tokens and log checkpoints. See docs/formats.md.
+attestations), cot (Taskcluster chain of trust, ed25519 only) or pgp
+(OpenPGP keys, which sign nothing else); token and audit keys sign
+Signet's tokens and log checkpoints. See docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
 a single file), in one request for all files. ECDSA and RSA keys sign a
@@ -75,6 +80,22 @@ DSSE envelope of an in-toto statement about the subjects to
 FIRST-SUBJECT.intoto.json (or -o OUT, '-' for standard output). Run as
 signet-ssh-sign (a link to this program), signet signs like
 'ssh-keygen -Y sign' for git's gpg.ssh.program; see docs/formats.md.
+
+sign --format pgp writes a detached OpenPGP signature, FILE.sig (binary)
+or with --armor FILE.asc; only the file's SHA-256 state is sent. sign
+--format pgp-clearsign uploads the text FILE and writes FILE.asc, the
+clearsigned text. Both verify with gpgv; see docs/formats.md. key public
+--format openpgp prints the key's certificate for gpg --import or apt's
+signed-by.
+
+catalog sign has the server check a configured repository index (APT
+Release, RPM repomd.xml, SHA256SUMS) and everything it references, then
+sign it. Give the index you will publish (or its SHA-256 with --sha256);
+the signature files (Release.gpg and InRelease, repomd.xml.asc, NAME.asc)
+are written next to it (with --sha256, to the current directory), or to
+-o DIR:
+
+    signet catalog sign debian --param suite=stable repo/dists/stable/Release
 
 verify checks FILE against FILE.sig (or --signature SIG) with the public key
 of a server key or of a PEM file, and exits non-zero if it does not verify.
@@ -159,6 +180,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runVerify(env, rest)
 	case "cot":
 		err = runCoT(env, rest)
+	case "catalog":
+		err = runCatalog(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

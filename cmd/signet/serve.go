@@ -86,6 +86,10 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	catalogs, err := cfg.CatalogSet()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
 	ln, err := listen(cfg.Listen)
 	if err != nil {
@@ -113,7 +117,7 @@ func runServe(env *cmdEnv, args []string) error {
 		serverID = net.JoinHostPort(host, port)
 	}
 	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID}
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs}
 	if t := cfg.Tokens; t != nil {
 		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
 		if err := checkTokenSigningKey(cfg, keys, log); err != nil {

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 // loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
 // git, minisign and go-securesystemslib.
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
