@@ -258,7 +258,9 @@ func (p *Package) SignedContent() io.Reader {
 // SignedSize is the length of SignedContent.
 func (p *Package) SignedSize() int64 { return p.binary.Size + p.control.Size + p.data.Size }
 
-func (p *Package) section(m Member) *io.SectionReader { return io.NewSectionReader(p.r, m.Offset, m.Size) }
+func (p *Package) section(m Member) *io.SectionReader {
+	return io.NewSectionReader(p.r, m.Offset, m.Size)
+}
 
 // Signature returns the content of the package's _gpgorigin member, if
 // it has one.
