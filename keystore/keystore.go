@@ -99,6 +99,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Type is a key algorithm.
@@ -138,6 +140,7 @@ type Key struct {
 	UID     string           // identity embedded in signatures (an OpenPGP user id); may be empty
 	Created time.Time        // UTC, whole seconds
 	Public  crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey or ed25519.PublicKey
+	Backend string           // the token holding the private key; "" for the encrypted file
 
 	fingerprint string // of Public, computed once for keys from a Dir
 }
@@ -210,6 +213,8 @@ var (
 	ErrExists         = errors.New("key already exists")
 	ErrBadPassphrase  = errors.New("wrong passphrase")
 	ErrNotInitialized = errors.New("keystore not initialized")
+	ErrUnavailable    = errors.New("key backend unavailable") // a token cannot be reached or refused
+	ErrMode           = errors.New("wrong unlock method")     // a passphrase for a keystore in custody, or shares without custody
 )
 
 // Init creates a new, empty keystore in dir protected by passphrase, creating
@@ -234,10 +239,12 @@ func Init(dir string, passphrase []byte) error {
 	} else if len(ents) > 0 {
 		return fmt.Errorf("init keystore %s: %s is not empty; Init needs a new or empty directory", dir, kd)
 	}
-	h := newHeader()
-	kek := h.KDF.deriveKEK(passphrase)
+	kek := randBytes(chacha20poly1305.KeySize)
 	defer clear(kek)
-	h.Check = sealCheck(kek)
+	h := header{Version: version2, KDF: newKDF()}
+	wk := h.KDF.deriveKEK(passphrase)
+	defer clear(wk)
+	h.wrap(wk, kek)
 	data, err := marshal(h)
 	if err == nil {
 		err = writeNew(hp, data)
@@ -253,18 +260,19 @@ func Init(dir string, passphrase []byte) error {
 // Dir is an open keystore. Its methods are safe for concurrent use.
 type Dir struct {
 	path string
-	hdr  header // immutable after Open
 
-	mu    sync.RWMutex
-	kek   []byte           // nil while locked
-	slots map[string]*slot // every key seen at Open or created since
+	mu     sync.RWMutex
+	hdr    header           // replaced by InitCustody and rekeys
+	kek    []byte           // nil while locked
+	slots  map[string]*slot // every key seen at Open or created since
+	tokens []*token         // in the order keys are routed to them
 }
 
 // slot is one key. It is the crypto.Signer that Dir.Signer returns.
 type slot struct {
 	d    *Dir
 	rec  *record       // immutable
-	priv crypto.Signer // nil while locked; guarded by d.mu
+	priv crypto.Signer // nil while locked or while its token is unavailable; guarded by d.mu
 }
 
 // Open opens the keystore in dir. The keystore starts locked.
@@ -308,16 +316,43 @@ func Open(dir string) (*Dir, error) {
 
 func (d *Dir) keyPath(name string) string { return filepath.Join(d.path, keysDir, name+".json") }
 
+// Path returns the keystore's directory.
+func (d *Dir) Path() string { return d.path }
+
 // Unlock derives the KEK from passphrase, checks it against the header and
 // decrypts every key into memory. It returns ErrBadPassphrase if the
-// passphrase is wrong. Unlocking an unlocked Dir checks the passphrase and
+// passphrase is wrong, and ErrMode if the keystore is held by custodians
+// (see [Keyring]). Unlocking an unlocked Dir checks the passphrase and
 // otherwise does nothing.
 func (d *Dir) Unlock(passphrase []byte) error {
-	kek := d.hdr.KDF.deriveKEK(passphrase)
-	if !openCheck(kek, d.hdr.Check) {
-		clear(kek)
+	d.mu.RLock()
+	h := d.hdr
+	d.mu.RUnlock()
+	if h.set != nil {
+		return fmt.Errorf("unlock keystore %s: %w: it is held by %d custodians; %d of them must submit their shares ('signet unlock --share')", d.path, ErrMode, len(h.set.Custodians), h.set.Threshold)
+	}
+	kek, ok := h.passphraseKEK(passphrase)
+	if !ok {
 		return fmt.Errorf("unlock keystore %s: %w", d.path, ErrBadPassphrase)
 	}
+	return d.open(kek)
+}
+
+// unlockSecret unlocks a keystore in custody with the custodians' secret.
+func (d *Dir) unlockSecret(secret []byte) error {
+	d.mu.RLock()
+	h := d.hdr
+	d.mu.RUnlock()
+	kek, err := h.custodyKEK(secret)
+	if err != nil {
+		return fmt.Errorf("unlock keystore %s: %w", d.path, err)
+	}
+	return d.open(kek)
+}
+
+// open decrypts every key with kek, which it keeps (or zeros, if d is
+// already unlocked), and logs into the tokens.
+func (d *Dir) open(kek []byte) error {
 	// Decrypting takes milliseconds per key, far less than deriving the
 	// KEK, so it is done with the lock held.
 	d.mu.Lock()
@@ -327,8 +362,14 @@ func (d *Dir) Unlock(passphrase []byte) error {
 		return nil
 	}
 	privs := make(map[*slot]crypto.Signer, len(d.slots))
+	refs := make(map[*slot][]byte)
 	for _, s := range d.slots {
-		p, err := s.rec.open(kek)
+		var err error
+		if s.rec.key.Backend == "" {
+			privs[s], err = s.rec.open(kek)
+		} else {
+			refs[s], err = s.rec.unseal(kek)
+		}
 		if err != nil {
 			for _, p := range privs {
 				wipe(p)
@@ -336,23 +377,32 @@ func (d *Dir) Unlock(passphrase []byte) error {
 			clear(kek)
 			return fmt.Errorf("unlock keystore: %s: %w", d.keyPath(s.rec.key.Name), err)
 		}
-		privs[s] = p
 	}
 	for s, p := range privs {
 		s.priv = p
 	}
 	d.kek = kek
+	for s, id := range refs {
+		s.rec.objectID = id
+	}
+	for _, t := range d.tokens {
+		d.login(t)
+	}
 	return nil
 }
 
 // Lock drops every private key and the KEK from memory, zeroing them as far
-// as Go allows (see the package documentation).
+// as Go allows (see the package documentation), and logs out of every
+// token.
 func (d *Dir) Lock() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, s := range d.slots {
 		wipe(s.priv)
 		s.priv = nil
+	}
+	for _, t := range d.tokens {
+		d.logout(t)
 	}
 	clear(d.kek)
 	d.kek = nil
@@ -400,6 +450,7 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 	d.mu.RLock()
 	kek := bytes.Clone(d.kek)
 	_, taken := d.slots[name]
+	tok := d.route(name)
 	d.mu.RUnlock()
 	defer clear(kek)
 	if kek == nil {
@@ -407,6 +458,9 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 	}
 	if taken {
 		return Key{}, fmt.Errorf("create key %q: %w; choose another name", name, ErrExists)
+	}
+	if tok != nil {
+		return d.createInToken(spec, tok, kek)
 	}
 	priv, err := generate(t)
 	if err != nil {
@@ -464,17 +518,24 @@ func (d *Dir) Key(name string) (Key, error) {
 }
 
 // Signer returns a crypto.Signer for the key named name. It fails with
-// ErrNotFound or ErrLocked. The Signer stops working while d is locked.
+// ErrNotFound, ErrLocked, or ErrUnavailable if the key's token cannot be
+// used. The Signer stops working while d is locked.
 func (d *Dir) Signer(name string) (crypto.Signer, error) {
 	d.mu.RLock()
 	s := d.slots[name]
 	locked := d.kek == nil
+	ready := s != nil && s.priv != nil
 	d.mu.RUnlock()
 	if s == nil {
 		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
 	}
 	if locked {
 		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", name, ErrLocked)
+	}
+	if !ready {
+		if err := d.reconnect(s.rec.key.Backend); err != nil {
+			return nil, fmt.Errorf("key %q: %w", name, err)
+		}
 	}
 	return s, nil
 }
@@ -486,10 +547,17 @@ func (s *slot) Public() crypto.PublicKey { return s.rec.key.Public }
 func (s *slot) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	s.d.mu.RLock()
 	defer s.d.mu.RUnlock()
-	if s.priv == nil {
+	if s.d.kek == nil {
 		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", s.rec.key.Name, ErrLocked)
 	}
-	return s.priv.Sign(rand, digest, opts)
+	if s.priv == nil {
+		return nil, fmt.Errorf("key %q: token %q: %w: not logged in", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable)
+	}
+	sig, err := s.priv.Sign(rand, digest, opts)
+	if err != nil && s.rec.key.Backend != "" {
+		return nil, fmt.Errorf("key %q: token %q: %w: %v", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable, err)
+	}
+	return sig, err
 }
 
 // Format prints only the key name, whatever the verb, so that a Signer
