@@ -153,26 +153,10 @@ func ValidName(name string) error {
 // bytes; the caller wipes it), the public Set and one share per custodian,
 // in order.
 func Split(threshold int, custodians []Custodian, now time.Time) ([]byte, *Set, []Share, error) {
+	if err := Check(threshold, custodians); err != nil {
+		return nil, nil, nil, err
+	}
 	n := len(custodians)
-	if n < 1 || n > MaxCustodians {
-		return nil, nil, nil, fmt.Errorf("%d custodians; a set has 1 to %d", n, MaxCustodians)
-	}
-	if threshold < 1 || threshold > n {
-		return nil, nil, nil, fmt.Errorf("threshold %d with %d custodians; it must be between 1 and %d", threshold, n, n)
-	}
-	seen := map[string]bool{}
-	for _, c := range custodians {
-		if err := ValidName(c.Name); err != nil {
-			return nil, nil, nil, err
-		}
-		if seen[c.Name] {
-			return nil, nil, nil, fmt.Errorf("custodian %q is listed twice; give every custodian one share", c.Name)
-		}
-		seen[c.Name] = true
-		if _, err := ParseRecipient(c.Recipient); err != nil {
-			return nil, nil, nil, fmt.Errorf("custodian %q: %w", c.Name, err)
-		}
-	}
 	var id [16]byte
 	rand.Read(id[:])
 	s := grp.RandomNonZeroScalar(rand.Reader)
@@ -203,6 +187,33 @@ func Split(threshold int, custodians []Custodian, now time.Time) ([]byte, *Set, 
 		return nil, nil, nil, err
 	}
 	return secret, set, shares, nil
+}
+
+// Check reports whether a set of threshold of custodians can be made: 1 ≤
+// threshold ≤ len(custodians) ≤ MaxCustodians, names valid and distinct,
+// recipients valid.
+func Check(threshold int, custodians []Custodian) error {
+	n := len(custodians)
+	if n < 1 || n > MaxCustodians {
+		return fmt.Errorf("%d custodians; a set has 1 to %d", n, MaxCustodians)
+	}
+	if threshold < 1 || threshold > n {
+		return fmt.Errorf("threshold %d with %d custodians; it must be between 1 and %d", threshold, n, n)
+	}
+	seen := map[string]bool{}
+	for _, c := range custodians {
+		if err := ValidName(c.Name); err != nil {
+			return err
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("custodian %q is listed twice; give every custodian one share", c.Name)
+		}
+		seen[c.Name] = true
+		if _, err := ParseRecipient(c.Recipient); err != nil {
+			return fmt.Errorf("custodian %q: %w", c.Name, err)
+		}
+	}
+	return nil
 }
 
 // ParseSet decodes and checks a Set.

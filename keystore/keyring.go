@@ -488,7 +488,7 @@ func (k *Keyring) ProposeRekey(by string, threshold int, custodians []custody.Cu
 		return Proposal{}, fmt.Errorf("%w: the keystore is not in custody; run 'signet custody init' first", ErrMode)
 	}
 	// Check the new parameters now rather than after a quorum has gathered.
-	if _, _, _, err := custody.Split(threshold, custodians, time.Time{}); err != nil {
+	if err := custody.Check(threshold, custodians); err != nil {
 		return Proposal{}, err
 	}
 	k.mu.Lock()

@@ -41,20 +41,39 @@ import (
 
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/custody"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
 )
 
-// Keyring is what the server needs from a key backend. *keystore.Dir
-// implements it; an HSM backend will too.
+// Keyring is what the server needs from the keys under custody: keys as
+// crypto.Signers (from the encrypted file or a PKCS #11 token), unlocking
+// by passphrase or one share at a time, the panic-button Lock, and status.
+// *keystore.Keyring implements it, and Custodian.
 type Keyring interface {
 	List() ([]keystore.Key, error)
 	Key(name string) (keystore.Key, error)
 	Signer(name string) (crypto.Signer, error)
 	Create(spec keystore.Spec) (keystore.Key, error)
-	Unlock(passphrase []byte) error
+	Unlock(by string, passphrase []byte) error
+	SubmitShare(by string, share custody.Share) (keystore.Accepted, error)
+	Lock() bool
+	Status() keystore.Status
 	Locked() bool
+}
+
+// Custodian is what a Keyring adds for custody administration: handing
+// the keystore to custodians, rekeying, enrolling tokens, and the events
+// (expiries) the server audits. A Keyring without it answers 501.
+type Custodian interface {
+	InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian) (*custody.Set, []keystore.ShareFile, error)
+	ProposeRekey(by string, threshold int, custodians []custody.Custodian) (keystore.Proposal, error)
+	ApproveRekey(by, proposal string, share custody.Share) (keystore.Accepted, *custody.Set, []keystore.ShareFile, error)
+	ResetProgress() []custody.Received
+	EnrollToken(name, currentPIN string) error
+	Notify(func(keystore.Event))
+	Expire()
 }
 
 // Authenticator proves who is calling.
@@ -161,7 +180,7 @@ func New(o Options) *Server {
 	if o.Audit == nil {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
 	}
-	return &Server{
+	s := &Server{
 		keys:   o.Keys,
 		policy: o.Policy,
 		authn:  o.Authn,
@@ -172,6 +191,10 @@ func New(o Options) *Server {
 		log:    o.Log,
 		slots:  make(chan struct{}, limits.MaxInflight),
 	}
+	if c, ok := o.Keys.(Custodian); ok {
+		c.Notify(s.recordEvent)
+	}
+	return s
 }
 
 // TLSConfig returns the server side of TLS 1.3: cert is the server's
@@ -207,6 +230,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	go s.expireLeases(ctx)
 	select {
 	case err := <-errc:
 		return err
@@ -230,11 +254,18 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys", s.api(s.createKey))
 	mux.Handle("POST /v1/sign", s.api(s.sign))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
+	mux.Handle("POST /v1/lock", s.api(s.lock))
+	mux.Handle("GET /v1/status", s.api(s.status))
+	mux.Handle("POST /v1/custody/init", s.api(s.custodyInit))
+	mux.Handle("POST /v1/custody/rekey", s.api(s.custodyRekey))
+	mux.Handle("POST /v1/custody/rekey/approve", s.api(s.custodyApprove))
+	mux.Handle("POST /v1/custody/reset", s.api(s.custodyReset))
+	mux.Handle("POST /v1/hsm/enroll", s.api(s.hsmEnroll))
 	mux.Handle("POST /v1/tokens", s.api(s.issueToken))
 	mux.Handle("POST /v1/tokens/verify", s.api(s.verifyToken))
 	mux.Handle("POST /v1/tokens/deny-list", s.api(s.signDenyList))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
-	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST"} {
+	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)
@@ -263,7 +294,8 @@ type call struct {
 	key      *audit.KeyRef
 	format   string
 	artifact *audit.Artifact
-	recorded bool // the handler appended its entries
+	details  map[string]string // e.g. a custody share's index, also on refusals
+	recorded bool              // the handler appended its entries
 }
 
 // entry returns an audit entry for c with what is known so far.
@@ -284,7 +316,7 @@ func (c *call) entry(d audit.Decision, reason string) audit.Entry {
 	}
 	return audit.Entry{
 		Time: c.start, RequestID: c.id, Action: action, Decision: d, Reason: reason,
-		Principal: p, Client: c.r.RemoteAddr, Key: c.key, Format: c.format, Artifact: c.artifact,
+		Principal: p, Client: c.r.RemoteAddr, Key: c.key, Format: c.format, Artifact: c.artifact, Details: c.details,
 	}
 }
 

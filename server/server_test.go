@@ -190,7 +190,7 @@ func TestAuthorization(t *testing.T) {
 		}, "forbidden", `may not use key "ed25519"`},
 		{"public key outside grant", func() error { _, err := builder.Key(ctx, "ed25519"); return err }, "forbidden", `no grant for key "ed25519"`},
 		{"create key without admin", func() error { _, err := builder.CreateKey(ctx, "mine", "ed25519"); return err }, "forbidden", "is not an administrator"},
-		{"unlock without admin", func() error { return builder.Unlock(ctx, "x") }, "forbidden", "is not an administrator"},
+		{"unlock without custody rights", func() error { return builder.Unlock(ctx, "x") }, "forbidden", "is neither a custodian nor an administrator"},
 		{"certificate matching no principal", func() error { _, err := f.clients["stranger"].Keys(ctx); return err }, "unauthenticated", `client certificate "stranger"`},
 	}
 	for _, tt := range denied {
