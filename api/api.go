@@ -250,3 +250,43 @@ func HashName(h crypto.Hash) string {
 	}
 	return strings.ToLower(h.String())
 }
+
+// AuditKey is the answer to GET /v1/audit/key: the log's name and its
+// verifier key, to pin in auditors' configuration.
+type AuditKey struct {
+	Origin      string `json:"origin"`
+	VerifierKey string `json:"verifier_key"` // signed-note form "origin+hash+key"
+}
+
+// AuditProof is a consistency proof between two sizes of the log.
+type AuditProof struct {
+	Old   int64    `json:"old"`
+	New   int64    `json:"new"`
+	Proof [][]byte `json:"proof"`
+}
+
+// AuditEntries is a range of stored entries.
+type AuditEntries struct {
+	Size    int64         `json:"size"` // the log's size when read
+	Entries []audit.Match `json:"entries"`
+}
+
+// AuditCheckpoint is one stored checkpoint.
+type AuditCheckpoint struct {
+	Size       int64     `json:"size"`
+	Checkpoint string    `json:"checkpoint"`
+	Time       time.Time `json:"time"`
+}
+
+// AuditCheckpoints is a page of stored checkpoints.
+type AuditCheckpoints struct {
+	Checkpoints []AuditCheckpoint `json:"checkpoints"`
+}
+
+// AuditSearch is one page of search results, answered against Checkpoint:
+// every matching entry below its size is in this page or the next ones.
+type AuditSearch struct {
+	Checkpoint string        `json:"checkpoint"`
+	Matches    []audit.Match `json:"matches"`
+	Next       int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
+}

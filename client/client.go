@@ -123,6 +123,20 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("server: %s (HTTP %d)", e.Message, e.Status)
 }
 
+// errorFrom builds the Error of a response with the given status and body.
+func errorFrom(status int, body []byte) *Error {
+	var ae api.Error
+	json.Unmarshal(body, &ae)
+	e := &Error{Status: status, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(string(body))
+		if len(e.Message) > 200 {
+			e.Message = e.Message[:200] + "…"
+		}
+	}
+	return e
+}
+
 // Keys lists the keys this client may use.
 func (c *Client) Keys(ctx context.Context) ([]api.Key, error) {
 	var out api.KeyList
@@ -140,9 +154,9 @@ func (c *Client) Key(ctx context.Context, name string) (*api.Key, error) {
 }
 
 // CreateKey asks the server to generate a key.
-func (c *Client) CreateKey(ctx context.Context, name, typ string) (*api.Key, error) {
+func (c *Client) CreateKey(ctx context.Context, req *api.CreateKeyRequest) (*api.Key, error) {
 	var out api.Key
-	if err := c.do(ctx, http.MethodPost, "/v1/keys", api.CreateKeyRequest{Name: name, Type: typ}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/keys", req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -269,7 +283,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
+	path, query, _ := strings.Cut(path, "?")
 	u := c.base.JoinPath(path)
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
@@ -290,16 +306,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("reading response from %s: %w", c.base.Host, err)
 	}
 	if resp.StatusCode >= 300 {
-		var ae api.Error
-		json.Unmarshal(b, &ae)
-		e := &Error{Status: resp.StatusCode, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID}
-		if e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-			if len(e.Message) > 200 {
-				e.Message = e.Message[:200] + "…"
-			}
-		}
-		return e
+		return errorFrom(resp.StatusCode, b)
 	}
 	if out == nil {
 		return nil

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/format/raw"
 )
 
@@ -68,10 +69,12 @@ func digest(r io.Reader, h crypto.Hash) ([]byte, error) {
 	return d.Sum(nil), nil
 }
 
-// FileSignature is the raw signature of one file.
+// FileSignature is the raw signature of one file and the receipt proving
+// that the server's audit log recorded it.
 type FileSignature struct {
 	Path      string
 	Signature []byte
+	Receipt   *audit.Receipt
 }
 
 // SignFiles signs the files at paths with key in one request. Each file is
@@ -118,7 +121,10 @@ func (c *Client) SignFiles(ctx context.Context, key string, paths []string, opts
 		if err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it", paths[i], key, k.Fingerprint)
 		}
-		out[i] = FileSignature{Path: paths[i], Signature: s.Signature}
+		if s.Receipt == nil {
+			return nil, fmt.Errorf("%s: the server returned a signature without an audit receipt: refusing it", paths[i])
+		}
+		out[i] = FileSignature{Path: paths[i], Signature: s.Signature, Receipt: s.Receipt}
 	}
 	return out, nil
 }

@@ -49,6 +49,8 @@ type Config struct {
 	Principals   []Principal   `yaml:"principals"`
 	Tokens       *Tokens       `yaml:"tokens"` // nil: no tokens, client certificates only
 	Keystore     Keystore      `yaml:"keystore"`
+	Audit        Audit         `yaml:"audit"`
+	ServerID     string        `yaml:"server_id"` // names this replica in audit entries; default host name and port
 }
 
 // Keystore configures custody of the keys: how long an unlock lasts, how
@@ -76,6 +78,38 @@ const (
 	DefaultMaxTTL              = 12 * time.Hour
 	DefaultPartialUnlockWindow = 15 * time.Minute
 )
+
+// Audit configures the audit log. Without postgres, the log is a SQLite
+// database in DATA/audit/log.db.
+type Audit struct {
+	Key             string        `yaml:"key"`              // keystore key (ed25519, usage audit) signing checkpoints; default "audit-log"
+	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit"
+	Postgres        string        `yaml:"postgres"`         // PostgreSQL URL of the log shared by a fleet
+	CheckpointEvery time.Duration `yaml:"checkpoint_every"` // least time between stored checkpoints; default 1s
+}
+
+// AuditKey returns the name of the log key.
+func (c *Config) AuditKey() string {
+	if c.Audit.Key == "" {
+		return "audit-log"
+	}
+	return c.Audit.Key
+}
+
+// AuditOrigin returns the log's name.
+func (c *Config) AuditOrigin() string {
+	if c.Audit.Origin != "" {
+		return c.Audit.Origin
+	}
+	if c.Name != "" {
+		return c.Name + "/audit"
+	}
+	return "signet/audit"
+}
+
+// AuditDB is where the embedded audit log lives.
+func (c *Config) AuditDB() string { return filepath.Join(c.Data, "audit", "log.db") }
+
 
 // Tokens configures self-contained tokens (docs/tokens.md). Every replica
 // lists the same verifiers; a replica that issues tokens also names its
@@ -181,6 +215,9 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name))
 		}
 	}
+	if o := c.AuditOrigin(); strings.ContainsAny(o, " \t\n+") {
+		errs = append(errs, fmt.Errorf("audit.origin %q: a log name has no spaces or '+'", o))
+	}
 	if t := c.Tokens; t != nil {
 		if c.Name == "" {
 			errs = append(errs, errors.New("name is required with tokens: it is the audience every token is issued for"))
@@ -241,6 +278,7 @@ func (c *Config) check() error {
 		{"limits.max_inflight", int64(l.MaxInflight)}, {"limits.queue_timeout", int64(l.QueueTimeout)}, {"limits.read_timeout", int64(l.ReadTimeout)},
 		{"limits.write_timeout", int64(l.WriteTimeout)}, {"limits.idle_timeout", int64(l.IdleTimeout)}, {"drain_timeout", int64(c.DrainTimeout)},
 		{"keystore.idle_ttl", int64(c.Keystore.IdleTTL)}, {"keystore.max_ttl", int64(c.Keystore.MaxTTL)}, {"keystore.partial_unlock_window", int64(c.Keystore.PartialUnlockWindow)},
+		{"audit.checkpoint_every", int64(c.Audit.CheckpointEvery)},
 		{"tokens.max_ttl", int64(c.tokens().MaxTTL)}, {"tokens.clock_skew", int64(c.tokens().ClockSkew)}, {"tokens.deny_list_poll", int64(c.tokens().DenyListPoll)},
 	} {
 		if v.n < 0 {

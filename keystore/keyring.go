@@ -155,11 +155,14 @@ func (k *Keyring) Locked() bool {
 }
 
 // use checks the lease and refreshes its idle deadline.
-func (k *Keyring) use() error {
+func (k *Keyring) use() error { return k.check(true) }
+
+// check checks the lease, refreshing its idle deadline if refresh.
+func (k *Keyring) check(refresh bool) error {
 	k.mu.Lock()
 	events := k.expire()
 	l := k.lease
-	if l != nil {
+	if l != nil && refresh {
 		l.LastUse = k.now()
 		l.IdleExpires = k.idleDeadline(l)
 	}
@@ -181,18 +184,35 @@ func (k *Keyring) Signer(name string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &leasedSigner{k: k, s: s, refresh: true}, nil
+}
+
+// BackgroundSigner returns a signer for the server's own work, such as
+// signing audit checkpoints. Like Signer it works only during a lease but,
+// unlike Signer, it never refreshes the lease: background activity (which
+// anyone can cause, by sending refused requests) must not keep keys
+// unlocked.
+func (k *Keyring) BackgroundSigner(name string) (crypto.Signer, error) {
+	if err := k.check(false); err != nil {
+		return nil, fmt.Errorf("key %q: %w", name, err)
+	}
+	s, err := k.dir.Signer(name)
+	if err != nil {
+		return nil, err
+	}
 	return &leasedSigner{k: k, s: s}, nil
 }
 
 type leasedSigner struct {
-	k *Keyring
-	s crypto.Signer
+	k       *Keyring
+	s       crypto.Signer
+	refresh bool // signing counts as use of the lease
 }
 
 func (l *leasedSigner) Public() crypto.PublicKey { return l.s.Public() }
 
 func (l *leasedSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if err := l.k.use(); err != nil {
+	if err := l.k.check(l.refresh); err != nil {
 		return nil, err
 	}
 	return l.s.Sign(rand, digest, opts)

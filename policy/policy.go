@@ -11,10 +11,11 @@
 // keystore's status) is allowed to custodians and administrators; a
 // custodian holds no other right.
 //
-// Administration, token issuance and signing are separate: an administrator
-// holds no signing rights unless a Grant gives them, a signing grant never
-// allows key management, and only principals with issue_tokens may hand out
-// tokens — never for more than their own grants cover.
+// Administration, auditing, token issuance and signing are separate: an
+// administrator holds no signing rights unless a Grant gives them, a signing
+// grant never allows key management, auditors (audit: true) read the audit
+// log and do nothing else, and only principals with issue_tokens may hand
+// out tokens — never for more than their own grants cover.
 //
 // Authorize is a pure function of the policy and the request, so it is cheap
 // on the hot path and easy to test from a table. A denial is a *Denial whose
@@ -34,6 +35,7 @@ type Action string
 const (
 	Sign       Action = "sign"        // sign with a key in a format
 	Admin      Action = "admin"       // create keys, hand the keystore to custodians
+	Audit      Action = "audit"       // read the audit log's entries
 	IssueToken Action = "issue-token" // issue a token for a key in a format
 	Custody    Action = "custody"     // unlock (passphrase or share), lock, see the keystore's status
 )
@@ -50,6 +52,7 @@ type Grant struct {
 type Rules struct {
 	Admin       bool    `yaml:"admin"`
 	Custodian   bool    `yaml:"custodian"`    // may unlock, lock and see status; admins may too
+	Audit       bool    `yaml:"audit"`        // may read and search the audit log; admins may too
 	IssueTokens bool    `yaml:"issue_tokens"` // may issue tokens within its own grants
 	Grants      []Grant `yaml:"grants"`
 }
@@ -115,6 +118,11 @@ func (p *Policy) Authorize(r Request) error {
 	case Custody:
 		if !rules.Custodian && !rules.Admin {
 			return &Denial{r, "is neither a custodian nor an administrator (needs custodian: true)"}
+		}
+		return nil
+	case Audit:
+		if !rules.Audit && !rules.Admin {
+			return &Denial{r, "may not read the audit log (needs audit: true)"}
 		}
 		return nil
 	case IssueToken:

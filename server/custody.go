@@ -63,7 +63,7 @@ func (s *Server) unlock(c *call) error {
 	default:
 		return badRequest("nothing to unlock with: send a passphrase or a share")
 	}
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		return err
 	}
 	s.log.Info("unlock", "id", c.id, "principal", by, "details", c.details)
@@ -110,7 +110,7 @@ func (s *Server) lock(c *call) error {
 	was := s.keys.Lock()
 	c.details = map[string]string{"was_unlocked": strconv.FormatBool(was)}
 	s.log.Warn("keystore locked by request", "id", c.id, "principal", c.principal.Name, "was_unlocked", was)
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		return err
 	}
 	s.writeJSON(c.w, http.StatusOK, api.LockResponse{WasUnlocked: was})
@@ -165,7 +165,7 @@ func (s *Server) custodyInit(c *call) error {
 // log fails now, the shares are still delivered (withholding them would
 // lose the keystore), and the failure is logged.
 func (s *Server) deliverShares(c *call, set *custody.Set, files []keystore.ShareFile, wrap func(*api.CustodyShares) any) error {
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		s.log.Error("new custody share set not recorded in the audit log; delivering the shares anyway, since the keystore already depends on them", "id", c.id, "set", set.ID, "err", err)
 	}
 	ss := keystore.SetStatus{ID: set.ID, Threshold: set.Threshold, Created: set.Created}
@@ -212,7 +212,7 @@ func (s *Server) custodyRekey(c *call) error {
 		return custodyError(err)
 	}
 	c.details["proposal"] = p.ID
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		k.ResetProgress()
 		return err
 	}
@@ -246,7 +246,7 @@ func (s *Server) custodyApprove(c *call) error {
 	}
 	// Record the approval before it can complete the rekey: if the log
 	// is down, nothing changes.
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		return err
 	}
 	a, set, files, err := k.ApproveRekey(c.principal.Name, req.Proposal, req.Share)
@@ -275,7 +275,7 @@ func (s *Server) custodyReset(c *call) error {
 	}
 	lost := k.ResetProgress()
 	c.details["discarded"] = describeReceived(lost)
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		return err
 	}
 	s.writeJSON(c.w, http.StatusOK, api.ResetResponse{Discarded: append([]custody.Received{}, lost...)})
@@ -314,7 +314,7 @@ func (s *Server) hsmEnroll(c *call) error {
 		}
 		return custodyError(err)
 	}
-	if _, err := s.record(c, c.entry(audit.Allowed, "")); err != nil {
+	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		return err
 	}
 	s.writeJSON(c.w, http.StatusOK, struct{}{})
@@ -336,7 +336,7 @@ func (s *Server) recordEvent(ev keystore.Event) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.audit.Append(ctx, e); err != nil {
+	if _, err := s.audit.Append(ctx, e); err != nil && !errors.Is(err, audit.ErrNoCheckpoint) {
 		s.log.Error("audit log append failed for a keystore event", "event", ev.Reason, "err", err)
 	}
 	s.log.Warn("keystore event", "action", e.Action, "reason", ev.Reason)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ type custodyFixture struct {
 	clients map[string]*client.Client
 	url     *url.URL
 	tls     map[string]*tls.Config
-	audit   *memoryLog
+	audit   *recordingLog
 	token   *fakeToken
 
 	mu  sync.Mutex
@@ -66,7 +67,7 @@ func newCustodyFixture(t *testing.T) *custodyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &custodyFixture{clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, audit: &memoryLog{}, token: &fakeToken{}, now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+	f := &custodyFixture{clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, token: &fakeToken{}, now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
 	if err := d.AddToken("hsm", []string{"hsm-*"}, f.token); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,19 @@ func newCustodyFixture(t *testing.T) *custodyFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{Audit: f.audit, Keys: f.keys, Policy: pol, Authn: &authn.Authenticator{Certs: cr}, ServerID: "test"})
+	store, err := audit.OpenSQLite(filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srv *server.Server
+	log, err := audit.Open(context.Background(), audit.Options{Store: store, Origin: "test/audit",
+		Key: func() (crypto.Signer, error) { return srv.AuditKey() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close(); store.Close() })
+	f.audit = &recordingLog{Log: log}
+	srv = server.New(server.Options{Audit: f.audit, AuditKey: "audit-log", Keys: f.keys, Policy: pol, Authn: &authn.Authenticator{Certs: cr}, ServerID: "test"})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	sc, err := ca.IssueServer("127.0.0.1")
 	if err != nil {
@@ -118,6 +131,21 @@ func newCustodyFixture(t *testing.T) *custodyFixture {
 		f.clients[name] = client.NewWithTLS(f.url, f.tls[name])
 	}
 	return f
+}
+
+// recordingLog is the audit log, keeping a copy of every entry for the
+// test to inspect.
+type recordingLog struct {
+	*audit.Log
+	mu      sync.Mutex
+	entries []audit.Entry
+}
+
+func (l *recordingLog) Append(ctx context.Context, entries ...audit.Entry) ([]audit.Receipt, error) {
+	l.mu.Lock()
+	l.entries = append(l.entries, entries...)
+	l.mu.Unlock()
+	return l.Log.Append(ctx, entries...)
 }
 
 // fakeToken is a keystore.Token holding software Ed25519 keys, whose
@@ -241,7 +269,7 @@ func TestCustodyEndpoints(t *testing.T) {
 	wantAPIError(t, err, 403, "forbidden", "is not an administrator")
 
 	// Locked at start.
-	_, err = admin.CreateKey(ctx, "release", "ecdsa-p256")
+	_, err = admin.CreateKey(ctx, &api.CreateKeyRequest{Name: "release", Type: "ecdsa-p256"})
 	wantAPIError(t, err, 503, "locked", "keystore locked: ask a custodian to run 'signet unlock'")
 	if f.ready(t) {
 		t.Fatal("/readyz true while locked")
@@ -249,11 +277,14 @@ func TestCustodyEndpoints(t *testing.T) {
 	if err := f.clients["c1"].Unlock(ctx, custodyPass); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.keys.Create(keystore.Spec{Name: "audit-log", Type: keystore.Ed25519, Usage: "audit"}); err != nil {
+		t.Fatal(err)
+	}
 	if !f.ready(t) {
 		t.Fatal("/readyz false while unlocked")
 	}
 	for _, k := range []api.CreateKeyRequest{{Name: "release", Type: "ecdsa-p256"}, {Name: "hsm-release", Type: "ed25519"}} {
-		if _, err := admin.CreateKey(ctx, k.Name, k.Type); err != nil {
+		if _, err := admin.CreateKey(ctx, &k); err != nil {
 			t.Fatal(err)
 		}
 	}

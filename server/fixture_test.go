@@ -2,13 +2,17 @@ package server_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,25 +41,8 @@ type fixture struct {
 	tls     map[string]*tls.Config // client TLS configs, by principal
 	certs   map[string]tls.Certificate
 	tokens  *token.Verifier
-	audit   *memoryLog
-}
-
-// memoryLog records entries in memory. TODO(audit): replace with the
-// SQLite log once package audit has it.
-type memoryLog struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-}
-
-func (l *memoryLog) Append(_ context.Context, entries ...audit.Entry) ([]audit.Receipt, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	rs := make([]audit.Receipt, len(entries))
-	for i, e := range entries {
-		rs[i].Index = int64(len(l.entries))
-		l.entries = append(l.entries, e)
-	}
-	return rs, nil
+	audit   *audit.Log
+	logKey  string // the audit log's verifier key
 }
 
 // newFixture starts a server over real mutual TLS on loopback with keys of
@@ -63,6 +50,20 @@ func (l *memoryLog) Append(_ context.Context, entries ...audit.Entry) ([]audit.R
 // (ECDSA P-256).
 func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, fixtureOptions{limits: limits, types: types})
+}
+
+// fixtureOptions vary the fixture.
+type fixtureOptions struct {
+	limits   server.Limits
+	types    []keystore.Type
+	auditDir string // where the audit log's database lives; default a temporary directory
+	auditKey string // the log key's name; default "audit-log", which the fixture creates
+}
+
+func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
+	tb.Helper()
+	limits, types := o.limits, o.types
 	dir := tb.TempDir()
 	pass := []byte("test passphrase")
 	if err := keystore.Init(dir, pass); err != nil {
@@ -79,7 +80,7 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	if _, err := keys.Create(keystore.Spec{Name: "release", Type: keystore.ECDSAP256}); err != nil {
 		tb.Fatal(err)
 	}
-	tokKey, err := keys.Create(keystore.Spec{Name: "tokens", Type: keystore.Ed25519})
+	tokKey, err := keys.Create(keystore.Spec{Name: "tokens", Type: keystore.Ed25519, Usage: "token"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -123,14 +124,39 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f.audit = &memoryLog{}
-	srv := server.New(server.Options{
-		Audit:  f.audit,
-		Keys:   keys,
-		Policy: pol,
-		Authn:  &authn.Authenticator{Certs: certRules, Tokens: verifier},
-		Limits: limits,
-		Tokens: server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
+	logKey, err := keys.Create(keystore.Spec{Name: "audit-log", Type: keystore.Ed25519, Usage: "audit"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if f.logKey, err = audit.VerifierKey("test/audit", logKey.Public.(ed25519.PublicKey)); err != nil {
+		tb.Fatal(err)
+	}
+	if o.auditDir == "" {
+		o.auditDir = tb.TempDir()
+	}
+	if o.auditKey == "" {
+		o.auditKey = "audit-log"
+	}
+	store, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var srv *server.Server
+	f.audit, err = audit.Open(context.Background(), audit.Options{Store: store, Origin: "test/audit",
+		Key: func() (crypto.Signer, error) { return srv.AuditKey() }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.audit.Close(); store.Close() })
+	srv = server.New(server.Options{
+		Audit:    f.audit,
+		AuditKey: o.auditKey,
+		ServerID: "test-server",
+		Keys:     keys,
+		Policy:   pol,
+		Authn:    &authn.Authenticator{Certs: certRules, Tokens: verifier},
+		Limits:   limits,
+		Tokens:   server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
 	})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	serverCert, err := ca.IssueServer("127.0.0.1")
@@ -149,6 +175,67 @@ func newFixture(tb testing.TB, limits server.Limits, types ...keystore.Type) *fi
 		f.clients[name] = client.NewWithTLS(f.url, tc)
 	}
 	return f
+}
+
+// readyz returns the status and body of GET /readyz.
+func (f *fixture) readyz(tb testing.TB) (int, string) {
+	tb.Helper()
+	resp, err := f.httpClient("admin").Get(f.url.JoinPath("/readyz").String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitReady waits until /readyz says ready, failing after 30 s.
+func (f *fixture) waitReady(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, body := f.readyz(tb)
+		if status == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("not ready after 30 s: %s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// smallDisk mounts a 2 MiB tmpfs for the audit log, so that tests can fill
+// it. It needs root, as ./scripts/test runs in CI.
+func smallDisk(tb testing.TB) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Fatal("this test mounts a small tmpfs to fill the audit log's disk and must run as root (as ./scripts/test does in CI)")
+	}
+	dir := tb.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		tb.Fatalf("mount tmpfs: %v %s", err, out)
+	}
+	tb.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// fill fills the file system of dir and returns a function that frees it.
+func fill(tb testing.TB, dir string) (release func()) {
+	tb.Helper()
+	name := filepath.Join(dir, "filler")
+	f, err := os.Create(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	return func() { os.Remove(name) }
 }
 
 // httpClient returns a plain HTTP client presenting principal's

@@ -66,10 +66,33 @@ func formatNames() string {
 	return strings.Join(names, ", ")
 }
 
+// Usages of keys that sign for Signet itself, never in a format: the
+// token-signing key and the audit log's key. A raw Ed25519 signature over a
+// token's signing input would be a valid token, so such keys must never
+// sign anything else.
+const (
+	usageToken = "token"
+	usageAudit = "audit"
+)
+
+var internalUsages = map[string][]keystore.Type{
+	usageToken: {keystore.Ed25519},
+	usageAudit: {keystore.Ed25519},
+}
+
 // checkUsage checks that a key of type t may be created for usage u: some
 // format of that usage signs with keys of that type.
 func checkUsage(t keystore.Type, u string) error {
+	if types, ok := internalUsages[u]; ok {
+		if slices.Contains(types, t) {
+			return nil
+		}
+		return fmt.Errorf("a %s key cannot be created for usage %q, which needs an ed25519 key", t, u)
+	}
 	var usages []string
+	for u := range internalUsages {
+		usages = append(usages, u)
+	}
 	for _, f := range formats {
 		if f.usage() == u && slices.Contains(f.keyTypes(), t) {
 			return nil

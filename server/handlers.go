@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"unicode"
 
 	"github.com/signet-dev/signet/api"
@@ -125,6 +126,7 @@ func (s *Server) getKey(c *call) error {
 	if err := keystore.ValidName(name); err != nil {
 		return badRequest("%v", err)
 	}
+	c.key = &audit.KeyRef{Name: name}
 	if !s.mayUseKey(c, name) {
 		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
 	}
@@ -169,7 +171,7 @@ func (s *Server) createKey(c *call) error {
 	c.key.Fingerprint = k.Fingerprint()
 	e := c.entry(audit.Allowed, "")
 	e.Details = map[string]string{"type": string(k.Type), "usage": k.Usage}
-	if _, err := s.record(c, e); err != nil {
+	if err := s.recordAct(c, e); err != nil {
 		return err
 	}
 	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "usage", k.Usage, "fingerprint", k.Fingerprint())
@@ -219,7 +221,12 @@ func (s *Server) sign(c *call) error {
 			return err
 		}
 	}
-	c.artifact = nil
+	// A refusal from here on concerns the whole batch; its entry names the
+	// first item and the count.
+	c.artifact = &audit.Artifact{Name: req.Items[0].Name}
+	if len(req.Items) > 1 {
+		c.details = map[string]string{"items": strconv.Itoa(len(req.Items))}
+	}
 	k, err := s.keys.Key(req.Key)
 	if err != nil {
 		return keyError(req.Key, err)
@@ -234,6 +241,10 @@ func (s *Server) sign(c *call) error {
 	signer, err := s.keys.Signer(req.Key)
 	if err != nil {
 		return keyError(req.Key, err)
+	}
+	// No signature is made that the log could not prove.
+	if err := s.checkAuditReady(); err != nil {
+		return err
 	}
 	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits}
 	resp := api.SignResponse{
@@ -257,7 +268,6 @@ func (s *Server) sign(c *call) error {
 		entries[i] = e
 		resp.Signatures[i] = api.Signature{Name: it.Name, Signature: out.sig}
 	}
-	c.artifact = nil
 	receipts, err := s.record(c, entries...)
 	if err != nil {
 		return err

@@ -55,6 +55,9 @@ type Keyring interface {
 	List() ([]keystore.Key, error)
 	Key(name string) (keystore.Key, error)
 	Signer(name string) (crypto.Signer, error)
+	// BackgroundSigner is Signer for the server's own work (audit
+	// checkpoints): it fails while locked but never extends a lease.
+	BackgroundSigner(name string) (crypto.Signer, error)
 	Create(spec keystore.Spec) (keystore.Key, error)
 	Unlock(by string, passphrase []byte) error
 	SubmitShare(by string, share custody.Share) (keystore.Accepted, error)
@@ -131,6 +134,9 @@ func (l Limits) withDefaults() Limits {
 // waits until it is durable before it answers. *audit.Log implements it.
 type Recorder interface {
 	Append(ctx context.Context, entries ...audit.Entry) ([]audit.Receipt, error)
+	Ready() error       // why the log cannot record now, or nil
+	Store() audit.Store // for the read API
+	Origin() string     // the log's name
 }
 
 // Options are what a Server is made of.
@@ -139,6 +145,7 @@ type Options struct {
 	Policy   *policy.Policy
 	Authn    Authenticator
 	Audit    Recorder
+	AuditKey string       // keystore key (usage audit) that signs the log's checkpoints
 	ServerID string       // names this replica in audit entries
 	Limits   Limits       // zero fields take their DefaultLimits value
 	Log      *slog.Logger // nil discards
@@ -155,15 +162,16 @@ type TokenOptions struct {
 
 // Server serves the Signet API.
 type Server struct {
-	keys   Keyring
-	policy *policy.Policy
-	authn  Authenticator
-	audit  Recorder
-	id     string
-	limits Limits
-	tokens TokenOptions
-	log    *slog.Logger
-	slots  chan struct{}
+	keys     Keyring
+	policy   *policy.Policy
+	authn    Authenticator
+	audit    Recorder
+	auditKey string
+	id       string
+	limits   Limits
+	tokens   TokenOptions
+	log      *slog.Logger
+	slots    chan struct{}
 
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
@@ -181,15 +189,16 @@ func New(o Options) *Server {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
 	}
 	s := &Server{
-		keys:   o.Keys,
-		policy: o.Policy,
-		authn:  o.Authn,
-		audit:  o.Audit,
-		id:     o.ServerID,
-		limits: limits,
-		tokens: o.Tokens,
-		log:    o.Log,
-		slots:  make(chan struct{}, limits.MaxInflight),
+		keys:     o.Keys,
+		policy:   o.Policy,
+		authn:    o.Authn,
+		audit:    o.Audit,
+		auditKey: o.AuditKey,
+		id:       o.ServerID,
+		limits:   limits,
+		tokens:   o.Tokens,
+		log:      o.Log,
+		slots:    make(chan struct{}, limits.MaxInflight),
 	}
 	if c, ok := o.Keys.(Custodian); ok {
 		c.Notify(s.recordEvent)
@@ -264,8 +273,19 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/tokens", s.api(s.issueToken))
 	mux.Handle("POST /v1/tokens/verify", s.api(s.verifyToken))
 	mux.Handle("POST /v1/tokens/deny-list", s.api(s.signDenyList))
+	mux.Handle("GET /v1/audit/checkpoint", s.api(s.auditCheckpoint))
+	mux.Handle("GET /v1/audit/key", s.api(s.auditKeyInfo))
+	mux.Handle("GET /v1/audit/proof", s.api(s.auditProof))
+	mux.Handle("GET /v1/audit/consistency", s.api(s.auditConsistency))
+	mux.Handle("GET /v1/audit/entries", s.api(s.auditEntries))
+	mux.Handle("GET /v1/audit/checkpoints", s.api(s.auditCheckpoints))
+	mux.Handle("GET /v1/audit/search", s.api(s.auditSearch))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
-	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST", "/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST", "/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST"} {
+	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
+		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",
+		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
+		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
+		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)
@@ -320,20 +340,45 @@ func (c *call) entry(d audit.Decision, reason string) audit.Entry {
 	}
 }
 
-// record appends entries to the audit log and waits until they are
-// durable. If they cannot be, nothing may be answered but a refusal.
+// record appends entries to the audit log, waits until they are durable
+// and returns their receipts. If they cannot be recorded, nothing may be
+// answered but a refusal.
 func (s *Server) record(c *call, entries ...audit.Entry) ([]audit.Receipt, error) {
+	receipts, err := s.append(c, entries...)
+	if err != nil {
+		return nil, auditError(err)
+	}
+	return receipts, nil
+}
+
+func (s *Server) append(c *call, entries ...audit.Entry) ([]audit.Receipt, error) {
 	for i := range entries {
 		entries[i].Server = s.id
 	}
 	c.recorded = true
 	receipts, err := s.audit.Append(c.r.Context(), entries...)
-	if err != nil {
+	switch {
+	case errors.Is(err, audit.ErrNoCheckpoint):
+		s.log.Debug("audit entries recorded without a checkpoint", "id", c.id, "err", err)
+	case err != nil:
 		s.log.Error("audit log append failed", "id", c.id, "err", err)
-		return nil, &apiError{http.StatusServiceUnavailable, "audit_unavailable",
-			fmt.Sprintf("the audit log cannot record this request, so nothing was done: %v", err)}
 	}
-	return receipts, nil
+	return receipts, err
+}
+
+func auditError(err error) error {
+	return &apiError{http.StatusServiceUnavailable, "audit_unavailable",
+		fmt.Sprintf("the audit log cannot record this request, so nothing was done: %v", err)}
+}
+
+// recordAct is record for an act that needs no receipt: recorded durably
+// is enough, even while the log key cannot sign a checkpoint (it may be
+// the unlock that makes it available).
+func (s *Server) recordAct(c *call, e audit.Entry) error {
+	if _, err := s.append(c, e); err != nil && !errors.Is(err, audit.ErrNoCheckpoint) {
+		return auditError(err)
+	}
+	return nil
 }
 
 // recordRefusal appends the refusal err of c, unless the handler already
@@ -352,7 +397,7 @@ func (s *Server) recordRefusal(c *call, err error) error {
 	if !errors.As(err, &ae) {
 		msg = "internal error"
 	}
-	if _, rerr := s.record(c, c.entry(d, msg)); rerr != nil && ae != nil {
+	if rerr := s.recordAct(c, c.entry(d, msg)); rerr != nil && ae != nil {
 		ae.message += " (and the audit log could not record this refusal)"
 	}
 	return err
@@ -416,12 +461,19 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// readyz is true only when a signing request could succeed.
+// readyz is true only when a signing request could succeed: the keystore
+// is unlocked, and the audit log is writable and can sign checkpoints.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var why string
 	if s.keys.Locked() {
+		why = "keystore locked; run 'signet unlock'"
+	} else if err := s.checkAuditReady(); err != nil {
+		why = err.Error()
+	}
+	if why != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("not ready: keystore locked; run 'signet unlock'\n"))
+		w.Write([]byte("not ready: " + why + "\n"))
 		return
 	}
 	w.Write([]byte("ready\n"))

@@ -44,7 +44,7 @@ func (s *Server) issueToken(c *call) error {
 	e := c.entry(audit.Allowed, "")
 	e.Token = &audit.TokenRef{ID: claims.ID, Subject: claims.Subject, Expiry: claims.Expiry, Keys: claims.Scope.Keys,
 		Formats: claims.Scope.Formats, Artifacts: claims.Scope.Artifacts, Bound: claims.Confirm != nil}
-	if _, err := s.record(c, e); err != nil {
+	if err := s.recordAct(c, e); err != nil {
 		return err
 	}
 	s.log.Info("token issued", "id", c.id, "principal", c.principal.Name, "token", claims.ID, "subject", claims.Subject,
@@ -162,7 +162,7 @@ func (s *Server) signDenyList(c *call) error {
 	}
 	e := c.entry(audit.Allowed, "")
 	e.Details = map[string]string{"ids": strings.Join(req.IDs, " "), "subjects": strings.Join(req.Subjects, " ")}
-	if _, err := s.record(c, e); err != nil {
+	if err := s.recordAct(c, e); err != nil {
 		return err
 	}
 	s.log.Info("deny list signed", "id", c.id, "principal", c.principal.Name, "ids", req.IDs, "subjects", req.Subjects)
@@ -172,6 +172,10 @@ func (s *Server) signDenyList(c *call) error {
 
 // tokenSigner returns the key this replica signs tokens and deny lists with.
 func (s *Server) tokenSigner() (crypto.Signer, error) {
+	if k, err := s.keys.Key(s.tokens.SigningKey); err == nil && k.Usage != usageToken {
+		return nil, &apiError{http.StatusInternalServerError, "misconfigured", fmt.Sprintf(
+			"token-signing key %q has usage %q, not %q; refusing to sign tokens with it", k.Name, k.Usage, usageToken)}
+	}
 	signer, err := s.keys.Signer(s.tokens.SigningKey)
 	if errors.Is(err, keystore.ErrNotFound) {
 		return nil, &apiError{http.StatusNotFound, "not_found", fmt.Sprintf(

@@ -42,6 +42,8 @@ func runKey(env *cmdEnv, args []string) error {
 	fs := flag.NewFlagSet("key "+sub, flag.ContinueOnError)
 	cf := clientFlags(fs)
 	typ := fs.String("type", "", "")
+	usage := fs.String("usage", "", "")
+	uid := fs.String("uid", "", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -53,13 +55,13 @@ func runKey(env *cmdEnv, args []string) error {
 	switch sub {
 	case "create":
 		if len(pos) != 1 || *typ == "" {
-			return usagef("usage: signet key create NAME --type TYPE")
+			return usagef("usage: signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']")
 		}
-		k, err := c.CreateKey(env.ctx, pos[0], *typ)
+		k, err := c.CreateKey(env.ctx, &api.CreateKeyRequest{Name: pos[0], Type: *typ, Usage: *usage, UID: *uid})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "created key %s (%s) %s\n", k.Name, k.Type, k.Fingerprint)
+		fmt.Fprintf(env.stdout, "created key %s (%s, usage %s) %s\n", k.Name, k.Type, k.Usage, k.Fingerprint)
 	case "list":
 		if len(pos) != 0 {
 			return usagef("usage: signet key list")
@@ -69,9 +71,9 @@ func runKey(env *cmdEnv, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tTYPE\tCREATED\tFINGERPRINT")
+		fmt.Fprintln(tw, "NAME\tTYPE\tUSAGE\tCREATED\tFINGERPRINT")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.Type, k.Created.UTC().Format(time.RFC3339), k.Fingerprint)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Name, k.Type, k.Usage, k.Created.UTC().Format(time.RFC3339), k.Fingerprint)
 		}
 		return tw.Flush()
 	case "public":
@@ -121,6 +123,9 @@ func runSign(env *cmdEnv, args []string) error {
 			name = *out
 		}
 		if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
+			return err
+		}
+		if err := writeReceipt(name+".receipt", s.Receipt); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s\n", name)

@@ -37,6 +37,12 @@ Usage:
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
     signet token inspect TOKEN
     signet token deny [--id TOKEN_ID]... [--deny-subject JOB]...
+    signet audit key
+    signet audit check-receipt [--log-key KEY] [--signature SIG] [--entry] FILE.sig.receipt
+    signet audit search [--key K] [--version V] [--principal P] [--digest ALG:HEX]
+                        [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
+    signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
+    signet audit watch --server URL [--log-key KEY] --state FILE
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
@@ -79,6 +85,14 @@ issuer's own grants. A worker signs with it and no certificate of its own:
 
     SIGNET_TOKEN=$(signet token issue --subject build-42 --key release --ttl 2h)
     SIGNET_TOKEN=$SIGNET_TOKEN signet sign --key release app.tar.gz
+
+Every act of the server is recorded in its audit log before it answers.
+sign saves each signature's receipt as SIG.receipt: proof, checkable
+offline with the log's key, that the log holds its entry. audit key prints
+that key (pin it: $SIGNET_LOG_KEY or --log-key); audit verify recomputes
+the whole log and checks every signed checkpoint; audit watch, run from
+elsewhere, alerts (exit 3) when the log forks or rewrites history. See
+docs/audit.md.
 
 token inspect has the server verify a token and prints its claims. token
 deny prints a signed deny list revoking tokens by id or subject, for the
@@ -127,6 +141,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runSign(env, rest)
 	case "token":
 		err = runToken(env, rest)
+	case "audit":
+		err = runAudit(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
 	case "help", "-h", "--help":
@@ -150,6 +166,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var u *usageError
 	if errors.As(err, &u) {
 		return 2
+	}
+	var x *exitCode
+	if errors.As(err, &x) {
+		return x.code
 	}
 	return 1
 }

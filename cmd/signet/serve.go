@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/internal/dev"
 	"github.com/signet-dev/signet/internal/harden"
@@ -87,6 +90,9 @@ func runServe(env *cmdEnv, args []string) error {
 		if err := keys.Unlock("dev", passphrase); err != nil {
 			return fmt.Errorf("unlocking development keystore: %w", err)
 		}
+		if err := dev.EnsureAuditKey(dir, cfg.AuditKey()); err != nil {
+			return err
+		}
 	}
 	tlsConfig, err := cfg.ServerTLS()
 	if err != nil {
@@ -100,7 +106,33 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	store, err := openAuditStore(env, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var srv *server.Server
+	auditLog, err := audit.Open(env.ctx, audit.Options{
+		Store: store, Origin: cfg.AuditOrigin(), CheckpointEvery: cfg.Audit.CheckpointEvery, Log: log,
+		Key: func() (crypto.Signer, error) { return srv.AuditKey() },
+	})
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+	serverID := cfg.ServerID
+	if serverID == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		serverID = net.JoinHostPort(host, port)
+	}
+	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log,
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID}
 	if t := cfg.Tokens; t != nil {
 		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
 		if err := checkTokenSigningKey(cfg, keys, log); err != nil {
@@ -119,16 +151,15 @@ func runServe(env *cmdEnv, args []string) error {
 			}
 		}
 	}
-	srv := server.New(opts)
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
+	srv = server.New(opts)
+	if _, err := keys.Key(cfg.AuditKey()); err != nil {
+		log.Warn("no audit log key: signing is refused until an administrator creates it", "key", cfg.AuditKey(),
+			"command", "signet key create "+cfg.AuditKey()+" --type ed25519 --usage audit")
 	}
+
 	if *devMode {
 		clientEnv, err := dev.WriteClientEnv(*data, ln.Addr())
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		fmt.Fprint(env.stdout, clientEnv)
@@ -153,6 +184,17 @@ func runServe(env *cmdEnv, args []string) error {
 	return nil
 }
 
+// openAuditStore opens the audit log's store: PostgreSQL for a fleet, else
+// SQLite in the data directory.
+func openAuditStore(env *cmdEnv, cfg *config.Config) (audit.Store, error) {
+	if dsn := cfg.Audit.Postgres; dsn != "" {
+		ctx, cancel := context.WithTimeout(env.ctx, 30*time.Second)
+		defer cancel()
+		return audit.OpenPostgres(ctx, dsn)
+	}
+	return audit.OpenSQLite(cfg.AuditDB())
+}
+
 // checkTokenSigningKey makes sure the key this replica issues tokens with
 // is the one the verifiers list under its name. Replicas share one config
 // but not necessarily one keystore: a replica without the key verifies
@@ -168,6 +210,10 @@ func checkTokenSigningKey(cfg *config.Config, keys *keystore.Keyring, log *slog.
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("tokens.signing_key: %w", err)
+	}
+	if k.Usage != "token" {
+		return hintf(fmt.Sprintf("create a key for tokens only: 'signet key create NEWNAME --type ed25519 --usage token'"),
+			"tokens.signing_key %q has usage %q: a token key must sign tokens and nothing else", name, k.Usage)
 	}
 	return cfg.CheckTokenSigningKey(k.Public)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/internal/devpki"
 )
 
@@ -33,12 +36,13 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitenv":  cmdWaitEnv,
-			"waitport": cmdWaitPort,
-			"freeport": cmdFreePort,
-			"expand":   cmdExpand,
-			"mkpki":    cmdMkPKI,
-			"envfile":  cmdEnvFile,
+			"waitenv":   cmdWaitEnv,
+			"waitport":  cmdWaitPort,
+			"freeport":  cmdFreePort,
+			"expand":    cmdExpand,
+			"mkpki":     cmdMkPKI,
+			"envfile":   cmdEnvFile,
+			"genlogkey": cmdGenLogKey,
 		},
 	})
 }
@@ -128,6 +132,19 @@ func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
 		v = base64.StdEncoding.EncodeToString(block.Bytes)
 	}
 	ts.Setenv(args[0], v)
+}
+
+// genlogkey VAR ORIGIN sets VAR to the verifier key of a new, random log
+// key for ORIGIN: a key that signed nothing.
+func cmdGenLogKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: genlogkey VAR ORIGIN")
+	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	ts.Check(err)
+	vkey, err := audit.VerifierKey(args[1], pub)
+	ts.Check(err)
+	ts.Setenv(args[0], vkey)
 }
 
 // mkpki DIR writes a CA (ca.pem), a server certificate for 127.0.0.1

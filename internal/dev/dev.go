@@ -7,7 +7,8 @@
 //	server.pem, server-key.pem  reissued at every start for the listen address
 //	admin.pem, admin-key.pem  the client certificate of principal "admin"
 //	passphrase                the keystore passphrase, in clear
-//	keystore/                 the encrypted keystore
+//	keystore/                 the encrypted keystore, with the audit log's key
+//	audit/log.db              the audit log (SQLite)
 //	client.env                export lines pointing the CLI at this server
 //
 // Later starts reuse them. Keeping the passphrase and CA key beside the
@@ -90,6 +91,16 @@ func Prepare(dir, listen string) (*config.Config, []byte, error) {
 		}},
 	}
 	return cfg, pass, nil
+}
+
+// EnsureAuditKey creates the audit log's key in an unlocked development
+// keystore on first start.
+func EnsureAuditKey(keys *keystore.Dir, name string) error {
+	if _, err := keys.Key(name); err == nil {
+		return nil
+	}
+	_, err := keys.Create(keystore.Spec{Name: name, Type: keystore.Ed25519, Usage: "audit"})
+	return err
 }
 
 // WriteClientEnv writes dir/client.env for a server reachable at addr and

@@ -1,0 +1,323 @@
+package audit
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// A Source is what an auditor reads: a Store opened directly, or a server's
+// read API.
+type Source interface {
+	Head(ctx context.Context) (signed string, size int64, err error)
+	Entries(ctx context.Context, start, end int64) ([][]byte, error)
+	Checkpoints(ctx context.Context, after int64, limit int) ([]StoredCheckpoint, error)
+}
+
+// A Report is the result of Verify.
+type Report struct {
+	Size        int64    // entries checked
+	Checkpoints int      // signed checkpoints checked
+	FirstBad    int64    // index of the first entry that fails, or -1
+	Problems    []string // what failed, first first
+
+	badRanges [][2]int64 // leaf ranges whose tree hashes were reported
+}
+
+// OK reports whether nothing failed.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+func (r *Report) fail(index int64, format string, args ...any) {
+	if index >= 0 && (r.FirstBad < 0 || index < r.FirstBad) {
+		r.FirstBad = index
+	}
+	if len(r.Problems) < 100 {
+		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// verifyChunk is how many entries Verify reads at a time.
+const verifyChunk = 1000
+
+// Verify recomputes the Merkle tree from every stored entry and checks it
+// against every stored checkpoint and the head, each of whose signature it
+// checks with the log's verifier key. Editing, deleting, reordering or
+// truncating entries, or forging a checkpoint, is reported with the first
+// bad index. When src is a Store it also checks the stored leaf hashes,
+// which pinpoint an edited entry exactly, and the columns search uses, so
+// that an entry cannot be hidden from searches.
+func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
+	r := &Report{FirstBad: -1}
+	headNote, size, err := src.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the log head: %w", err)
+	}
+	// The checkpoints to check, in increasing size: the stored history
+	// and the head.
+	var cps []StoredCheckpoint
+	for after := int64(-1); ; {
+		page, err := src.Checkpoints(ctx, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("reading checkpoints: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		cps = append(cps, page...)
+		after = page[len(page)-1].Size
+	}
+	if headNote != "" {
+		if c, err := ParseUnverified(headNote); err == nil && (len(cps) == 0 || cps[len(cps)-1].Size < c.Size) {
+			cps = append(cps, StoredCheckpoint{Size: c.Size, Signed: headNote})
+		}
+	}
+	type want struct {
+		size int64
+		root tlog.Hash
+	}
+	var wants []want
+	for _, c := range cps {
+		cp, err := OpenCheckpoint(c.Signed, vkey)
+		if err != nil {
+			r.fail(-1, "checkpoint of size %d: %v", c.Size, err)
+			continue
+		}
+		if cp.Size != c.Size {
+			r.fail(-1, "checkpoint stored as size %d says size %d", c.Size, cp.Size)
+			continue
+		}
+		r.Checkpoints++
+		wants = append(wants, want{cp.Size, cp.Root})
+	}
+	if n := len(wants); n > 0 && wants[n-1].size > size {
+		r.fail(size, "log truncated: %d entries stored, but checkpoint of size %d was signed", size, wants[n-1].size)
+	}
+
+	store, _ := src.(Store)
+	o := newOverlay(&edge{hashes: map[int64]tlog.Hash{}})
+	prevGood := int64(0)
+	var rewritten [][2]int64 // checkpoints whose root did not match: [last good size, size)
+	for start := int64(0); start < size; start += verifyChunk {
+		end := min(start+verifyChunk, size)
+		data, err := src.Entries(ctx, start, end)
+		if err != nil || int64(len(data)) != end-start {
+			r.fail(start+int64(len(data)), "entries %d to %d: %v", start, end, cmp.Or(err, fmt.Errorf("only %d stored", len(data))))
+			break
+		}
+		for i, b := range data {
+			n := start + int64(i)
+			if _, err := ParseEntry(b); err != nil {
+				r.fail(n, "entry %d: %v", n, err)
+			}
+			if err := o.append(tlog.RecordHash(b)); err != nil {
+				return nil, err
+			}
+			for len(wants) > 0 && wants[0].size == o.size {
+				root, err := o.root()
+				if err != nil {
+					return nil, err
+				}
+				if root != wants[0].root {
+					rewritten = append(rewritten, [2]int64{prevGood, o.size})
+				} else {
+					prevGood = o.size
+				}
+				wants = wants[1:]
+			}
+		}
+		if store != nil {
+			if err := checkHashes(ctx, store, o.order, r); err != nil {
+				return nil, err
+			}
+			if err := checkFields(ctx, store, start, end, data, r); err != nil {
+				return nil, err
+			}
+		}
+		for _, bad := range rewritten {
+			// The bad entry is in [lo, hi); name the range unless the
+			// tree hashes already pinpointed it there.
+			lo, hi := bad[0], bad[1]
+			at := lo
+			if r.FirstBad >= lo && r.FirstBad < hi {
+				at = -1
+			}
+			r.fail(at, "entries %d to %d do not match the signed checkpoint of size %d (history rewritten)", lo, hi, hi)
+		}
+		rewritten = rewritten[:0]
+		// Keep only the right edge in memory.
+		e, err := o.edge()
+		if err != nil {
+			return nil, err
+		}
+		o = newOverlay(e)
+	}
+	r.Size = o.size
+	return r, nil
+}
+
+// checkHashes compares the tree hashes recomputed from the entries with
+// the ones stored when they were appended. A leaf that differs is an entry
+// edited, swapped or replaced; an interior node that differs while its
+// leaves match means stored leaf hashes were rewritten too, somewhere
+// below it.
+func checkHashes(ctx context.Context, s Store, computed []indexedHash, r *Report) error {
+	idx := make([]int64, len(computed))
+	for i, h := range computed {
+		idx[i] = h.Index
+	}
+	stored, err := s.Hashes(ctx).ReadHashes(idx)
+	if err != nil {
+		if len(computed) > 0 {
+			_, n := tlog.SplitStoredHashIndex(computed[0].Index)
+			r.fail(n, "reading stored tree hashes: %v", err)
+		}
+		return nil
+	}
+	for i, h := range computed {
+		if stored[i] == h.Hash {
+			continue
+		}
+		level, n := tlog.SplitStoredHashIndex(h.Index)
+		lo, hi := n<<level, (n+1)<<level
+		// Every ancestor of a bad node differs too; report only the lowest.
+		if slices.ContainsFunc(r.badRanges, func(b [2]int64) bool { return lo <= b[0] && b[1] <= hi }) {
+			continue
+		}
+		r.badRanges = append(r.badRanges, [2]int64{lo, hi})
+		if level == 0 {
+			r.fail(n, "entry %d: its bytes do not match the leaf hash stored when it was appended (edited, swapped or replaced)", n)
+		} else {
+			r.fail(lo, "entries %d to %d: the stored tree hash over them differs from the one recomputed (entries and leaf hashes rewritten)", lo, hi)
+		}
+	}
+	return nil
+}
+
+// fieldReader is implemented by stores that can return the searchable
+// columns of their entries.
+type fieldReader interface {
+	Fields(ctx context.Context, start, end int64) ([]StoredEntry, error)
+}
+
+// checkFields compares the columns search uses with the entries' bytes.
+func checkFields(ctx context.Context, s Store, start, end int64, data [][]byte, r *Report) error {
+	fr, ok := s.(fieldReader)
+	if !ok {
+		return nil
+	}
+	got, err := fr.Fields(ctx, start, end)
+	if err != nil {
+		r.fail(start, "reading search columns %d to %d: %v", start, end, err)
+		return nil
+	}
+	for i, b := range data {
+		n := start + int64(i)
+		e, err := ParseEntry(b)
+		if err != nil {
+			continue // reported already
+		}
+		want := storedEntry(n, e, nil)
+		if i >= len(got) {
+			r.fail(n, "entry %d: no search columns", n)
+			continue
+		}
+		if g := got[i]; !sameFields(g, want) {
+			r.fail(n, "entry %d: the columns searches use do not match its bytes (search index tampered)", n)
+		}
+	}
+	return nil
+}
+
+// sameFields compares the searchable fields of two stored entries.
+func sameFields(a, b StoredEntry) bool {
+	da, db := slices.Clone(a.Digests), slices.Clone(b.Digests)
+	slices.Sort(da)
+	slices.Sort(db)
+	return a.Index == b.Index && a.Time.Equal(b.Time) && a.Action == b.Action && a.Decision == b.Decision &&
+		a.Principal == b.Principal && a.Subject == b.Subject && a.Key == b.Key && a.Version == b.Version &&
+		a.Artifact == b.Artifact && slices.Equal(da, db)
+}
+
+// InclusionProof proves entry index is in the tree of the given size.
+func InclusionProof(ctx context.Context, s Store, index, size int64) ([][]byte, error) {
+	if index < 0 || index >= size {
+		return nil, fmt.Errorf("%w: entry %d is not in a tree of size %d", ErrNotFound, index, size)
+	}
+	p, err := tlog.ProveRecord(size, index, s.Hashes(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return hashesOf(p), nil
+}
+
+// ConsistencyProof proves the tree of size old is a prefix of the tree of
+// size new.
+func ConsistencyProof(ctx context.Context, s Store, old, new int64) ([][]byte, error) {
+	if old < 0 || old > new {
+		return nil, fmt.Errorf("%w: no consistency proof from size %d to %d", ErrNotFound, old, new)
+	}
+	p, err := tlog.ProveTree(new, old, s.Hashes(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return hashesOf(p), nil
+}
+
+// A Match is one search result.
+type Match struct {
+	Index int64  `json:"index"`
+	Entry []byte `json:"entry"`
+}
+
+// Search returns every entry matching q below size, in index order, up to
+// q.Limit, and the index to continue after (or -1 when done).
+func Search(ctx context.Context, s Store, q Query, size int64) ([]Match, int64, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 1000
+	}
+	if q.Name != "" {
+		if _, err := path.Match(q.Name, ""); err != nil {
+			return nil, -1, fmt.Errorf("name pattern %q: %w", q.Name, err)
+		}
+	}
+	q.Before = size
+	var out []Match
+	for {
+		idx, err := s.Search(ctx, q)
+		if err != nil {
+			return nil, -1, err
+		}
+		for _, i := range idx {
+			q.After = i
+			data, err := s.Entries(ctx, i, i+1)
+			if err != nil {
+				return nil, -1, err
+			}
+			if q.Name != "" {
+				e, err := ParseEntry(data[0])
+				if err != nil || e.Artifact == nil {
+					continue
+				}
+				if ok, _ := path.Match(q.Name, e.Artifact.Name); !ok {
+					continue
+				}
+			}
+			out = append(out, Match{Index: i, Entry: data[0]})
+			if len(out) == q.Limit {
+				return out, i, nil
+			}
+		}
+		if len(idx) < q.Limit {
+			return out, -1, nil
+		}
+	}
+}
+
+// ErrInconsistent is returned by Watch when the log is not an extension of
+// what the watcher saw before: it forked or rewrote history.
+var ErrInconsistent = errors.New("audit log inconsistent")

@@ -1,0 +1,153 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/audit"
+)
+
+// AuditKey returns the audit log's name and verifier key. Pin the key:
+// auditors must not learn it from the server they audit.
+func (c *Client) AuditKey(ctx context.Context) (*api.AuditKey, error) {
+	var out api.AuditKey
+	if err := c.do(ctx, http.MethodGet, "/v1/audit/key", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Checkpoint returns the log's latest signed checkpoint.
+func (c *Client) Checkpoint(ctx context.Context) (string, error) {
+	var b []byte
+	if err := c.doRaw(ctx, "/v1/audit/checkpoint", nil, &b); err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Consistency returns a proof that the log of old entries is a prefix of
+// the log of new entries.
+func (c *Client) Consistency(ctx context.Context, old, new int64) ([][]byte, error) {
+	var out api.AuditProof
+	q := url.Values{"old": {strconv.FormatInt(old, 10)}, "new": {strconv.FormatInt(new, 10)}}
+	if err := c.get(ctx, "/v1/audit/consistency", q, &out); err != nil {
+		return nil, err
+	}
+	return out.Proof, nil
+}
+
+// Proof returns a fresh receipt for entry index, against the latest
+// checkpoint.
+func (c *Client) Proof(ctx context.Context, index int64) (*audit.Receipt, error) {
+	var out audit.Receipt
+	if err := c.get(ctx, "/v1/audit/proof", url.Values{"index": {strconv.FormatInt(index, 10)}}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Search returns one page of entries matching the query parameters of
+// GET /v1/audit/search.
+func (c *Client) Search(ctx context.Context, q url.Values) (*api.AuditSearch, error) {
+	var out api.AuditSearch
+	if err := c.get(ctx, "/v1/audit/search", q, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Head implements audit.Source: the latest checkpoint and its size.
+func (c *Client) Head(ctx context.Context) (string, int64, error) {
+	signed, err := c.Checkpoint(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	cp, err := audit.ParseUnverified(signed)
+	if err != nil {
+		return "", 0, fmt.Errorf("checkpoint from %s: %w", c.base.Host, err)
+	}
+	return signed, cp.Size, nil
+}
+
+// Entries implements audit.Source.
+func (c *Client) Entries(ctx context.Context, start, end int64) ([][]byte, error) {
+	var out [][]byte
+	for start < end {
+		var page api.AuditEntries
+		q := url.Values{"start": {strconv.FormatInt(start, 10)}, "end": {strconv.FormatInt(min(end, start+1000), 10)}}
+		if err := c.get(ctx, "/v1/audit/entries", q, &page); err != nil {
+			return out, err
+		}
+		if len(page.Entries) == 0 {
+			return out, fmt.Errorf("entries from %d: the server returned none", start)
+		}
+		for _, m := range page.Entries {
+			if m.Index != start {
+				return out, fmt.Errorf("the server returned entry %d for %d", m.Index, start)
+			}
+			out = append(out, m.Entry)
+			start++
+		}
+	}
+	return out, nil
+}
+
+// Checkpoints implements audit.Source.
+func (c *Client) Checkpoints(ctx context.Context, after int64, limit int) ([]audit.StoredCheckpoint, error) {
+	var out api.AuditCheckpoints
+	q := url.Values{}
+	if after >= 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
+	}
+	if err := c.get(ctx, "/v1/audit/checkpoints", q, &out); err != nil {
+		return nil, err
+	}
+	cps := make([]audit.StoredCheckpoint, len(out.Checkpoints))
+	for i, cp := range out.Checkpoints {
+		cps[i] = audit.StoredCheckpoint{Size: cp.Size, Signed: cp.Checkpoint, Time: cp.Time}
+	}
+	if len(cps) > limit {
+		cps = cps[:limit]
+	}
+	return cps, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+// doRaw GETs path and returns the body as is.
+func (c *Client) doRaw(ctx context.Context, path string, q url.Values, out *[]byte) error {
+	u := c.base.JoinPath(path)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("contacting %s: %w", c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return errorFrom(resp.StatusCode, b)
+	}
+	*out = b
+	return nil
+}
