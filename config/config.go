@@ -110,7 +110,6 @@ func (c *Config) AuditOrigin() string {
 // AuditDB is where the embedded audit log lives.
 func (c *Config) AuditDB() string { return filepath.Join(c.Data, "audit", "log.db") }
 
-
 // Tokens configures self-contained tokens (docs/tokens.md). Every replica
 // lists the same verifiers; a replica that issues tokens also names its
 // signing key, which must be one of them.
