@@ -47,6 +47,7 @@ type Keyring struct {
 	unlock *custody.Collector // shares toward an unlock, in custody mode
 	rekey  *Proposal          // the pending rekey, if any
 	notify func(Event)
+	locks  int // Lock calls so far: an unlock that raced one is undone
 }
 
 // Lease is an open unlock.
@@ -237,19 +238,32 @@ func (k *Keyring) Create(spec Spec) (Key, error) {
 
 // Unlock opens a lease with the passphrase of a keystore not in custody.
 func (k *Keyring) Unlock(by string, passphrase []byte) error {
+	k.mu.Lock()
+	locks := k.locks
+	k.mu.Unlock()
 	if err := k.dir.Unlock(passphrase); err != nil {
 		return err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.open(by, "passphrase", nil)
-	return nil
+	return k.open(by, "passphrase", nil, locks)
 }
 
-// open starts a lease, unless one is open. k.mu is held.
-func (k *Keyring) open(by, method string, custodians []custody.Received) {
+// errLockedMeanwhile is returned when Lock won a race with an unlock.
+var errLockedMeanwhile = fmt.Errorf("%w: 'signet lock' was run while unlocking; unlock again if that was not meant", ErrLocked)
+
+// open starts a lease, unless one is open, or undoes the unlock if Lock
+// was called since the unlock began (when k.locks was locks): the panic
+// button wins every race. k.mu is held.
+func (k *Keyring) open(by, method string, custodians []custody.Received, locks int) error {
+	if k.locks != locks {
+		if k.lease == nil {
+			k.dir.Lock()
+		}
+		return errLockedMeanwhile
+	}
 	if k.lease != nil {
-		return // an unlock while unlocked leaves the lease as it was
+		return nil // an unlock while unlocked leaves the lease as it was
 	}
 	now := k.now()
 	l := &Lease{By: by, Method: method, Custodians: custodians, Since: now, LastUse: now}
@@ -258,6 +272,7 @@ func (k *Keyring) open(by, method string, custodians []custody.Received) {
 		l.Expires = now.Add(k.ttl.MaxTTL)
 	}
 	k.lease = l
+	return nil
 }
 
 func (k *Keyring) idleDeadline(l *Lease) time.Time {
@@ -291,6 +306,7 @@ func (k *Keyring) SubmitShare(by string, sh custody.Share) (Accepted, error) {
 		return Accepted{}, fmt.Errorf("%w: this keystore is unlocked with its passphrase, not with shares ('signet unlock --passphrase-file')", ErrMode)
 	}
 	k.mu.Lock()
+	locks := k.locks
 	events := k.expire()
 	if k.unlock == nil || k.unlock.Set() != set {
 		k.unlock = custody.NewCollector(set, k.ttl.PartialWindow)
@@ -314,9 +330,8 @@ func (k *Keyring) SubmitShare(by string, sh custody.Share) (Accepted, error) {
 		return Accepted{}, err
 	}
 	k.mu.Lock()
-	k.open(by, "shares", a.received)
-	k.mu.Unlock()
-	return a.Accepted, nil
+	defer k.mu.Unlock()
+	return a.Accepted, k.open(by, "shares", a.received, locks)
 }
 
 func (k *Keyring) leaseBy() string {
@@ -354,6 +369,7 @@ func add(c *custody.Collector, now time.Time, by string, sh custody.Share) ([]by
 func (k *Keyring) Lock() bool {
 	k.mu.Lock()
 	was := k.lease != nil
+	k.locks++
 	k.lockLocked()
 	if k.unlock != nil {
 		k.unlock.Reset()

@@ -374,3 +374,23 @@ func TestRekeyProposalExpires(t *testing.T) {
 		t.Fatalf("resubmitting after a reset: %v", err)
 	}
 }
+
+// TestLockWinsRace checks that a Lock between the start and the end of an
+// unlock undoes the unlock: the panic button is never lost.
+func TestLockWinsRace(t *testing.T) {
+	k, _, _ := newKeyring(t, Timeouts{})
+	k.mu.Lock()
+	locks := k.locks
+	k.mu.Unlock()
+	if err := k.dir.Unlock(pass); err != nil {
+		t.Fatal(err)
+	}
+	k.Lock() // arrives while the unlock is in progress
+	k.mu.Lock()
+	err := k.open("alice", "passphrase", nil, locks)
+	k.mu.Unlock()
+	if !errors.Is(err, ErrLocked) || !k.Locked() {
+		t.Fatalf("open after a racing Lock: %v, locked %v", err, k.Locked())
+	}
+	assertWiped(t, k.dir)
+}
