@@ -524,7 +524,7 @@ func (d *Dir) Signer(name string) (crypto.Signer, error) {
 	d.mu.RLock()
 	s := d.slots[name]
 	locked := d.kek == nil
-	ready := s != nil && s.priv != nil
+	ready := s != nil && s.priv != nil && !d.tokenBroken(s.rec.key.Backend)
 	d.mu.RUnlock()
 	if s == nil {
 		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
@@ -555,6 +555,9 @@ func (s *slot) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]by
 	}
 	sig, err := s.priv.Sign(rand, digest, opts)
 	if err != nil && s.rec.key.Backend != "" {
+		if t := s.d.tokenNamed(s.rec.key.Backend); t != nil {
+			t.broken.Store(true) // the next Signer logs in again
+		}
 		return nil, fmt.Errorf("key %q: token %q: %w: %v", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable, err)
 	}
 	return sig, err

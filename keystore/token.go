@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,10 @@ type token struct {
 	keys []string // patterns of the key names created in it
 	in   bool     // logged in
 	err  error    // why the last login failed, while unlocked
+
+	// broken is set when a signature fails in the token (a lost session,
+	// a reset device): the next Signer logs in again.
+	broken atomic.Bool
 }
 
 // TokenStatus describes an attached token.
@@ -182,7 +187,18 @@ func (d *Dir) reconnect(name string) error {
 	if t.err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, t.err)
 	}
+	t.broken.Store(false)
 	return nil
+}
+
+// tokenBroken reports whether the token of a key needs a new login. d.mu
+// is held for reading.
+func (d *Dir) tokenBroken(backend string) bool {
+	if backend == "" {
+		return false
+	}
+	t := d.tokenNamed(backend)
+	return t == nil || t.broken.Load()
 }
 
 // createInToken generates the key of spec inside t.

@@ -127,10 +127,6 @@ func TestKeystoreWithToken(t *testing.T) {
 	if _, err := signMessage(s, keystore.ECDSAP256, msg, false); !errors.Is(err, keystore.ErrUnavailable) || !strings.Contains(err.Error(), `token "hsm"`) {
 		t.Fatalf("signing after the sessions were closed: %v", err)
 	}
-	k.Lock()
-	if err := k.Unlock("admin", pass); err != nil {
-		t.Fatal(err)
-	}
 	signAll()
 	k.Lock()
 
