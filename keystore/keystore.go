@@ -1,36 +1,55 @@
 // Package keystore keeps Signet's private signing keys encrypted on disk and
 // hands them out only as [crypto.Signer] values.
 //
-// A keystore is a directory protected by one passphrase. [Init] creates it;
-// [Open] opens it locked; [Dir.Unlock] derives the key-encryption key (KEK)
-// from the passphrase and decrypts every private key into memory. While the
-// store is locked the public half of every key is still available from
-// [Dir.List] and [Dir.Key]; only [Dir.Signer] and [Dir.Create] need it
-// unlocked. No function returns private key bytes and no error message
-// contains them; a Signer prints only as the name of its key.
+// A keystore is a directory protected by one passphrase or, after
+// [Dir.InitCustody], by N of M custodians' shares (package custody). [Init]
+// creates it; [Open] opens it locked; [Dir.Unlock] unwraps the
+// key-encryption key (KEK) with the passphrase and decrypts every private
+// key into memory. While the store is locked the public half of every key
+// is still available from [Dir.List] and [Dir.Key]; only [Dir.Signer] and
+// [Dir.Create] need it unlocked. No function returns private key bytes and
+// no error message contains them; a Signer prints only as the name of its
+// key.
+//
+// A [Keyring] puts a Dir under human custody: unlocking (a passphrase, or a
+// quorum of shares submitted one at a time and verified on entry) opens a
+// [Lease] with an idle and a maximum lifetime, after which, or at
+// [Keyring.Lock], every key is wiped. Keys can also live in a [Token] (a
+// PKCS #11 HSM, package keystore/pkcs11) that generates them and never lets
+// them out; the keystore then keeps their public part and usage, and logs
+// into the token with a PIN derived from the KEK. docs/custody.md explains
+// the ceremonies and what each mechanism protects against.
 //
 // # On-disk format
 //
 // A keystore directory (mode 0700) holds
 //
-//	keystore.json      the header: format version, KDF parameters, passphrase check
+//	keystore.json      the header: format version, how to unwrap the KEK
 //	keys/<name>.json   one file per key
 //
 // Every file is a JSON object of at most 64 KiB with mode 0600; binary values
-// are padded standard base64. Parsing is strict: unknown fields, a version
-// other than 1, bad base64 or a value of the wrong length make Open fail with
-// an error naming the file. The header is
+// are padded standard base64. Parsing is strict: unknown fields, an unknown
+// version, bad base64 or a value of the wrong length make Open fail with an
+// error naming the file. The header [Init] writes is
 //
-//	{"version": 1,
+//	{"version": 2,
 //	 "kdf": {"name": "argon2id", "salt": "...", "time": 3, "memory_kib": 65536, "threads": 2},
-//	 "check": "..."}
+//	 "wrapped_kek": "..."}
 //
-// The KEK is the 32-byte Argon2id hash of the passphrase under the "kdf"
-// parameters. They are read from the file so that they can be raised later,
-// but a header asking for less than 19456 KiB of memory or fewer than one pass
-// is rejected, so editing it cannot weaken the KDF. "check" is a 24-byte nonce
-// followed by the XChaCha20-Poly1305 sealing of a fixed string under the KEK;
-// if it does not open, Unlock reports [ErrBadPassphrase]. A key file is
+// The KEK is 32 random bytes. "wrapped_kek" is a 24-byte nonce followed by
+// the XChaCha20-Poly1305 sealing of the KEK under the Argon2id hash of the
+// passphrase, with the unlock mode as additional data; if it does not open,
+// Unlock reports [ErrBadPassphrase]. The KDF parameters are read from the
+// file so that they can be raised later, but a header asking for less than
+// 19456 KiB of memory or fewer than one pass is rejected, so editing it
+// cannot weaken the KDF. In custody the header has "custody" (the public
+// custody.Set: threshold, custodians, Feldman commitments) instead of
+// "kdf", and the KEK is wrapped under HKDF-SHA256 of the custodians'
+// secret, salted with the set's id; InitCustody and rekeys replace the
+// header atomically (write, sync, rename), never the key files. A version 1
+// header ({"version": 1, "kdf": …, "check": …}) derives the KEK from the
+// passphrase directly; such keystores still open but cannot be put in
+// custody. A key file is
 //
 //	{"version": 1, "name": "release", "type": "ed25519", "usage": "raw", "uid": "",
 //	 "created": "2025-01-02T03:04:05Z", "public": "...", "nonce": "...", "sealed": "..."}
@@ -41,7 +60,9 @@
 // under the KEK and the random 24-byte "nonce". The additional data binds the
 // name, type, usage, uid, creation time and SHA-256 of the public key DER, so a key file
 // that is renamed, swapped with another or edited fails to decrypt; Unlock
-// then also checks that the private key matches the stored public key.
+// then also checks that the private key matches the stored public key. A
+// key in a token has "backend": the token's name, which the additional data
+// also binds, and "sealed" holds the token's object id instead.
 //
 // Files are written atomically: the data goes to a temporary file named
 // ".tmp-*" in the same directory, which is synced and closed, then hard-linked
