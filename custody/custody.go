@@ -16,8 +16,8 @@
 // group with constant-time scalar arithmetic.
 //
 // Each share is encrypted to its custodian's age public key
-// (filippo.io/age: X25519 "age1…" recipients, or SSH ed25519/RSA keys) and
-// written as one share file per custodian. The plaintext secret is never
+// (filippo.io/age: an X25519 "age1…" recipient from age-keygen, or a
+// post-quantum "age1pq1…" one) and written as one share file per custodian. The plaintext secret is never
 // stored: the keystore keeps only the Set, and derives its key-wrapping key
 // from the secret when a quorum of shares has been submitted.
 //
