@@ -28,7 +28,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -36,16 +36,35 @@ type SignRequest struct {
 // SignOptions select variants of a format.
 type SignOptions struct {
 	RSAPSS bool `json:"rsa_pss,omitempty"` // RSASSA-PSS instead of PKCS #1 v1.5
+	// Namespace is the SSH signature namespace ("git", "file"); format
+	// ssh requires it and no other format takes it.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // SignItem is one artifact to sign. Exactly one of Digest and Data is set:
-// Digest for keys that sign a digest (ECDSA, RSA), Data for keys that sign
-// the message itself (pure Ed25519).
+// Digest for keys and formats that sign a digest (raw ECDSA and RSA, ssh,
+// minisign), Data for those that sign the message itself (raw pure
+// Ed25519; dsse, whose data is the in-toto statement).
 type SignItem struct {
 	Name   string `json:"name"`             // artifact name, checked against grants
 	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
-	Digest string `json:"digest,omitempty"` // "sha256:HEX" or "sha384:HEX"
+	Digest string `json:"digest,omitempty"` // "sha256:HEX", "sha384:HEX", "sha512:HEX" or "blake2b512:HEX"
 	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+	// TrustedComment is the signed comment of a minisign signature,
+	// conventionally "timestamp:UNIX\tfile:NAME\thashed"; only format
+	// minisign takes it.
+	TrustedComment string `json:"trusted_comment,omitempty"`
+	// Manifest optionally lists the files inside the artifact (a package's
+	// file list, an image's layers). The server stores it beside the audit
+	// log and records its digest in the signature's entry.
+	Manifest []ManifestFile `json:"manifest,omitempty"`
+}
+
+// ManifestFile is one file inside an artifact.
+type ManifestFile struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"` // "ALG:HEX"
 }
 
 // SignResponse carries one signature per request item, in request order.
@@ -227,8 +246,12 @@ func ParseDigest(s string) (crypto.Hash, []byte, error) {
 		h = crypto.SHA256
 	case "sha384":
 		h = crypto.SHA384
+	case "sha512":
+		h = crypto.SHA512
+	case "blake2b512":
+		h = crypto.BLAKE2b_512
 	default:
-		return 0, nil, fmt.Errorf("digest algorithm %.20q is not supported; use sha256 or sha384", alg)
+		return 0, nil, fmt.Errorf("digest algorithm %.20q is not supported; use sha256, sha384, sha512 or blake2b512", alg)
 	}
 	sum, err := hex.DecodeString(hx)
 	if err != nil {
@@ -240,13 +263,18 @@ func ParseDigest(s string) (crypto.Hash, []byte, error) {
 	return h, sum, nil
 }
 
-// HashName returns the lowercase name used in digests: "sha256", "sha384".
+// HashName returns the lowercase name used in digests: "sha256", "sha384",
+// "sha512", "blake2b512".
 func HashName(h crypto.Hash) string {
 	switch h {
 	case crypto.SHA256:
 		return "sha256"
 	case crypto.SHA384:
 		return "sha384"
+	case crypto.SHA512:
+		return "sha512"
+	case crypto.BLAKE2b_512:
+		return "blake2b512"
 	}
 	return strings.ToLower(h.String())
 }

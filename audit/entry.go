@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,21 @@ type Entry struct {
 	// Details carry what a format or action adds: an RPM's NEVRA, a
 	// catalog's parameters, a custody share index. Never secrets.
 	Details map[string]string `json:"details,omitempty"`
+
+	manifest []byte // attached content manifest, stored beside the log
+}
+
+// AttachManifest attaches a content manifest (the files inside an
+// artifact, as the client listed them) to the entry: the log stores it
+// beside the entry, and the entry records its digest, so the manifest is
+// as tamper-evident as the entry.
+func (e *Entry) AttachManifest(m []byte) {
+	sum := sha256.Sum256(m)
+	if e.Artifact == nil {
+		e.Artifact = &Artifact{}
+	}
+	e.Artifact.Manifest = "sha256:" + hex.EncodeToString(sum[:])
+	e.manifest = m
 }
 
 // Action is what was asked.

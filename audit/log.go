@@ -127,13 +127,7 @@ func (l *Log) Origin() string { return l.opts.Origin }
 // returns ErrNoCheckpoint if they were recorded but could not be proven,
 // and another error if they may not have been recorded.
 func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
-	return l.AppendWithManifests(ctx, nil, entries...)
-}
-
-// AppendWithManifests is Append, also storing content manifests (by the
-// digest the entries name them with).
-func (l *Log) AppendWithManifests(ctx context.Context, manifests map[string][]byte, entries ...Entry) ([]Receipt, error) {
-	p := &pending{entries: entries, manifest: manifests, done: make(chan struct{})}
+	p := &pending{entries: entries, done: make(chan struct{})}
 	p.data = make([][]byte, len(entries))
 	p.leaves = make([]tlog.Hash, len(entries))
 	for i := range entries {
@@ -142,6 +136,12 @@ func (l *Log) AppendWithManifests(ctx context.Context, manifests map[string][]by
 			return nil, err
 		}
 		p.data[i], p.leaves[i] = b, tlog.RecordHash(b)
+		if m := entries[i].manifest; m != nil {
+			if p.manifest == nil {
+				p.manifest = map[string][]byte{}
+			}
+			p.manifest[entries[i].Artifact.Manifest] = m
+		}
 	}
 	select {
 	case l.queue <- p:

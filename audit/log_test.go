@@ -88,7 +88,7 @@ func backends(_ testing.TB) []backend {
 		}
 		t.Cleanup(func() { s.Close() })
 		dsns[s] = dsn
-		return s, s.db
+		return s, s.w
 	}
 	pg.reopen = func(t testing.TB, s Store) Store {
 		s2, err := OpenPostgres(context.Background(), dsns[s])
@@ -325,7 +325,15 @@ func TestTamper(t *testing.T) {
 					forged := []byte(strings.Replace(string(d[0]), "builder-0", "builder-2", 1))
 					h := tlog.RecordHash(forged)
 					execSQL(t, db, p("UPDATE entries SET data = ? WHERE idx = 30"), forged)
-					execSQL(t, db, p("UPDATE hashes SET hash = ? WHERE id = ?"), h[:], tlog.StoredHashIndex(0, 30))
+					// Patch the leaf hash inside the run of hashes that holds it.
+					i := tlog.StoredHashIndex(0, 30)
+					var first int64
+					var run []byte
+					if err := db.QueryRow(p("SELECT first, hashes FROM hash_runs WHERE first <= ? ORDER BY first DESC LIMIT 1"), i).Scan(&first, &run); err != nil {
+						t.Fatal(err)
+					}
+					copy(run[(i-first)*tlog.HashSize:], h[:])
+					execSQL(t, db, p("UPDATE hash_runs SET hashes = ? WHERE first = ?"), run, first)
 				}, 30, "entries 30 to 32: the stored tree hash"},
 				{"truncated tail", func(t *testing.T, db *sql.DB, s Store) {
 					execSQL(t, db, "DELETE FROM entries WHERE idx >= 35")

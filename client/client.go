@@ -153,7 +153,8 @@ func (c *Client) Key(ctx context.Context, name string) (*api.Key, error) {
 	return &out, nil
 }
 
-// CreateKey asks the server to generate a key.
+// CreateKey asks the server to generate a key: name, type, and the usage
+// (format family) it will sign in.
 func (c *Client) CreateKey(ctx context.Context, req *api.CreateKeyRequest) (*api.Key, error) {
 	var out api.Key
 	if err := c.do(ctx, http.MethodPost, "/v1/keys", req, &out); err != nil {
@@ -315,4 +316,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("response from %s is not valid JSON: %w", c.base.Host, err)
 	}
 	return nil
+}
+
+// Endpoint describes how c reaches its server, for tools that drive the
+// server with their own transport (signet bench): the base URL, a copy of
+// the TLS configuration, and the bearer token if any.
+func (c *Client) Endpoint() (base *url.URL, tc *tls.Config, token string) {
+	tr, _ := c.http.Transport.(*http.Transport)
+	if tr != nil {
+		tc = tr.TLSClientConfig.Clone()
+	}
+	return c.base, tc, c.token
 }

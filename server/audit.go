@@ -257,6 +257,23 @@ func (s *Server) auditSearch(c *call) error {
 	return nil
 }
 
+func (s *Server) auditManifest(c *call) error {
+	if err := s.authorize(c, policy.Request{Action: policy.Audit}); err != nil {
+		return err
+	}
+	d := c.r.PathValue("digest")
+	m, err := s.audit.Store().Manifest(c.r.Context(), d)
+	if errors.Is(err, audit.ErrNotFound) {
+		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no manifest %.80q in the audit log", d)}
+	}
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.Write(m)
+	return nil
+}
+
 // checkAuditReady reports why a signature could not be recorded now.
 func (s *Server) checkAuditReady() error {
 	if err := s.audit.Ready(); err != nil {

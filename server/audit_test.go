@@ -275,3 +275,47 @@ func TestReadyz(t *testing.T) {
 		t.Errorf("/readyz unlocked: %d %s", status, body)
 	}
 }
+
+func TestManifest(t *testing.T) {
+	f := newFixture(t, server.Limits{})
+	ctx := context.Background()
+	files := []api.ManifestFile{
+		{Path: "usr/bin/app", Size: 1234, Digest: digest256("app")},
+		{Path: "usr/share/doc/app/README", Size: 10, Digest: digest256("readme")},
+	}
+	resp, err := f.clients["builder"].Sign(ctx, &api.SignRequest{Key: "release", Format: "raw",
+		Items: []api.SignItem{{Name: "app.tar.gz", Digest: digest256("app.tar.gz"), Manifest: files}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := audit.VerifyReceipt(resp.Signatures[0].Receipt, f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.Artifact.Manifest, "sha256:") {
+		t.Fatalf("entry records no manifest: %+v", e.Artifact)
+	}
+	status, body := f.get(t, "admin", "/v1/audit/manifests/"+e.Artifact.Manifest, nil, nil)
+	sum := sha256.Sum256([]byte(body))
+	if status != 200 || fmt.Sprintf("sha256:%x", sum) != e.Artifact.Manifest {
+		t.Fatalf("manifest %d %s does not hash to %s", status, body, e.Artifact.Manifest)
+	}
+	var back []api.ManifestFile
+	if err := json.Unmarshal([]byte(body), &back); err != nil || len(back) != 2 || back[0] != files[0] {
+		t.Errorf("stored manifest %s", body)
+	}
+	if status, _ := f.get(t, "builder", "/v1/audit/manifests/"+e.Artifact.Manifest, nil, nil); status != 403 {
+		t.Errorf("manifest without audit grant: %d", status)
+	}
+	for _, bad := range []string{
+		`[{"path":"a","size":1,"digest":"md5:00"}]`,
+		`[{"path":"","size":1,"digest":"` + digest256("a") + `"}]`,
+		`[{"path":"a","size":-1,"digest":"` + digest256("a") + `"}]`,
+		`[]`,
+	} {
+		status, e, _ := post(t, f, "builder", "/v1/sign", []byte(`{"key":"release","format":"raw","items":[{"name":"a.tar.gz","digest":"`+digest256("a")+`","manifest":`+bad+`}]}`))
+		if status != 400 || !strings.Contains(e.Message, "manifest") {
+			t.Errorf("manifest %s: %d %q", bad, status, e.Message)
+		}
+	}
+}

@@ -98,8 +98,12 @@ func digestItem(name string) api.SignItem {
 // signTarget starts the real server (see newFixture) and returns a target
 // posting body to /v1/sign as the admin.
 func signTarget(b *testing.B, body []byte) *benchTarget {
+	return signTargetWith(b, body, fixtureOptions{types: []keystore.Type{keystore.Ed25519}})
+}
+
+func signTargetWith(b *testing.B, body []byte, o fixtureOptions) *benchTarget {
 	b.Helper()
-	f := newFixture(b, server.Limits{}, keystore.Ed25519)
+	f := newFixtureWith(b, o)
 	c, dials := newBenchClient(f.tls["admin"], benchConcurrency())
 	b.Cleanup(c.CloseIdleConnections)
 	return &benchTarget{client: c, url: f.url.JoinPath("/v1/sign").String(), body: body, dials: dials}
@@ -252,6 +256,13 @@ func BenchmarkBaseline(b *testing.B) {
 func BenchmarkSignECDSAP256(b *testing.B) {
 	body := signBody(b, "release", []api.SignItem{digestItem("a.tar.gz")})
 	signTarget(b, body).run(b, 1)
+}
+
+// BenchmarkSignECDSAP256AuditOff is BenchmarkSignECDSAP256 with an audit
+// log that records nothing: the difference is what the durable log costs.
+func BenchmarkSignECDSAP256AuditOff(b *testing.B) {
+	body := signBody(b, "release", []api.SignItem{digestItem("a.tar.gz")})
+	signTargetWith(b, body, fixtureOptions{auditOff: true}).run(b, 1)
 }
 
 // BenchmarkSignECDSAP256Token is BenchmarkSignECDSAP256 with a worker

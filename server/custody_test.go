@@ -213,7 +213,7 @@ func (f *custodyFixture) sign(t *testing.T, key string) error {
 	return err
 }
 
-func wantAPIError(t *testing.T, err error, status int, code, msg string) {
+func wantCustodyErr(t *testing.T, err error, status int, code, msg string) {
 	t.Helper()
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != status || ce.Code != code || !strings.Contains(ce.Message, msg) {
@@ -260,17 +260,17 @@ func TestCustodyEndpoints(t *testing.T) {
 	admin, builder := f.clients["admin"], f.clients["builder"]
 
 	// Grants: custody is not signing, signing is not custody.
-	wantAPIError(t, builder.Unlock(ctx, custodyPass), 403, "forbidden", "neither a custodian nor an administrator")
+	wantCustodyErr(t, builder.Unlock(ctx, custodyPass), 403, "forbidden", "neither a custodian nor an administrator")
 	_, err := builder.Lock(ctx)
-	wantAPIError(t, err, 403, "forbidden", "neither a custodian")
+	wantCustodyErr(t, err, 403, "forbidden", "neither a custodian")
 	_, err = builder.Status(ctx)
-	wantAPIError(t, err, 403, "forbidden", "neither a custodian")
+	wantCustodyErr(t, err, 403, "forbidden", "neither a custodian")
 	_, err = f.clients["c1"].CustodyInit(ctx, &api.CustodyInitRequest{})
-	wantAPIError(t, err, 403, "forbidden", "is not an administrator")
+	wantCustodyErr(t, err, 403, "forbidden", "is not an administrator")
 
 	// Locked at start.
 	_, err = admin.CreateKey(ctx, &api.CreateKeyRequest{Name: "release", Type: "ecdsa-p256"})
-	wantAPIError(t, err, 503, "locked", "keystore locked: ask a custodian to run 'signet unlock'")
+	wantCustodyErr(t, err, 503, "locked", "keystore locked: ask a custodian to run 'signet unlock'")
 	if f.ready(t) {
 		t.Fatal("/readyz true while locked")
 	}
@@ -303,9 +303,9 @@ func TestCustodyEndpoints(t *testing.T) {
 		cs = append(cs, custody.Custodian{Name: fmt.Sprintf("custodian-%d", i), Recipient: id.Recipient().String()})
 	}
 	_, err = admin.CustodyInit(ctx, &api.CustodyInitRequest{Passphrase: "wrong", Threshold: 3, Custodians: cs})
-	wantAPIError(t, err, 403, "bad_passphrase", "wrong passphrase")
+	wantCustodyErr(t, err, 403, "bad_passphrase", "wrong passphrase")
 	_, err = admin.CustodyInit(ctx, &api.CustodyInitRequest{Passphrase: custodyPass, Threshold: 6, Custodians: cs})
-	wantAPIError(t, err, 400, "bad_request", "threshold 6 with 5 custodians")
+	wantCustodyErr(t, err, 400, "bad_request", "threshold 6 with 5 custodians")
 	resp, err := admin.CustodyInit(ctx, &api.CustodyInitRequest{Passphrase: custodyPass, Threshold: 3, Custodians: cs})
 	if err != nil {
 		t.Fatal(err)
@@ -330,11 +330,11 @@ func TestCustodyEndpoints(t *testing.T) {
 	if e := f.entries(m, audit.ActionLock); len(e) != 1 || e[0].Principal.Name != "c2" || e[0].Decision != audit.Allowed {
 		t.Fatalf("lock audit entries %+v", e)
 	}
-	wantAPIError(t, f.sign(t, "release"), 503, "locked", "keystore locked: ask a custodian to run 'signet unlock'")
+	wantCustodyErr(t, f.sign(t, "release"), 503, "locked", "keystore locked: ask a custodian to run 'signet unlock'")
 	if f.ready(t) {
 		t.Fatal("/readyz true after lock")
 	}
-	wantAPIError(t, f.clients["c1"].Unlock(ctx, custodyPass), 409, "wrong_method", "custodians")
+	wantCustodyErr(t, f.clients["c1"].Unlock(ctx, custodyPass), 409, "wrong_method", "custodians")
 
 	// Two shares are not enough; a tampered share is refused on entry.
 	m = f.mark()
@@ -344,15 +344,15 @@ func TestCustodyEndpoints(t *testing.T) {
 			t.Fatalf("share %d: %+v %v", i+1, r, err)
 		}
 	}
-	wantAPIError(t, f.sign(t, "release"), 503, "locked", "signet unlock")
+	wantCustodyErr(t, f.sign(t, "release"), 503, "locked", "signet unlock")
 	bad := shares[2]
 	bad.Value = append([]byte(nil), bad.Value...)
 	bad.Value[3] ^= 0x10
 	_, err = f.clients["c3"].UnlockShare(ctx, bad)
-	wantAPIError(t, err, 403, "bad_share", `share 3 (custodian "custodian-3")`)
-	wantAPIError(t, err, 403, "bad_share", `submitted by "c3"`)
+	wantCustodyErr(t, err, 403, "bad_share", `share 3 (custodian "custodian-3")`)
+	wantCustodyErr(t, err, 403, "bad_share", `submitted by "c3"`)
 	_, err = f.clients["c1"].UnlockShare(ctx, shares[0])
-	wantAPIError(t, err, 409, "duplicate_share", "already received")
+	wantCustodyErr(t, err, 409, "duplicate_share", "already received")
 	st, err := f.clients["c4"].Status(ctx)
 	if err != nil || !st.Locked || st.Unlock == nil || len(st.Unlock.Received) != 2 || st.Unlock.Received[1].By != "c2" {
 		t.Fatalf("status with 2 of 3: %+v %v", st, err)
@@ -379,7 +379,7 @@ func TestCustodyEndpoints(t *testing.T) {
 	f.token.mu.Lock()
 	f.token.fail = true
 	f.token.mu.Unlock()
-	wantAPIError(t, f.sign(t, "hsm-release"), 503, "hsm_unavailable", "CKR_DEVICE_REMOVED")
+	wantCustodyErr(t, f.sign(t, "hsm-release"), 503, "hsm_unavailable", "CKR_DEVICE_REMOVED")
 	f.token.mu.Lock()
 	f.token.fail = false
 	f.token.mu.Unlock()
@@ -390,7 +390,7 @@ func TestCustodyEndpoints(t *testing.T) {
 	// The idle TTL ends the lease; the server records it by itself.
 	m = f.mark()
 	f.advance(time.Hour)
-	wantAPIError(t, f.sign(t, "release"), 503, "locked", "signet unlock")
+	wantCustodyErr(t, f.sign(t, "release"), 503, "locked", "signet unlock")
 	if e := f.entries(m, audit.ActionLock); len(e) != 1 || e[0].Principal.Kind != "server" || !strings.Contains(e[0].Reason, "idle") {
 		t.Fatalf("expiry entries %+v", e)
 	}
@@ -410,7 +410,7 @@ func TestCustodyEndpoints(t *testing.T) {
 		ncs = append(ncs, custody.Custodian{Name: fmt.Sprintf("new-%d", i), Recipient: id.Recipient().String()})
 	}
 	_, err = f.clients["c1"].ProposeRekey(ctx, &api.RekeyRequest{Threshold: 2, Custodians: ncs})
-	wantAPIError(t, err, 403, "forbidden", "not an administrator")
+	wantCustodyErr(t, err, 403, "forbidden", "not an administrator")
 	p, err := admin.ProposeRekey(ctx, &api.RekeyRequest{Threshold: 2, Custodians: ncs})
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +425,7 @@ func TestCustodyEndpoints(t *testing.T) {
 		newShares = r.New
 	}
 	_, err = f.clients["c2"].UnlockShare(ctx, shares[1])
-	wantAPIError(t, err, 403, "bad_share", "replaced by a rekey")
+	wantCustodyErr(t, err, 403, "bad_share", "replaced by a rekey")
 	for i, who := range []string{"c2", "c3"} {
 		pf, _ := custody.ParseShareFile(newShares.Shares[i].File)
 		sh, err := pf.Decrypt(nids[i])

@@ -30,7 +30,8 @@ import (
 // principal: "admin" (administrator, signs everything), "builder" (signs
 // with key "release" in format raw, artifacts "*.tar.gz" only), "ci" (may
 // issue tokens for what it may sign: release, raw, "*.tar.gz" and
-// "*.zip") and "stranger" (a valid certificate from the trusted CA
+// "*.zip"), "releaser" (format ssh with any key and artifact, format dsse
+// for "*.tar.gz"; may issue tokens) and "stranger" (a valid certificate from the trusted CA
 // matching no principal). Tokens are on, signed by keystore key "tokens"
 // for audience "test".
 type fixture struct {
@@ -59,6 +60,16 @@ type fixtureOptions struct {
 	types    []keystore.Type
 	auditDir string // where the audit log's database lives; default a temporary directory
 	auditKey string // the log key's name; default "audit-log", which the fixture creates
+	// auditOff replaces the log by one that records nothing, to measure
+	// what the log costs. Only benchmarks use it.
+	auditOff bool
+}
+
+// discardLog is the audit log of fixtures with auditOff.
+type discardLog struct{ *audit.Log }
+
+func (discardLog) Append(_ context.Context, entries ...audit.Entry) ([]audit.Receipt, error) {
+	return make([]audit.Receipt, len(entries)), nil
 }
 
 func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
@@ -101,7 +112,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	var rules []authn.CertRule
 	certs := map[string]tls.Certificate{}
 	f.certs = certs
-	for _, name := range []string{"admin", "builder", "ci", "stranger"} {
+	for _, name := range []string{"admin", "builder", "ci", "releaser", "stranger"} {
 		c, err := ca.IssueClient(name)
 		if err != nil {
 			tb.Fatal(err)
@@ -120,6 +131,9 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		"admin":   {Admin: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
 		"builder": {Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz"}}}},
 		"ci":      {IssueTokens: true, Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz", "*.zip"}}}},
+		// releaser signs in format ssh with any key, and attests
+		// (format dsse) to *.tar.gz only: grants are per format.
+		"releaser": {IssueTokens: true, Grants: []policy.Grant{{Keys: all, Formats: []string{"ssh"}, Artifacts: all}, {Keys: all, Formats: []string{"dsse"}, Artifacts: []string{"*.tar.gz"}}}},
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -148,8 +162,12 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { f.audit.Close(); store.Close() })
+	var rec server.Recorder = f.audit
+	if o.auditOff {
+		rec = discardLog{f.audit}
+	}
 	srv = server.New(server.Options{
-		Audit:    f.audit,
+		Audit:    rec,
 		AuditKey: o.auditKey,
 		ServerID: "test-server",
 		Keys:     keys,

@@ -41,6 +41,10 @@ type signContext struct {
 	signer crypto.Signer
 	opts   *api.SignOptions
 	limits *Limits
+	// authorize checks that the caller may sign artifact with this key in
+	// this format, for formats whose input names further artifacts (the
+	// subjects of an attestation).
+	authorize func(artifact string) error
 }
 
 // signed is the result of signing one item.
@@ -53,7 +57,11 @@ type signed struct {
 // formats are the signature formats this server produces, by the name
 // requests and grants use.
 var formats = map[string]signingFormat{
-	"raw": rawFormat{},
+	"raw":      rawFormat{},
+	"cot":      cotFormat{},
+	"ssh":      sshFormat{},
+	"minisign": minisignFormat{},
+	"dsse":     dsseFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.
@@ -120,10 +128,18 @@ func (rawFormat) usage() string { return "raw" }
 
 func (rawFormat) keyTypes() []keystore.Type { return keystore.Types() }
 
-func (rawFormat) checkOptions(*api.SignOptions) error { return nil }
+func (rawFormat) checkOptions(o *api.SignOptions) error {
+	if o.Namespace != "" {
+		return badRequest("format raw takes no namespace; namespaces are for format ssh")
+	}
+	return nil
+}
 
 func (rawFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 	k := sc.key
+	if it.TrustedComment != "" {
+		return nil, badRequest("%q: format raw takes no trusted comment; trusted comments are for format minisign", it.Name)
+	}
 	opts := raw.Options{PSS: sc.opts.RSAPSS}
 	if _, err := raw.Algorithm(k.Public, opts); err != nil {
 		return nil, badRequest("key %q (%s): %v", k.Name, k.Type, err)

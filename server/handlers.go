@@ -247,6 +247,9 @@ func (s *Server) sign(c *call) error {
 		return err
 	}
 	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits}
+	sc.authorize = func(artifact string) error {
+		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
+	}
 	resp := api.SignResponse{
 		RequestID:      c.id,
 		Key:            k.Name,
@@ -265,6 +268,13 @@ func (s *Server) sign(c *call) error {
 		e := c.entry(audit.Allowed, "")
 		e.Artifact = &audit.Artifact{Name: it.Name, Size: it.Size, Digests: out.digests, Signature: api.Digest(crypto.SHA256, sum[:])}
 		e.Details = out.details
+		if it.Manifest != nil {
+			m, err := json.Marshal(it.Manifest)
+			if err != nil {
+				return err
+			}
+			e.AttachManifest(m)
+		}
 		entries[i] = e
 		resp.Signatures[i] = api.Signature{Name: it.Name, Signature: out.sig}
 	}
@@ -317,6 +327,9 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 		if it.Size < 0 {
 			return badRequest("item %d (%q): negative size %d", i+1, it.Name, it.Size)
 		}
+		if err := checkManifest(it.Manifest); err != nil {
+			return badRequest("item %d (%q): manifest: %v", i+1, it.Name, err)
+		}
 		switch {
 		case it.Digest != "" && it.Data != nil:
 			return badRequest("item %d (%q): send a digest or data, not both", i+1, it.Name)
@@ -326,6 +339,31 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 			if _, _, err := api.ParseDigest(it.Digest); err != nil {
 				return badRequest("item %d (%q): %v", i+1, it.Name, err)
 			}
+		}
+	}
+	return nil
+}
+
+// maxManifestFiles bounds the files one manifest may list.
+const maxManifestFiles = 100_000
+
+// checkManifest checks a content manifest's paths, sizes and digests.
+func checkManifest(m []api.ManifestFile) error {
+	if m == nil {
+		return nil
+	}
+	if len(m) == 0 || len(m) > maxManifestFiles {
+		return fmt.Errorf("lists %d files; give 1 to %d, or none", len(m), maxManifestFiles)
+	}
+	for i, f := range m {
+		if err := checkArtifactName(f.Path); err != nil {
+			return fmt.Errorf("file %d: %v", i+1, err)
+		}
+		if f.Size < 0 {
+			return fmt.Errorf("file %d (%q): negative size", i+1, f.Path)
+		}
+		if _, _, err := api.ParseDigest(f.Digest); err != nil {
+			return fmt.Errorf("file %d (%q): %v", i+1, f.Path, err)
 		}
 	}
 	return nil

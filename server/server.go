@@ -280,12 +280,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/entries", s.api(s.auditEntries))
 	mux.Handle("GET /v1/audit/checkpoints", s.api(s.auditCheckpoints))
 	mux.Handle("GET /v1/audit/search", s.api(s.auditSearch))
+	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",
 		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
-		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET"} {
+		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)

@@ -44,6 +44,7 @@ func runKey(env *cmdEnv, args []string) error {
 	typ := fs.String("type", "", "")
 	usage := fs.String("usage", "", "")
 	uid := fs.String("uid", "", "")
+	pubFormat := fs.String("format", "pem", "")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -78,13 +79,17 @@ func runKey(env *cmdEnv, args []string) error {
 		return tw.Flush()
 	case "public":
 		if len(pos) != 1 {
-			return usagef("usage: signet key public NAME")
+			return usagef("usage: signet key public NAME [--format pem|ssh|minisign]")
 		}
 		k, err := c.Key(env.ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(env.stdout, k.PublicKey)
+		b, err := publicKeyAs(k, *pubFormat)
+		if err != nil {
+			return err
+		}
+		env.stdout.Write(b)
 	default:
 		return usagef("unknown key subcommand %q: use create, list or public", sub)
 	}
@@ -97,8 +102,12 @@ func runSign(env *cmdEnv, args []string) error {
 	key := fs.String("key", "", "")
 	pss := fs.Bool("rsa-pss", false, "")
 	out := fs.String("o", "", "")
+	ff := formatFlags(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := ff.check(*pss); err != nil {
 		return err
 	}
 	switch {
@@ -113,12 +122,12 @@ func runSign(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	sigs, err := c.SignFiles(env.ctx, *key, files, api.SignOptions{RSAPSS: *pss})
+	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {
 		return err
 	}
 	for _, s := range sigs {
-		name := s.Path + ".sig"
+		name := s.Path + suffix
 		if *out != "" {
 			name = *out
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -28,21 +29,31 @@ Usage:
     signet custody approve --share FILE --identity AGE-KEY [--proposal ID] [--out DIR]
     signet custody reset
     signet hsm enroll NAME [--pin-file FILE]
-    signet key create NAME --type TYPE
+    signet key create NAME --type TYPE [--usage USAGE]
     signet key list
-    signet key public NAME
+    signet key public NAME [--format pem|ssh|minisign]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
+    signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
+    signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
+    signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
                        [--name PATTERN]... [--max-items N] [--bind-cert FINGERPRINT]
     signet token inspect TOKEN
     signet token deny [--id TOKEN_ID]... [--deny-subject JOB]...
+    signet bench --key NAME [--format raw] [--concurrency 16] [--duration 10s]
+                 [--requests N] [--batch N] [--size 1KiB] [--rsa-pss] [--baseline]
     signet audit key
     signet audit check-receipt [--log-key KEY] [--signature SIG] [--entry] FILE.sig.receipt
     signet audit search [--key K] [--version V] [--principal P] [--digest ALG:HEX]
                         [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
     signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
     signet audit watch --server URL [--log-key KEY] --state FILE
+    signet cot sign --key NAME [-o SIG] chain-of-trust.json
+    signet cot verify --task-id ID --queue URL --trust trust.yaml
+                      [--task-type TYPE] [--json] [--require-rebuild] [--parallel N]
+    signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR
+                     [--artifact [TASKID:]PATH]... [--task-type TYPE] [--json] [--parallel N]
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
@@ -68,13 +79,24 @@ when N current custodians run 'custody approve'; old shares then stop
 working. hsm enroll hands a PKCS #11 token (keystore.pkcs11 in the config)
 to the keystore. See docs/custody.md.
 
-Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096.
+Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096. A key signs
+in one format family, its usage, fixed at creation: raw (the default), ssh
+(SSH signatures, git), minisign (ed25519 only), dsse (in-toto
+attestations) or cot (Taskcluster chain of trust, ed25519 only); token and
+audit keys sign Signet's tokens and log checkpoints. See docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
 a single file), in one request for all files. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
+
+sign --format ssh writes SSH signatures (ssh-keygen -Y verify, git); sign
+--format minisign writes minisign signatures (minisign -V). attest writes a
+DSSE envelope of an in-toto statement about the subjects to
+FIRST-SUBJECT.intoto.json (or -o OUT, '-' for standard output). Run as
+signet-ssh-sign (a link to this program), signet signs like
+'ssh-keygen -Y sign' for git's gpg.ssh.program; see docs/formats.md.
 
 verify checks FILE against FILE.sig (or --signature SIG) with the public key
 of a server key or of a PEM file, and exits non-zero if it does not verify.
@@ -98,6 +120,17 @@ token inspect has the server verify a token and prints its claims. token
 deny prints a signed deny list revoking tokens by id or subject, for the
 tokens.deny_list file of every replica. See docs/tokens.md.
 
+cot sign signs a Taskcluster chain-of-trust.json with a key created with
+--usage cot (raw Ed25519 over its exact bytes) and writes
+chain-of-trust.json.sig; workers sign with their job token and keep no key.
+cot verify checks a task's chain of trust back to the tree, as scriptworker
+does, against the keys and rules of trust.yaml (--queue defaults to
+$TASKCLUSTER_ROOT_URL); it prints a tree of links with the reason for each
+failure (or --json) and exits 0 when everything verified, 3 when the chain
+did not. cot fetch verifies the same way and places the upstream artifacts
+(all, or each --artifact) in DIR/TASKID/PATH with a manifest, only once they
+match the signed digests. See docs/cot.md.
+
 Client options (all commands but serve and keystore init):
     --server URL      server URL              (default $SIGNET_SERVER)
     --cacert FILE     CA of the server        (default $SIGNET_CACERT)
@@ -107,6 +140,11 @@ Client options (all commands but serve and keystore init):
 `
 
 func main() {
+	// Installed as signet-ssh-sign (a link or copy), signet is git's
+	// gpg.ssh.program and speaks ssh-keygen's command line.
+	if filepath.Base(os.Args[0]) == "signet-ssh-sign" {
+		os.Exit(runSSHSign(&cmdEnv{ctx: context.Background(), stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:], os.Stdin))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -139,12 +177,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runKey(env, rest)
 	case "sign":
 		err = runSign(env, rest)
+	case "attest":
+		err = runAttest(env, rest)
 	case "token":
 		err = runToken(env, rest)
 	case "audit":
 		err = runAudit(env, rest)
+	case "bench":
+		err = runBench(env, rest)
 	case "verify":
 		err = runVerify(env, rest)
+	case "cot":
+		err = runCoT(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

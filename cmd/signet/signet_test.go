@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -28,13 +29,17 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"signet": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"signet-ssh-sign": func() {
+			os.Exit(runSSHSign(&cmdEnv{ctx: context.Background(), stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:], os.Stdin))
+		},
 	})
 }
 
 // TestScripts runs the transcripts in testdata/*.txt: real servers on
-// loopback, the real CLI, and signatures checked by openssl.
+// loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
+// git, minisign and go-securesystemslib.
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "age-keygen", "softhsm2-util", "pkcs11-tool"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "age-keygen", "softhsm2-util", "pkcs11-tool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
@@ -51,6 +56,9 @@ func TestScripts(t *testing.T) {
 			"genlogkey":  cmdGenLogKey,
 			"forgeshare": cmdForgeShare,
 			"softhsm":    cmdSoftHSM,
+			"cotgraph":   cmdCoTGraph,
+			"cotuse":     cmdCoTUse,
+			"dsseverify": cmdDSSEVerify,
 		},
 	})
 }

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/signet-dev/signet/cot"
+)
+
+// errChainFailed exits 3: the chain of trust did not verify.
+var errChainFailed = &exitCode{errors.New("chain of trust not verified"), 3}
+
+func runCoT(env *cmdEnv, args []string) error {
+	if len(args) == 0 {
+		return usagef("cot needs a subcommand: sign, verify or fetch")
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "sign":
+		return runCoTSign(env, rest)
+	case "verify":
+		return runCoTVerify(env, rest, false)
+	case "fetch":
+		return runCoTVerify(env, rest, true)
+	default:
+		return usagef("unknown cot subcommand %q: use sign, verify or fetch", sub)
+	}
+}
+
+func runCoTSign(env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("cot sign", flag.ContinueOnError)
+	cf := clientFlags(fs)
+	key := fs.String("key", "", "")
+	out := fs.String("o", "", "")
+	files, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || len(files) != 1 {
+		return usagef("usage: signet cot sign --key NAME [-o SIG] chain-of-trust.json")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	sig, err := c.SignChainOfTrust(env.ctx, *key, files[0])
+	if err != nil {
+		return err
+	}
+	name := files[0] + ".sig"
+	if *out != "" {
+		name = *out
+	}
+	if err := os.WriteFile(name, sig, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, name)
+	return nil
+}
+
+func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
+	name := "cot verify"
+	if fetch {
+		name = "cot fetch"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	taskID := fs.String("task-id", "", "")
+	queue := fs.String("queue", os.Getenv("TASKCLUSTER_ROOT_URL"), "")
+	trustFile := fs.String("trust", "", "")
+	taskType := fs.String("task-type", "", "")
+	asJSON := fs.Bool("json", false, "")
+	requireRebuild := fs.Bool("require-rebuild", false, "")
+	parallel := fs.Int("parallel", 8, "")
+	dest := fs.String("dest", "", "")
+	var artifacts stringList
+	if fetch {
+		fs.Var(&artifacts, "artifact", "")
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) != 0 || *taskID == "" || *trustFile == "" || (fetch && *dest == ""):
+		if fetch {
+			return usagef("usage: signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR [--artifact PATH]...")
+		}
+		return usagef("usage: signet cot verify --task-id ID --queue URL --trust trust.yaml [--json] [--require-rebuild]")
+	case *queue == "":
+		return hintf("pass --queue https://tc.example.com or set TASKCLUSTER_ROOT_URL", "no Queue given")
+	case *parallel < 1 || *parallel > 64:
+		return usagef("--parallel %d: give 1 to 64 downloads at once", *parallel)
+	}
+	trust, err := cot.LoadTrust(*trustFile)
+	if err != nil {
+		return hintf("see docs/cot.md for the trust file format", "%w", err)
+	}
+	q, err := cot.NewQueue(*queue, nil)
+	if err != nil {
+		return err
+	}
+	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, Parallel: *parallel}
+	if fetch && !*asJSON {
+		if p := newProgress(env.stderr); p != nil {
+			o.Progress = p.add
+			defer p.stop()
+		}
+	}
+	var res *cot.Result
+	var m *cot.Manifest
+	if fetch {
+		res, m, err = cot.Fetch(env.ctx, *taskID, *dest, artifacts, o)
+	} else {
+		res, err = cot.Verify(env.ctx, *taskID, o)
+	}
+	if res == nil {
+		return err
+	}
+	if *asJSON {
+		res.WriteJSON(env.stdout)
+	} else {
+		res.WriteTree(env.stdout)
+	}
+	switch {
+	case !res.Verified:
+		return errChainFailed
+	case err != nil:
+		return err
+	case m != nil && !*asJSON:
+		fmt.Fprintf(env.stdout, "fetched %d artifacts into %s; manifest %s\n", len(m.Artifacts), *dest, cot.ManifestName)
+	}
+	return nil
+}
+
+// progress draws a one-line download counter on a terminal.
+type progress struct {
+	w     io.Writer
+	n     atomic.Int64
+	start time.Time
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// newProgress returns a progress line on w if w is a terminal, else nil.
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	p := &progress{w: w, start: time.Now(), done: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				fmt.Fprint(p.w, "\r\033[K")
+				return
+			case <-t.C:
+				p.draw()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) add(n int64) { p.n.Add(n) }
+
+func (p *progress) draw() {
+	n := p.n.Load()
+	secs := time.Since(p.start).Seconds()
+	const width = 24
+	pos := int(secs*4) % (2 * width) // a bouncing marker: the total is not known in advance
+	if pos >= width {
+		pos = 2*width - 1 - pos
+	}
+	bar := strings.Repeat(" ", pos) + "=" + strings.Repeat(" ", width-1-pos)
+	fmt.Fprintf(p.w, "\r\033[Kfetching [%s] %s  %s/s", bar, humanBytes(float64(n)), humanBytes(float64(n)/max(secs, 0.001)))
+}
+
+func (p *progress) stop() {
+	close(p.done)
+	p.wg.Wait()
+}
+
+func humanBytes(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %s", n, units[i])
+}

@@ -1,0 +1,108 @@
+package cot_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/signet-dev/signet/cot"
+	"github.com/signet-dev/signet/cot/cottest"
+)
+
+// serve starts g on loopback and returns verification options for it.
+func serve(t testing.TB, g *cottest.Graph) cot.Options {
+	t.Helper()
+	srv := httptest.NewServer(g.Handler)
+	t.Cleanup(srv.Close)
+	q, err := cot.NewQueue(srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.MinBackoff, q.MaxBackoff = 1, 1
+	tr, err := cot.ParseTrust([]byte(g.TrustYAML()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cot.Options{Trust: tr, Queue: q}
+}
+
+func verify(t testing.TB, g *cottest.Graph, root string, o cot.Options) *cot.Result {
+	t.Helper()
+	res, err := cot.Verify(context.Background(), g.ByRole[root].ID, o)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	return res
+}
+
+func tree(r *cot.Result) string {
+	var b bytes.Buffer
+	r.WriteTree(&b)
+	return b.String()
+}
+
+func TestVerifyGood(t *testing.T) {
+	for _, style := range []string{cottest.StyleNative, cottest.StyleGenericWorker, cottest.StyleScriptworker} {
+		for _, root := range []string{"signing", "beetmover"} {
+			t.Run(style+"/"+root, func(t *testing.T) {
+				g := cottest.New(cottest.Options{Style: style})
+				res := verify(t, g, root, serve(t, g))
+				if !res.Verified {
+					t.Fatalf("chain did not verify:\n%s", tree(res))
+				}
+				out := tree(res)
+				for _, want := range []string{"✓ " + root + " ", "decision", "docker-image", "chain of trust verified"} {
+					if !strings.Contains(out, want) {
+						t.Errorf("tree lacks %q:\n%s", want, out)
+					}
+				}
+				t.Logf("\n%s", out)
+			})
+		}
+	}
+}
+
+func jsonCompact(dst *bytes.Buffer, src []byte) error { return json.Compact(dst, src) }
+
+// TestVerifyAction verifies a task created by an action task: its parent
+// is the action (extra.parent), whose parent is the decision task, and each
+// must list its children in its own task graph.
+func TestVerifyAction(t *testing.T) {
+	g := cottest.New(cottest.Options{})
+	dec, win := g.ByRole["decision"], g.ByRole["build-windows"]
+	act := g.Add("action", "docker-worker", "test-3/decision", dec)
+	act.Def["payload"] = map[string]any{"image": "example/decision:v1", "env": map[string]any{
+		"PRODUCT_HEAD_REPOSITORY": cottest.Repo, "ACTION_CALLBACK": "release_promotion_action"}}
+	act.Def["extra"] = map[string]any{"tasks_for": "action", "parent": dec.ID, "action": map[string]any{"name": "release-promotion"}}
+	rel := g.Add("release-signing", "scriptworker", "scriptworker-k8s/test-3-signing", dec)
+	rel.Def["extra"] = map[string]any{"parent": act.ID}
+	rel.Def["payload"] = map[string]any{"upstreamArtifacts": []any{
+		map[string]any{"taskId": win.ID, "taskType": "build", "paths": []any{"public/build/target.zip"}}}}
+	rel.Def["scopes"] = []any{"project:test:signing:cert:release-signing"}
+	g.Publish()
+	o := serve(t, g)
+	o.TaskType = "signing"
+	res := verify(t, g, "release-signing", o)
+	if !res.Verified {
+		t.Fatalf("did not verify:\n%s", tree(res))
+	}
+	out := tree(res)
+	for _, want := range []string{"signing:action " + act.ID + " (action,", "signing:action:decision " + dec.ID, "signing:build " + win.ID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tree lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The action's graph must list what it created.
+	g.OmitFromGraph = map[string]bool{rel.ID: true}
+	g.Publish()
+	o = serve(t, g)
+	o.TaskType = "signing"
+	res = verify(t, g, "release-signing", o)
+	if res.Verified || !strings.Contains(tree(res), "not in the task graph of signing:action") {
+		t.Fatalf("verified a task missing from its action's graph:\n%s", tree(res))
+	}
+}
