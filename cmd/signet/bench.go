@@ -95,9 +95,12 @@ func report(w io.Writer, name string, r *bench.Result, batch int) {
 // parseSize parses 512, 1KiB, 4MiB.
 func parseSize(s string) (int, error) {
 	mult := 1
-	for suffix, m := range map[string]int{"KiB": 1 << 10, "MiB": 1 << 20, "B": 1} {
-		if strings.HasSuffix(s, suffix) {
-			s, mult = strings.TrimSuffix(s, suffix), m
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
 			break
 		}
 	}

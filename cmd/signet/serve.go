@@ -19,6 +19,7 @@ import (
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/internal/dev"
 	"github.com/signet-dev/signet/internal/harden"
+	"github.com/signet-dev/signet/internal/sdlisten"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
 )
@@ -106,7 +107,7 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return err
 	}
@@ -182,6 +183,21 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listen returns the socket systemd passed (socket activation), or a new
+// one on addr.
+func listen(addr string) (net.Listener, error) {
+	lns, err := sdlisten.Listeners()
+	switch {
+	case err != nil:
+		return nil, err
+	case len(lns) == 1:
+		return lns[0], nil
+	case len(lns) > 1:
+		return nil, fmt.Errorf("systemd passed %d sockets; signet serves one (ListenStream= once in signet.socket)", len(lns))
+	}
+	return net.Listen("tcp", addr)
 }
 
 // openAuditStore opens the audit log's store: PostgreSQL for a fleet, else
