@@ -12,8 +12,13 @@ func Process() Report {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		r.NotDumpable = fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err)
 	}
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
-		r.NoCore = fmt.Errorf("setrlimit(RLIMIT_CORE, 0): %w", err)
+	// A service manager may have set it already (LimitCORE=0) and forbid
+	// setrlimit: then there is nothing to do.
+	var core unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &core); err != nil || core.Cur != 0 || core.Max != 0 {
+		if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+			r.NoCore = fmt.Errorf("setrlimit(RLIMIT_CORE, 0): %w", err)
+		}
 	}
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
