@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/internal/dev"
 	"github.com/signet-dev/signet/internal/harden"
+	"github.com/signet-dev/signet/internal/logbuf"
 	"github.com/signet-dev/signet/internal/sdlisten"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
@@ -63,7 +65,9 @@ func runServe(env *cmdEnv, args []string) error {
 		})
 	}
 
-	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	logw := logbuf.New(env.stderr, 200*time.Millisecond)
+	defer logw.Close()
+	log := newLogger(logw, cfg.Log, *devMode)
 	if !*devMode {
 		// Before any key is unlocked: no core dumps, no ptrace by the
 		// same user, no swapping where allowed.
@@ -187,6 +191,16 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newLogger returns the server's log: JSON lines in production (text in
+// development, or as configured), buffered.
+func newLogger(w io.Writer, c config.Log, dev bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "text" || c.Format == "" && dev {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // listen returns the socket systemd passed (socket activation), or a new
