@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/custody"
+	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/token"
 )
 
@@ -166,9 +168,72 @@ type CatalogFile struct {
 	Data []byte `json:"data"`
 }
 
-// UnlockRequest supplies the keystore passphrase.
+// UnlockRequest supplies the keystore passphrase or, for a keystore in
+// custody, one custodian's share (decrypted by the custodian's client).
 type UnlockRequest struct {
-	Passphrase string `json:"passphrase"`
+	Passphrase string         `json:"passphrase,omitempty"`
+	Share      *custody.Share `json:"share,omitempty"`
+}
+
+// UnlockResponse says whether the keystore is now unlocked and, for a
+// share, how far the ceremony has come.
+type UnlockResponse struct {
+	Unlocked bool               `json:"unlocked"`
+	Share    *keystore.Accepted `json:"share,omitempty"`
+}
+
+// Status is the answer to GET /v1/status: lock state, lease, custody
+// progress, tokens and keys.
+type Status = keystore.Status
+
+// LockResponse answers POST /v1/lock.
+type LockResponse struct {
+	WasUnlocked bool `json:"was_unlocked"`
+}
+
+// CustodyInitRequest hands a passphrase keystore over to custodians.
+type CustodyInitRequest struct {
+	Passphrase string              `json:"passphrase"` // the current one, which stops working
+	Threshold  int                 `json:"threshold"`
+	Custodians []custody.Custodian `json:"custodians"` // share i+1 goes to custodians[i]
+}
+
+// CustodyShares carries a new share set: one encrypted share file per
+// custodian, to hand to them.
+type CustodyShares struct {
+	Set    keystore.SetStatus   `json:"set"`
+	Shares []keystore.ShareFile `json:"shares"`
+}
+
+// RekeyRequest proposes a new share set; a quorum of the current
+// custodians must approve it.
+type RekeyRequest struct {
+	Threshold  int                 `json:"threshold"`
+	Custodians []custody.Custodian `json:"custodians"`
+}
+
+// RekeyApproval is one current custodian's share approving a proposal.
+type RekeyApproval struct {
+	Proposal string        `json:"proposal"`
+	Share    custody.Share `json:"share"`
+}
+
+// RekeyApprovalResponse tells how far the approval has come; with the
+// last approval it carries the new share set.
+type RekeyApprovalResponse struct {
+	Share keystore.Accepted `json:"share"`
+	New   *CustodyShares    `json:"new,omitempty"`
+}
+
+// ResetResponse lists the shares a reset discarded.
+type ResetResponse struct {
+	Discarded []custody.Received `json:"discarded"`
+}
+
+// EnrollRequest hands a PKCS #11 token over to the keystore.
+type EnrollRequest struct {
+	Token string `json:"token"` // keystore.pkcs11[].name in the config
+	PIN   string `json:"pin"`   // the user PIN the token was initialized with
 }
 
 // TokenRequest asks for a token for one job. The token may do no more

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/custody"
+	"github.com/signet-dev/signet/keystore"
 )
 
 // Config says where the server is and how to prove who we are.
@@ -164,6 +166,74 @@ func (c *Client) CreateKey(ctx context.Context, req *api.CreateKeyRequest) (*api
 // Unlock supplies the keystore passphrase.
 func (c *Client) Unlock(ctx context.Context, passphrase string) error {
 	return c.do(ctx, http.MethodPost, "/v1/unlock", api.UnlockRequest{Passphrase: passphrase}, nil)
+}
+
+// UnlockShare submits one custodian's share toward unlocking.
+func (c *Client) UnlockShare(ctx context.Context, share custody.Share) (*api.UnlockResponse, error) {
+	var out api.UnlockResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/unlock", api.UnlockRequest{Share: &share}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Lock locks the keystore now.
+func (c *Client) Lock(ctx context.Context) (*api.LockResponse, error) {
+	var out api.LockResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/lock", struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Status returns the keystore's lock state, lease and custody progress.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var out api.Status
+	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CustodyInit hands the keystore over to custodians.
+func (c *Client) CustodyInit(ctx context.Context, req *api.CustodyInitRequest) (*api.CustodyShares, error) {
+	var out api.CustodyShares
+	if err := c.do(ctx, http.MethodPost, "/v1/custody/init", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ProposeRekey proposes a new share set.
+func (c *Client) ProposeRekey(ctx context.Context, req *api.RekeyRequest) (*keystore.Proposal, error) {
+	var out keystore.Proposal
+	if err := c.do(ctx, http.MethodPost, "/v1/custody/rekey", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ApproveRekey submits one current custodian's share for a proposal.
+func (c *Client) ApproveRekey(ctx context.Context, req *api.RekeyApproval) (*api.RekeyApprovalResponse, error) {
+	var out api.RekeyApprovalResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/custody/rekey/approve", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ResetCustody discards partial unlock progress and a pending rekey.
+func (c *Client) ResetCustody(ctx context.Context) (*api.ResetResponse, error) {
+	var out api.ResetResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/custody/reset", struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// EnrollToken hands a PKCS #11 token over to the keystore.
+func (c *Client) EnrollToken(ctx context.Context, token, pin string) error {
+	return c.do(ctx, http.MethodPost, "/v1/hsm/enroll", api.EnrollRequest{Token: token, PIN: pin}, nil)
 }
 
 // IssueToken asks for a token for one job.

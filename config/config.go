@@ -13,6 +13,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -22,7 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,6 +34,8 @@ import (
 
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/catalog"
+	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/keystore/pkcs11"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
 	"github.com/signet-dev/signet/token"
@@ -46,9 +51,51 @@ type Config struct {
 	DrainTimeout time.Duration  `yaml:"drain_timeout"` // on shutdown; default 30s
 	Principals   []Principal    `yaml:"principals"`
 	Tokens       *Tokens        `yaml:"tokens"` // nil: no tokens, client certificates only
+	Keystore     Keystore       `yaml:"keystore"`
 	Audit        Audit          `yaml:"audit"`
+	Log          Log            `yaml:"log"`
 	ServerID     string         `yaml:"server_id"` // names this replica in audit entries; default host name and port
 	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
+}
+
+// Keystore configures custody of the keys: how long an unlock lasts, how
+// long submitted shares wait for a quorum, and which keys live in PKCS #11
+// tokens rather than in the encrypted file keystore (docs/custody.md).
+type Keystore struct {
+	IdleTTL             time.Duration `yaml:"idle_ttl"`              // lock after this long without a signature; default 1h
+	MaxTTL              time.Duration `yaml:"max_ttl"`               // lock this long after an unlock, however busy; default 12h
+	PartialUnlockWindow time.Duration `yaml:"partial_unlock_window"` // shares wait this long for a quorum; default 15m
+	PKCS11              []PKCS11      `yaml:"pkcs11"`                // tokens, tried in order for new keys
+}
+
+// PKCS11 is a PKCS #11 token and the keys created in it.
+type PKCS11 struct {
+	Name       string   `yaml:"name"`        // the backend's name in key files and status; never rename it
+	Module     string   `yaml:"module"`      // the vendor's PKCS #11 library
+	TokenLabel string   `yaml:"token_label"` // exactly one of token_label and slot
+	Slot       *int     `yaml:"slot"`
+	Keys       []string `yaml:"keys"` // key name patterns created in this token
+}
+
+// Default lease and ceremony durations.
+const (
+	DefaultIdleTTL             = time.Hour
+	DefaultMaxTTL              = 12 * time.Hour
+	DefaultPartialUnlockWindow = 15 * time.Minute
+)
+
+// Log configures the server's own log (not the audit log): one line per
+// request and event, on standard error.
+type Log struct {
+	Format string `yaml:"format"` // "json" (default) or "text"
+	Level  string `yaml:"level"`  // "debug", "info" (default), "warn" or "error"
+}
+
+// SlogLevel returns the configured level.
+func (l Log) SlogLevel() slog.Level {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(cmp.Or(l.Level, "info"))) // checked by Parse
+	return lv
 }
 
 // Audit configures the audit log. Without postgres, the log is a SQLite
@@ -186,6 +233,15 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name))
 		}
 	}
+	if f := c.Log.Format; f != "" && f != "json" && f != "text" {
+		errs = append(errs, fmt.Errorf("log.format %q: use json or text", f))
+	}
+	if lv := c.Log.Level; lv != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(lv)); err != nil {
+			errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", lv))
+		}
+	}
 	if o := c.AuditOrigin(); strings.ContainsAny(o, " \t\n+") {
 		errs = append(errs, fmt.Errorf("audit.origin %q: a log name has no spaces or '+'", o))
 	}
@@ -229,6 +285,32 @@ func (c *Config) check() error {
 			}
 		}
 	}
+	for i, p := range c.Keystore.PKCS11 {
+		at := fmt.Sprintf("keystore.pkcs11[%d]", i)
+		if err := keystore.ValidName(p.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s.name: %w", at, err))
+		} else if names[p.Name] {
+			errs = append(errs, fmt.Errorf("%s.name %q is used twice", at, p.Name))
+		}
+		names[p.Name] = true
+		if p.Module == "" {
+			errs = append(errs, fmt.Errorf("%s.module is required: the path of the token's PKCS #11 library, e.g. /usr/lib/softhsm/libsofthsm2.so", at))
+		}
+		if (p.TokenLabel == "") == (p.Slot == nil) {
+			errs = append(errs, fmt.Errorf("%s: give exactly one of token_label and slot", at))
+		}
+		if len(p.Keys) == 0 {
+			errs = append(errs, fmt.Errorf("%s.keys is empty: list the key name patterns created in this token", at))
+		}
+		for _, k := range p.Keys {
+			if _, err := path.Match(k, ""); err != nil {
+				errs = append(errs, fmt.Errorf("%s.keys: bad pattern %q: %w", at, k, err))
+			}
+		}
+	}
+	if k := c.Keystore; k.IdleTTL > 0 && k.MaxTTL > 0 && k.IdleTTL > k.MaxTTL {
+		errs = append(errs, fmt.Errorf("keystore.idle_ttl %v is longer than keystore.max_ttl %v", k.IdleTTL, k.MaxTTL))
+	}
 	l := c.Limits
 	for _, v := range []struct {
 		name string
@@ -237,6 +319,7 @@ func (c *Config) check() error {
 		{"limits.max_body_bytes", l.MaxBodyBytes}, {"limits.max_batch", int64(l.MaxBatch)}, {"limits.max_message_bytes", l.MaxMessageBytes},
 		{"limits.max_inflight", int64(l.MaxInflight)}, {"limits.queue_timeout", int64(l.QueueTimeout)}, {"limits.read_timeout", int64(l.ReadTimeout)},
 		{"limits.write_timeout", int64(l.WriteTimeout)}, {"limits.idle_timeout", int64(l.IdleTimeout)}, {"drain_timeout", int64(c.DrainTimeout)},
+		{"keystore.idle_ttl", int64(c.Keystore.IdleTTL)}, {"keystore.max_ttl", int64(c.Keystore.MaxTTL)}, {"keystore.partial_unlock_window", int64(c.Keystore.PartialUnlockWindow)},
 		{"audit.checkpoint_every", int64(c.Audit.CheckpointEvery)},
 		{"tokens.max_ttl", int64(c.tokens().MaxTTL)}, {"tokens.clock_skew", int64(c.tokens().ClockSkew)}, {"tokens.deny_list_poll", int64(c.tokens().DenyListPoll)},
 	} {
@@ -271,6 +354,9 @@ func (c *Config) resolve(dir string) {
 			abs(&c.Catalogs[i].PackageSigners[j])
 		}
 	}
+	for i := range c.Keystore.PKCS11 {
+		abs(&c.Keystore.PKCS11[i].Module)
+	}
 }
 
 // CatalogSet loads the configured catalogs (their package signers' certificates).
@@ -284,6 +370,37 @@ func (c *Config) CatalogSet() ([]*catalog.Catalog, error) {
 		out = append(out, cat)
 	}
 	return out, nil
+}
+
+// Timeouts are the keystore's lease and ceremony durations, defaults
+// applied.
+func (c *Config) Timeouts() keystore.Timeouts {
+	k := c.Keystore
+	t := keystore.Timeouts{IdleTTL: k.IdleTTL, MaxTTL: k.MaxTTL, PartialWindow: k.PartialUnlockWindow}
+	if t.IdleTTL <= 0 {
+		t.IdleTTL = DefaultIdleTTL
+	}
+	if t.MaxTTL <= 0 {
+		t.MaxTTL = DefaultMaxTTL
+	}
+	if t.PartialWindow <= 0 {
+		t.PartialWindow = DefaultPartialUnlockWindow
+	}
+	return t
+}
+
+// AttachTokens attaches the configured PKCS #11 tokens to d.
+func (c *Config) AttachTokens(d *keystore.Dir) error {
+	for _, p := range c.Keystore.PKCS11 {
+		tok, err := pkcs11.New(pkcs11.Config{Module: p.Module, TokenLabel: p.TokenLabel, Slot: p.Slot})
+		if err != nil {
+			return fmt.Errorf("keystore.pkcs11 %q: %w", p.Name, err)
+		}
+		if err := d.AddToken(p.Name, p.Keys, tok); err != nil {
+			return fmt.Errorf("keystore.pkcs11: %w", err)
+		}
+	}
+	return nil
 }
 
 func (c *Config) tokens() Tokens {

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -20,6 +21,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/signet-dev/signet/custody"
 )
 
 const (
@@ -38,12 +41,23 @@ const (
 	checkAD   = "signet-keystore-check-v1"
 	keyAD     = "signet-keystore-key-v1"
 	checkLen  = chacha20poly1305.NonceSizeX + len(checkText) + chacha20poly1305.Overhead
+
+	version2   = 2 // of the header only; key files stay at version 1
+	wrapAD     = "signet-keystore-kek-v2"
+	wrappedLen = chacha20poly1305.NonceSizeX + chacha20poly1305.KeySize + chacha20poly1305.Overhead
 )
 
+// header is keystore.json. Version 1 derives the KEK from the passphrase
+// itself; version 2 keeps a random KEK wrapped under a key derived from
+// either a passphrase (KDF) or the custodians' secret (Custody).
 type header struct {
-	Version int       `json:"version"`
-	KDF     kdfParams `json:"kdf"`
-	Check   []byte    `json:"check"` // nonce || sealed checkText
+	Version int             `json:"version"`
+	KDF     *kdfParams      `json:"kdf,omitempty"`
+	Check   []byte          `json:"check,omitempty"`       // v1: nonce || sealed checkText
+	Custody json.RawMessage `json:"custody,omitempty"`     // v2: the custody.Set
+	Wrapped []byte          `json:"wrapped_kek,omitempty"` // v2: nonce || sealed KEK
+
+	set *custody.Set // parsed Custody
 }
 
 type kdfParams struct {
@@ -54,14 +68,30 @@ type kdfParams struct {
 	Threads   uint8  `json:"threads"`
 }
 
-func newHeader() header {
-	return header{Version: version, KDF: kdfParams{
-		Name: "argon2id", Salt: randBytes(16), Time: 3, MemoryKiB: 64 << 10, Threads: 2,
-	}}
+func newKDF() *kdfParams {
+	return &kdfParams{Name: "argon2id", Salt: randBytes(16), Time: 3, MemoryKiB: 64 << 10, Threads: 2}
 }
 
 func (p kdfParams) deriveKEK(passphrase []byte) []byte {
 	return argon2.IDKey(passphrase, p.Salt, p.Time, p.MemoryKiB, p.Threads, chacha20poly1305.KeySize)
+}
+
+func (p *kdfParams) check() error {
+	switch {
+	case p == nil:
+		return errors.New("kdf is missing")
+	case p.Name != "argon2id":
+		return fmt.Errorf("unsupported kdf %q; only argon2id is supported", p.Name)
+	case len(p.Salt) < minSalt || len(p.Salt) > maxSalt:
+		return fmt.Errorf("kdf salt is %d bytes; want %d to %d", len(p.Salt), minSalt, maxSalt)
+	case p.Time < minTime || p.Time > maxTime:
+		return fmt.Errorf("kdf time %d is outside %d to %d; the header may have been tampered with", p.Time, minTime, maxTime)
+	case p.MemoryKiB < minMemory || p.MemoryKiB > maxMemory:
+		return fmt.Errorf("kdf memory_kib %d is outside %d to %d; the header may have been tampered with", p.MemoryKiB, minMemory, maxMemory)
+	case p.Threads < 1:
+		return fmt.Errorf("kdf threads %d; want at least 1", p.Threads)
+	}
+	return nil
 }
 
 func parseHeader(data []byte) (header, error) {
@@ -69,24 +99,105 @@ func parseHeader(data []byte) (header, error) {
 	if err := decodeStrict(data, &h); err != nil {
 		return h, err
 	}
-	p := h.KDF
-	switch {
-	case h.Version != version:
-		return h, fmt.Errorf("unsupported version %d; this build reads version %d", h.Version, version)
-	case p.Name != "argon2id":
-		return h, fmt.Errorf("unsupported kdf %q; only argon2id is supported", p.Name)
-	case len(p.Salt) < minSalt || len(p.Salt) > maxSalt:
-		return h, fmt.Errorf("kdf salt is %d bytes; want %d to %d", len(p.Salt), minSalt, maxSalt)
-	case p.Time < minTime || p.Time > maxTime:
-		return h, fmt.Errorf("kdf time %d is outside %d to %d; the header may have been tampered with", p.Time, minTime, maxTime)
-	case p.MemoryKiB < minMemory || p.MemoryKiB > maxMemory:
-		return h, fmt.Errorf("kdf memory_kib %d is outside %d to %d; the header may have been tampered with", p.MemoryKiB, minMemory, maxMemory)
-	case p.Threads < 1:
-		return h, fmt.Errorf("kdf threads %d; want at least 1", p.Threads)
-	case len(h.Check) != checkLen:
-		return h, fmt.Errorf("check is %d bytes; want %d", len(h.Check), checkLen)
+	switch h.Version {
+	case 1:
+		if err := h.KDF.check(); err != nil {
+			return h, err
+		}
+		if len(h.Check) != checkLen {
+			return h, fmt.Errorf("check is %d bytes; want %d", len(h.Check), checkLen)
+		}
+		if h.Custody != nil || h.Wrapped != nil {
+			return h, errors.New("version 1 has no custody or wrapped_kek")
+		}
+	case version2:
+		if h.Check != nil {
+			return h, errors.New("version 2 has no check; wrapped_kek replaces it")
+		}
+		if (h.KDF == nil) == (h.Custody == nil) {
+			return h, errors.New("version 2 needs exactly one of kdf (passphrase) and custody (custodians' shares)")
+		}
+		if h.KDF != nil {
+			if err := h.KDF.check(); err != nil {
+				return h, err
+			}
+		} else {
+			set, err := custody.ParseSet(h.Custody)
+			if err != nil {
+				return h, err
+			}
+			h.set = set
+		}
+		if len(h.Wrapped) != wrappedLen {
+			return h, fmt.Errorf("wrapped_kek is %d bytes; want %d", len(h.Wrapped), wrappedLen)
+		}
+	default:
+		return h, fmt.Errorf("unsupported version %d; this build reads versions 1 and %d", h.Version, version2)
 	}
 	return h, nil
+}
+
+// mode is how h unlocks: "passphrase" or "custody".
+func (h *header) mode() string {
+	if h.set != nil {
+		return ModeCustody
+	}
+	return ModePassphrase
+}
+
+// wrapAD binds the wrapped KEK to how it is unwrapped, so that a header
+// cannot be edited to unwrap it another way.
+func (h *header) wrapAD() []byte {
+	ad := []byte(wrapAD + "\x00" + h.mode())
+	if h.set != nil {
+		ad = append(append(ad, 0), h.set.ID...)
+	}
+	return ad
+}
+
+// custodyWrapKey derives the key that wraps the KEK from the custodians'
+// secret. The secret is a uniformly random scalar, so no slow KDF is needed.
+func custodyWrapKey(secret []byte, set *custody.Set) []byte {
+	k, err := hkdf.Key(sha256.New, secret, []byte(set.ID), "signet keystore custody wrap v1", chacha20poly1305.KeySize)
+	if err != nil {
+		panic("keystore: hkdf: " + err.Error()) // unreachable: the length is fixed
+	}
+	return k
+}
+
+// wrap seals kek in h under wrapKey.
+func (h *header) wrap(wrapKey, kek []byte) {
+	nonce, sealed := seal(wrapKey, kek, h.wrapAD())
+	h.Wrapped = append(nonce, sealed...)
+}
+
+// unwrap opens the KEK in h with wrapKey; false if it is the wrong key.
+func (h *header) unwrap(wrapKey []byte) ([]byte, bool) {
+	aead, err := chacha20poly1305.NewX(wrapKey)
+	if err != nil {
+		return nil, false
+	}
+	n := aead.NonceSize()
+	kek, err := aead.Open(nil, h.Wrapped[:n], h.Wrapped[n:], h.wrapAD())
+	return kek, err == nil
+}
+
+// passphraseKEK returns the KEK of a passphrase-mode header, or false if
+// the passphrase is wrong.
+func (h *header) passphraseKEK(passphrase []byte) ([]byte, bool) {
+	if h.KDF == nil {
+		return nil, false
+	}
+	derived := h.KDF.deriveKEK(passphrase)
+	if h.Version == 1 {
+		if !openCheck(derived, h.Check) {
+			clear(derived)
+			return nil, false
+		}
+		return derived, true
+	}
+	defer clear(derived)
+	return h.unwrap(derived)
 }
 
 func sealCheck(kek []byte) []byte {
@@ -114,7 +225,8 @@ type keyFile struct {
 	Created string `json:"created"` // RFC 3339, UTC, whole seconds
 	Public  []byte `json:"public"`  // PKIX DER
 	Nonce   []byte `json:"nonce"`
-	Sealed  []byte `json:"sealed"` // sealed PKCS #8 DER
+	Sealed  []byte `json:"sealed"`            // sealed PKCS #8 DER, or the object id in a token
+	Backend string `json:"backend,omitempty"` // the token holding the private key; "" for this file
 }
 
 // record is a parsed key file: the public Key and the still-sealed private key.
@@ -123,6 +235,8 @@ type record struct {
 	pubDER []byte
 	nonce  []byte
 	sealed []byte
+
+	objectID []byte // of a token key, unsealed at the first unlock; guarded by Dir.mu
 }
 
 // parseKeyFile parses and checks the contents of a key file. It does not
@@ -147,6 +261,11 @@ func parseKeyFile(data []byte) (*record, error) {
 	if err := validUID(f.UID); err != nil {
 		return nil, err
 	}
+	if f.Backend != "" {
+		if err := ValidName(f.Backend); err != nil {
+			return nil, fmt.Errorf("backend: %w", err)
+		}
+	}
 	created, err := time.Parse(time.RFC3339, f.Created)
 	if err != nil || created.UTC().Format(time.RFC3339) != f.Created {
 		return nil, fmt.Errorf("created %q is not a UTC RFC 3339 time like 2006-01-02T15:04:05Z", f.Created)
@@ -165,7 +284,7 @@ func parseKeyFile(data []byte) (*record, error) {
 		return nil, fmt.Errorf("sealed private key is only %d bytes", len(f.Sealed))
 	}
 	return &record{
-		key:    Key{Name: f.Name, Type: f.Type, Usage: f.Usage, UID: f.UID, Created: created.UTC(), Public: pub, fingerprint: fingerprint(pub)},
+		key:    Key{Name: f.Name, Type: f.Type, Usage: f.Usage, UID: f.UID, Created: created.UTC(), Public: pub, Backend: f.Backend, fingerprint: fingerprint(pub)},
 		pubDER: f.Public, nonce: f.Nonce, sealed: f.Sealed,
 	}, nil
 }
@@ -193,7 +312,7 @@ func (r *record) marshal() ([]byte, error) {
 	return marshal(keyFile{
 		Version: version, Name: r.key.Name, Type: r.key.Type, Usage: r.key.Usage, UID: r.key.UID,
 		Created: r.key.Created.Format(time.RFC3339),
-		Public:  r.pubDER, Nonce: r.nonce, Sealed: r.sealed,
+		Public:  r.pubDER, Nonce: r.nonce, Sealed: r.sealed, Backend: r.key.Backend,
 	})
 }
 
@@ -205,18 +324,50 @@ func (r *record) ad() []byte {
 	for _, f := range []string{r.key.Name, string(r.key.Type), r.key.Usage, r.key.UID, r.key.Created.Format(time.RFC3339), string(sum[:])} {
 		ad = append(append(ad, 0), f...)
 	}
+	if r.key.Backend != "" { // appended only for token keys: file keys keep their AD
+		ad = append(append(append(ad, 0), "backend="...), r.key.Backend...)
+	}
 	return ad
 }
 
-// open decrypts the private key. Its errors never include key material.
-func (r *record) open(kek []byte) (crypto.Signer, error) {
+// newTokenRecord describes a key generated inside a token: what is sealed
+// is the token's object id, so that the record cannot be edited (its usage
+// changed, say) without the KEK.
+func newTokenRecord(spec Spec, created time.Time, backend string, id []byte, pub crypto.PublicKey, kek []byte) (*record, error) {
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	r := &record{
+		key: Key{Name: spec.Name, Type: spec.Type, Usage: spec.Usage, UID: spec.UID, Created: created.UTC().Truncate(time.Second),
+			Public: pub, Backend: backend, fingerprint: fingerprint(pub)},
+		pubDER: pubDER,
+	}
+	r.nonce, r.sealed = seal(kek, id, r.ad())
+	return r, nil
+}
+
+// unseal decrypts what the record seals.
+func (r *record) unseal(kek []byte) ([]byte, error) {
 	aead, err := chacha20poly1305.NewX(kek)
 	if err != nil {
 		return nil, err
 	}
-	der, err := aead.Open(nil, r.nonce, r.sealed, r.ad())
+	pt, err := aead.Open(nil, r.nonce, r.sealed, r.ad())
 	if err != nil {
 		return nil, errors.New("private key does not decrypt: the file was modified, renamed or copied from elsewhere; restore it from a backup")
+	}
+	return pt, nil
+}
+
+// open decrypts the private key. Its errors never include key material.
+func (r *record) open(kek []byte) (crypto.Signer, error) {
+	if r.key.Backend != "" {
+		return nil, fmt.Errorf("the private key is in token %q, not in this file", r.key.Backend)
+	}
+	der, err := r.unseal(kek)
+	if err != nil {
+		return nil, err
 	}
 	defer clear(der)
 	k, err := x509.ParsePKCS8PrivateKey(der)

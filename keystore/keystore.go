@@ -1,36 +1,55 @@
 // Package keystore keeps Signet's private signing keys encrypted on disk and
 // hands them out only as [crypto.Signer] values.
 //
-// A keystore is a directory protected by one passphrase. [Init] creates it;
-// [Open] opens it locked; [Dir.Unlock] derives the key-encryption key (KEK)
-// from the passphrase and decrypts every private key into memory. While the
-// store is locked the public half of every key is still available from
-// [Dir.List] and [Dir.Key]; only [Dir.Signer] and [Dir.Create] need it
-// unlocked. No function returns private key bytes and no error message
-// contains them; a Signer prints only as the name of its key.
+// A keystore is a directory protected by one passphrase or, after
+// [Dir.InitCustody], by N of M custodians' shares (package custody). [Init]
+// creates it; [Open] opens it locked; [Dir.Unlock] unwraps the
+// key-encryption key (KEK) with the passphrase and decrypts every private
+// key into memory. While the store is locked the public half of every key
+// is still available from [Dir.List] and [Dir.Key]; only [Dir.Signer] and
+// [Dir.Create] need it unlocked. No function returns private key bytes and
+// no error message contains them; a Signer prints only as the name of its
+// key.
+//
+// A [Keyring] puts a Dir under human custody: unlocking (a passphrase, or a
+// quorum of shares submitted one at a time and verified on entry) opens a
+// [Lease] with an idle and a maximum lifetime, after which, or at
+// [Keyring.Lock], every key is wiped. Keys can also live in a [Token] (a
+// PKCS #11 HSM, package keystore/pkcs11) that generates them and never lets
+// them out; the keystore then keeps their public part and usage, and logs
+// into the token with a PIN derived from the KEK. docs/custody.md explains
+// the ceremonies and what each mechanism protects against.
 //
 // # On-disk format
 //
 // A keystore directory (mode 0700) holds
 //
-//	keystore.json      the header: format version, KDF parameters, passphrase check
+//	keystore.json      the header: format version, how to unwrap the KEK
 //	keys/<name>.json   one file per key
 //
 // Every file is a JSON object of at most 64 KiB with mode 0600; binary values
-// are padded standard base64. Parsing is strict: unknown fields, a version
-// other than 1, bad base64 or a value of the wrong length make Open fail with
-// an error naming the file. The header is
+// are padded standard base64. Parsing is strict: unknown fields, an unknown
+// version, bad base64 or a value of the wrong length make Open fail with an
+// error naming the file. The header [Init] writes is
 //
-//	{"version": 1,
+//	{"version": 2,
 //	 "kdf": {"name": "argon2id", "salt": "...", "time": 3, "memory_kib": 65536, "threads": 2},
-//	 "check": "..."}
+//	 "wrapped_kek": "..."}
 //
-// The KEK is the 32-byte Argon2id hash of the passphrase under the "kdf"
-// parameters. They are read from the file so that they can be raised later,
-// but a header asking for less than 19456 KiB of memory or fewer than one pass
-// is rejected, so editing it cannot weaken the KDF. "check" is a 24-byte nonce
-// followed by the XChaCha20-Poly1305 sealing of a fixed string under the KEK;
-// if it does not open, Unlock reports [ErrBadPassphrase]. A key file is
+// The KEK is 32 random bytes. "wrapped_kek" is a 24-byte nonce followed by
+// the XChaCha20-Poly1305 sealing of the KEK under the Argon2id hash of the
+// passphrase, with the unlock mode as additional data; if it does not open,
+// Unlock reports [ErrBadPassphrase]. The KDF parameters are read from the
+// file so that they can be raised later, but a header asking for less than
+// 19456 KiB of memory or fewer than one pass is rejected, so editing it
+// cannot weaken the KDF. In custody the header has "custody" (the public
+// custody.Set: threshold, custodians, Feldman commitments) instead of
+// "kdf", and the KEK is wrapped under HKDF-SHA256 of the custodians'
+// secret, salted with the set's id; InitCustody and rekeys replace the
+// header atomically (write, sync, rename), never the key files. A version 1
+// header ({"version": 1, "kdf": …, "check": …}) derives the KEK from the
+// passphrase directly; such keystores still open but cannot be put in
+// custody. A key file is
 //
 //	{"version": 1, "name": "release", "type": "ed25519", "usage": "raw", "uid": "",
 //	 "created": "2025-01-02T03:04:05Z", "public": "...", "nonce": "...", "sealed": "..."}
@@ -41,7 +60,9 @@
 // under the KEK and the random 24-byte "nonce". The additional data binds the
 // name, type, usage, uid, creation time and SHA-256 of the public key DER, so a key file
 // that is renamed, swapped with another or edited fails to decrypt; Unlock
-// then also checks that the private key matches the stored public key.
+// then also checks that the private key matches the stored public key. A
+// key in a token has "backend": the token's name, which the additional data
+// also binds, and "sealed" holds the token's object id instead.
 //
 // Files are written atomically: the data goes to a temporary file named
 // ".tmp-*" in the same directory, which is synced and closed, then hard-linked
@@ -99,6 +120,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Type is a key algorithm.
@@ -157,6 +180,7 @@ type Key struct {
 	UID     string           // identity embedded in signatures (an OpenPGP user id); may be empty
 	Created time.Time        // UTC, whole seconds
 	Public  crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey or ed25519.PublicKey
+	Backend string           // the token holding the private key; "" for the encrypted file
 
 	fingerprint string // of Public, computed once for keys from a Dir
 }
@@ -229,6 +253,8 @@ var (
 	ErrExists         = errors.New("key already exists")
 	ErrBadPassphrase  = errors.New("wrong passphrase")
 	ErrNotInitialized = errors.New("keystore not initialized")
+	ErrUnavailable    = errors.New("key backend unavailable") // a token cannot be reached or refused
+	ErrMode           = errors.New("wrong unlock method")     // a passphrase for a keystore in custody, or shares without custody
 )
 
 // Init creates a new, empty keystore in dir protected by passphrase, creating
@@ -253,10 +279,12 @@ func Init(dir string, passphrase []byte) error {
 	} else if len(ents) > 0 {
 		return fmt.Errorf("init keystore %s: %s is not empty; Init needs a new or empty directory", dir, kd)
 	}
-	h := newHeader()
-	kek := h.KDF.deriveKEK(passphrase)
+	kek := randBytes(chacha20poly1305.KeySize)
 	defer clear(kek)
-	h.Check = sealCheck(kek)
+	h := header{Version: version2, KDF: newKDF()}
+	wk := h.KDF.deriveKEK(passphrase)
+	defer clear(wk)
+	h.wrap(wk, kek)
 	data, err := marshal(h)
 	if err == nil {
 		err = writeNew(hp, data)
@@ -272,18 +300,19 @@ func Init(dir string, passphrase []byte) error {
 // Dir is an open keystore. Its methods are safe for concurrent use.
 type Dir struct {
 	path string
-	hdr  header // immutable after Open
 
-	mu    sync.RWMutex
-	kek   []byte           // nil while locked
-	slots map[string]*slot // every key seen at Open or created since
+	mu     sync.RWMutex
+	hdr    header           // replaced by InitCustody and rekeys
+	kek    []byte           // nil while locked
+	slots  map[string]*slot // every key seen at Open or created since
+	tokens []*token         // in the order keys are routed to them
 }
 
 // slot is one key. It is the crypto.Signer that Dir.Signer returns.
 type slot struct {
 	d    *Dir
 	rec  *record       // immutable
-	priv crypto.Signer // nil while locked; guarded by d.mu
+	priv crypto.Signer // nil while locked or while its token is unavailable; guarded by d.mu
 }
 
 // Open opens the keystore in dir. The keystore starts locked.
@@ -327,16 +356,43 @@ func Open(dir string) (*Dir, error) {
 
 func (d *Dir) keyPath(name string) string { return filepath.Join(d.path, keysDir, name+".json") }
 
+// Path returns the keystore's directory.
+func (d *Dir) Path() string { return d.path }
+
 // Unlock derives the KEK from passphrase, checks it against the header and
 // decrypts every key into memory. It returns ErrBadPassphrase if the
-// passphrase is wrong. Unlocking an unlocked Dir checks the passphrase and
+// passphrase is wrong, and ErrMode if the keystore is held by custodians
+// (see [Keyring]). Unlocking an unlocked Dir checks the passphrase and
 // otherwise does nothing.
 func (d *Dir) Unlock(passphrase []byte) error {
-	kek := d.hdr.KDF.deriveKEK(passphrase)
-	if !openCheck(kek, d.hdr.Check) {
-		clear(kek)
+	d.mu.RLock()
+	h := d.hdr
+	d.mu.RUnlock()
+	if h.set != nil {
+		return fmt.Errorf("unlock keystore %s: %w: it is held by %d custodians; %d of them must submit their shares ('signet unlock --share')", d.path, ErrMode, len(h.set.Custodians), h.set.Threshold)
+	}
+	kek, ok := h.passphraseKEK(passphrase)
+	if !ok {
 		return fmt.Errorf("unlock keystore %s: %w", d.path, ErrBadPassphrase)
 	}
+	return d.open(kek)
+}
+
+// unlockSecret unlocks a keystore in custody with the custodians' secret.
+func (d *Dir) unlockSecret(secret []byte) error {
+	d.mu.RLock()
+	h := d.hdr
+	d.mu.RUnlock()
+	kek, err := h.custodyKEK(secret)
+	if err != nil {
+		return fmt.Errorf("unlock keystore %s: %w", d.path, err)
+	}
+	return d.open(kek)
+}
+
+// open decrypts every key with kek, which it keeps (or zeros, if d is
+// already unlocked), and logs into the tokens.
+func (d *Dir) open(kek []byte) error {
 	// Decrypting takes milliseconds per key, far less than deriving the
 	// KEK, so it is done with the lock held.
 	d.mu.Lock()
@@ -346,8 +402,14 @@ func (d *Dir) Unlock(passphrase []byte) error {
 		return nil
 	}
 	privs := make(map[*slot]crypto.Signer, len(d.slots))
+	refs := make(map[*slot][]byte)
 	for _, s := range d.slots {
-		p, err := s.rec.open(kek)
+		var err error
+		if s.rec.key.Backend == "" {
+			privs[s], err = s.rec.open(kek)
+		} else {
+			refs[s], err = s.rec.unseal(kek)
+		}
 		if err != nil {
 			for _, p := range privs {
 				wipe(p)
@@ -355,23 +417,32 @@ func (d *Dir) Unlock(passphrase []byte) error {
 			clear(kek)
 			return fmt.Errorf("unlock keystore: %s: %w", d.keyPath(s.rec.key.Name), err)
 		}
-		privs[s] = p
 	}
 	for s, p := range privs {
 		s.priv = p
 	}
 	d.kek = kek
+	for s, id := range refs {
+		s.rec.objectID = id
+	}
+	for _, t := range d.tokens {
+		d.login(t)
+	}
 	return nil
 }
 
 // Lock drops every private key and the KEK from memory, zeroing them as far
-// as Go allows (see the package documentation).
+// as Go allows (see the package documentation), and logs out of every
+// token.
 func (d *Dir) Lock() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, s := range d.slots {
 		wipe(s.priv)
 		s.priv = nil
+	}
+	for _, t := range d.tokens {
+		d.logout(t)
 	}
 	clear(d.kek)
 	d.kek = nil
@@ -419,6 +490,7 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 	d.mu.RLock()
 	kek := bytes.Clone(d.kek)
 	_, taken := d.slots[name]
+	tok := d.route(name)
 	d.mu.RUnlock()
 	defer clear(kek)
 	if kek == nil {
@@ -426,6 +498,9 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 	}
 	if taken {
 		return Key{}, fmt.Errorf("create key %q: %w; choose another name", name, ErrExists)
+	}
+	if tok != nil {
+		return d.createInToken(spec, tok, kek)
 	}
 	priv, err := generate(t)
 	if err != nil {
@@ -483,17 +558,24 @@ func (d *Dir) Key(name string) (Key, error) {
 }
 
 // Signer returns a crypto.Signer for the key named name. It fails with
-// ErrNotFound or ErrLocked. The Signer stops working while d is locked.
+// ErrNotFound, ErrLocked, or ErrUnavailable if the key's token cannot be
+// used. The Signer stops working while d is locked.
 func (d *Dir) Signer(name string) (crypto.Signer, error) {
 	d.mu.RLock()
 	s := d.slots[name]
 	locked := d.kek == nil
+	ready := s != nil && s.priv != nil && !d.tokenBroken(s.rec.key.Backend)
 	d.mu.RUnlock()
 	if s == nil {
 		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
 	}
 	if locked {
 		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", name, ErrLocked)
+	}
+	if !ready {
+		if err := d.reconnect(s.rec.key.Backend); err != nil {
+			return nil, fmt.Errorf("key %q: %w", name, err)
+		}
 	}
 	return s, nil
 }
@@ -505,10 +587,20 @@ func (s *slot) Public() crypto.PublicKey { return s.rec.key.Public }
 func (s *slot) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	s.d.mu.RLock()
 	defer s.d.mu.RUnlock()
-	if s.priv == nil {
+	if s.d.kek == nil {
 		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", s.rec.key.Name, ErrLocked)
 	}
-	return s.priv.Sign(rand, digest, opts)
+	if s.priv == nil {
+		return nil, fmt.Errorf("key %q: token %q: %w: not logged in", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable)
+	}
+	sig, err := s.priv.Sign(rand, digest, opts)
+	if err != nil && s.rec.key.Backend != "" {
+		if t := s.d.tokenNamed(s.rec.key.Backend); t != nil {
+			t.broken.Store(true) // the next Signer logs in again
+		}
+		return nil, fmt.Errorf("key %q: token %q: %w: %v", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable, err)
+	}
+	return sig, err
 }
 
 // Format prints only the key name, whatever the verb, so that a Signer

@@ -7,6 +7,10 @@
 // allowed when one grant matches all three. Nothing is allowed by default:
 // a principal without rules, or a request no grant covers, is denied.
 //
+// Custody (unlocking with a passphrase or a share, locking, reading the
+// keystore's status) is allowed to custodians and administrators; a
+// custodian holds no other right.
+//
 // Administration, auditing, token issuance and signing are separate: an
 // administrator holds no signing rights unless a Grant gives them, a signing
 // grant never allows key management, auditors (audit: true) read the audit
@@ -30,9 +34,10 @@ type Action string
 
 const (
 	Sign       Action = "sign"        // sign with a key in a format
-	Admin      Action = "admin"       // create keys, unlock the keystore
+	Admin      Action = "admin"       // create keys, hand the keystore to custodians
 	Audit      Action = "audit"       // read the audit log's entries
 	IssueToken Action = "issue-token" // issue a token for a key in a format
+	Custody    Action = "custody"     // unlock (passphrase or share), lock, see the keystore's status
 )
 
 // Grant allows signing with the keys, in the formats, for the artifact names
@@ -46,6 +51,7 @@ type Grant struct {
 // Rules are everything one principal may do.
 type Rules struct {
 	Admin       bool    `yaml:"admin"`
+	Custodian   bool    `yaml:"custodian"`    // may unlock, lock and see status; admins may too
 	Audit       bool    `yaml:"audit"`        // may read and search the audit log; admins may too
 	IssueTokens bool    `yaml:"issue_tokens"` // may issue tokens within its own grants
 	Grants      []Grant `yaml:"grants"`
@@ -107,6 +113,11 @@ func (p *Policy) Authorize(r Request) error {
 	case Admin:
 		if !rules.Admin {
 			return &Denial{r, "is not an administrator (needs admin: true)"}
+		}
+		return nil
+	case Custody:
+		if !rules.Custodian && !rules.Admin {
+			return &Denial{r, "is neither a custodian nor an administrator (needs custodian: true)"}
 		}
 		return nil
 	case Audit:

@@ -34,7 +34,7 @@ func (s *Server) auditSigner() (crypto.Signer, error) {
 	if k.Usage != usageAudit {
 		return nil, fmt.Errorf("key %q has usage %q, not %q: the log key must sign checkpoints and nothing else", k.Name, k.Usage, usageAudit)
 	}
-	return s.keys.Signer(s.auditKey)
+	return s.keys.BackgroundSigner(s.auditKey) // checkpoints do not extend the lease
 }
 
 // AuditKey returns the log key as the Log needs it: Options.Key.

@@ -35,7 +35,7 @@ import (
 // matching no principal). Tokens are on, signed by keystore key "tokens"
 // for audience "test".
 type fixture struct {
-	keys    *keystore.Dir
+	keys    *keystore.Keyring
 	url     *url.URL
 	ca      *devpki.CA
 	clients map[string]*client.Client
@@ -80,11 +80,12 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if err := keystore.Init(dir, pass); err != nil {
 		tb.Fatal(err)
 	}
-	keys, err := keystore.Open(dir)
+	ks, err := keystore.Open(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := keys.Unlock(pass); err != nil {
+	keys := keystore.NewKeyring(ks, keystore.Timeouts{})
+	if err := keys.Unlock("test", pass); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := keys.Create(keystore.Spec{Name: "release", Type: keystore.ECDSAP256}); err != nil {

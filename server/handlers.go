@@ -167,7 +167,7 @@ func (s *Server) createKey(c *call) error {
 	}
 	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID})
 	if err != nil {
-		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) {
+		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
 			return keyError(req.Name, err)
 		}
 		return badRequest("%v", err)
@@ -199,29 +199,6 @@ func defaultUsage(t keystore.Type) string {
 		return "raw"
 	}
 	return only
-}
-
-func (s *Server) unlock(c *call) error {
-	c.action = audit.ActionUnlock
-	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
-		return err
-	}
-	req, err := decode[api.UnlockRequest](c)
-	if err != nil {
-		return err
-	}
-	if err := s.keys.Unlock([]byte(req.Passphrase)); err != nil {
-		if errors.Is(err, keystore.ErrBadPassphrase) {
-			return &apiError{http.StatusForbidden, "bad_passphrase", "wrong passphrase; the keystore stays locked"}
-		}
-		return err
-	}
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		return err
-	}
-	s.log.Info("keystore unlocked", "id", c.id, "principal", c.principal.Name)
-	s.writeJSON(c.w, http.StatusOK, struct{}{})
-	return nil
 }
 
 func (s *Server) sign(c *call) error {
@@ -326,7 +303,7 @@ func signError(i, n int, key string, err error) error {
 		}
 		return ae
 	}
-	if errors.Is(err, keystore.ErrLocked) {
+	if errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
 		return keyError(key, err)
 	}
 	return fmt.Errorf("signing item %d with key %q: %w", i+1, key, err)
@@ -460,6 +437,10 @@ func keyError(name string, err error) error {
 		return &apiError{http.StatusConflict, "exists", fmt.Sprintf("a key named %q already exists", name)}
 	case errors.Is(err, keystore.ErrLocked):
 		return &apiError{http.StatusServiceUnavailable, "locked", "keystore locked: ask a custodian to run 'signet unlock'"}
+	case errors.Is(err, keystore.ErrUnavailable):
+		// Token errors name the token and the PKCS #11 error; they never
+		// carry key material.
+		return &apiError{http.StatusServiceUnavailable, "hsm_unavailable", fmt.Sprintf("key %q is in a hardware token that cannot sign now: %v; check the token, then retry", name, err)}
 	}
 	return err
 }
@@ -491,6 +472,14 @@ func typeName[T any]() string {
 		return "key creation request"
 	case *api.UnlockRequest:
 		return "unlock request"
+	case *api.CustodyInitRequest:
+		return "custody init request"
+	case *api.RekeyRequest:
+		return "rekey request"
+	case *api.RekeyApproval:
+		return "rekey approval"
+	case *api.EnrollRequest:
+		return "enroll request"
 	}
 	return "request"
 }

@@ -41,7 +41,7 @@ import (
 // "publisher", who may sign with both keys in the pgp formats and request
 // every catalog.
 type pgpFixture struct {
-	keys             *keystore.Dir
+	keys             *keystore.Keyring
 	publisher, other *client.Client
 	audit            *audit.Log
 	apt, rpm, sums   string // catalog roots
@@ -83,11 +83,12 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 	if err := keystore.Init(ksDir, pass); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := keystore.Open(ksDir)
+	ks, err := keystore.Open(ksDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := keys.Unlock(pass); err != nil {
+	keys := keystore.NewKeyring(ks, keystore.Timeouts{})
+	if err := keys.Unlock("test", pass); err != nil {
 		t.Fatal(err)
 	}
 	for name, typ := range map[string]keystore.Type{"archive-ed25519": keystore.PGPEd25519, "archive-rsa": keystore.PGPRSA4096} {

@@ -42,20 +42,42 @@ import (
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/catalog"
+	"github.com/signet-dev/signet/custody"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
 )
 
-// Keyring is what the server needs from a key backend. *keystore.Dir
-// implements it; an HSM backend will too.
+// Keyring is what the server needs from the keys under custody: keys as
+// crypto.Signers (from the encrypted file or a PKCS #11 token), unlocking
+// by passphrase or one share at a time, the panic-button Lock, and status.
+// *keystore.Keyring implements it, and Custodian.
 type Keyring interface {
 	List() ([]keystore.Key, error)
 	Key(name string) (keystore.Key, error)
 	Signer(name string) (crypto.Signer, error)
+	// BackgroundSigner is Signer for the server's own work (audit
+	// checkpoints): it fails while locked but never extends a lease.
+	BackgroundSigner(name string) (crypto.Signer, error)
 	Create(spec keystore.Spec) (keystore.Key, error)
-	Unlock(passphrase []byte) error
+	Unlock(by string, passphrase []byte) error
+	SubmitShare(by string, share custody.Share) (keystore.Accepted, error)
+	Lock() bool
+	Status() keystore.Status
 	Locked() bool
+}
+
+// Custodian is what a Keyring adds for custody administration: handing
+// the keystore to custodians, rekeying, enrolling tokens, and the events
+// (expiries) the server audits. A Keyring without it answers 501.
+type Custodian interface {
+	InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian) (*custody.Set, []keystore.ShareFile, error)
+	ProposeRekey(by string, threshold int, custodians []custody.Custodian) (keystore.Proposal, error)
+	ApproveRekey(by, proposal string, share custody.Share) (keystore.Accepted, *custody.Set, []keystore.ShareFile, error)
+	ResetProgress() []custody.Received
+	EnrollToken(name, currentPIN string) error
+	Notify(func(keystore.Event))
+	Expire()
 }
 
 // Authenticator proves who is calling.
@@ -174,7 +196,7 @@ func New(o Options) *Server {
 	for _, c := range o.Catalogs {
 		catalogs[c.Spec().Name] = c
 	}
-	return &Server{
+	s := &Server{
 		catalogs: catalogs,
 		keys:     o.Keys,
 		policy:   o.Policy,
@@ -187,6 +209,10 @@ func New(o Options) *Server {
 		log:      o.Log,
 		slots:    make(chan struct{}, limits.MaxInflight),
 	}
+	if c, ok := o.Keys.(Custodian); ok {
+		c.Notify(s.recordEvent)
+	}
+	return s
 }
 
 // TLSConfig returns the server side of TLS 1.3: cert is the server's
@@ -222,6 +248,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	go s.expireLeases(ctx)
 	select {
 	case err := <-errc:
 		return err
@@ -247,6 +274,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/keys/{name}/openpgp", s.api(s.getOpenPGPKey))
 	mux.Handle("POST /v1/catalogs/{name}/sign", s.api(s.signCatalog))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
+	mux.Handle("POST /v1/lock", s.api(s.lock))
+	mux.Handle("GET /v1/status", s.api(s.status))
+	mux.Handle("POST /v1/custody/init", s.api(s.custodyInit))
+	mux.Handle("POST /v1/custody/rekey", s.api(s.custodyRekey))
+	mux.Handle("POST /v1/custody/rekey/approve", s.api(s.custodyApprove))
+	mux.Handle("POST /v1/custody/reset", s.api(s.custodyReset))
+	mux.Handle("POST /v1/hsm/enroll", s.api(s.hsmEnroll))
 	mux.Handle("POST /v1/tokens", s.api(s.issueToken))
 	mux.Handle("POST /v1/tokens/verify", s.api(s.verifyToken))
 	mux.Handle("POST /v1/tokens/deny-list", s.api(s.signDenyList))
@@ -260,6 +294,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
+		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",
 		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
@@ -292,8 +327,8 @@ type call struct {
 	key      *audit.KeyRef
 	format   string
 	artifact *audit.Artifact
-	details  map[string]string
-	recorded bool // the handler appended its entries
+	details  map[string]string // e.g. a custody share's index, also on refusals
+	recorded bool              // the handler appended its entries
 }
 
 // entry returns an audit entry for c with what is known so far.

@@ -193,7 +193,7 @@ func TestAuthorization(t *testing.T) {
 			_, err := builder.CreateKey(ctx, &api.CreateKeyRequest{Name: "mine", Type: "ed25519"})
 			return err
 		}, "forbidden", "is not an administrator"},
-		{"unlock without admin", func() error { return builder.Unlock(ctx, "x") }, "forbidden", "is not an administrator"},
+		{"unlock without custody rights", func() error { return builder.Unlock(ctx, "x") }, "forbidden", "is neither a custodian nor an administrator"},
 		{"certificate matching no principal", func() error { _, err := f.clients["stranger"].Keys(ctx); return err }, "unauthenticated", `client certificate "stranger"`},
 	}
 	for _, tt := range denied {

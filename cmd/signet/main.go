@@ -20,6 +20,15 @@ Usage:
     signet serve --config FILE
     signet keystore init --dir DIR [--passphrase-file FILE]
     signet unlock [--passphrase-file FILE]
+    signet unlock --share FILE --identity AGE-KEY
+    signet lock
+    signet status
+    signet custody init --threshold N --recipient [NAME=]AGE-PUBLIC-KEY... [--shares M]
+                        [--out DIR] [--passphrase-file FILE]
+    signet custody rekey --threshold N --recipient [NAME=]AGE-PUBLIC-KEY... [--shares M]
+    signet custody approve --share FILE --identity AGE-KEY [--proposal ID] [--out DIR]
+    signet custody reset
+    signet hsm enroll NAME [--pin-file FILE]
     signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']
     signet key list
     signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]
@@ -58,7 +67,20 @@ DIR/client.env, which points the client commands at it:
 
 serve --config runs a production server; see docs/config.md. Its keystore
 starts locked: create it once with 'signet keystore init' and open it after
-each start with 'signet unlock'.
+each start with 'signet unlock'. An unlock is a lease: it ends after
+keystore.idle_ttl without signing, keystore.max_ttl after it began, or at
+'signet lock' (the panic button); then keys are wiped until humans unlock
+again. 'signet status' shows the lease, custody progress and keys.
+
+custody init hands the keystore to N of M custodians: it splits a new
+unlock secret into one share per age public key (age-keygen), writes
+DIR/NAME.share for each, and the passphrase stops working. From then on
+each of N custodians runs 'signet unlock --share NAME.share --identity
+NAME.key'; the share is decrypted locally and checked by the server on
+entry. custody rekey proposes a new set of custodians, which takes effect
+when N current custodians run 'custody approve'; old shares then stop
+working. hsm enroll hands a PKCS #11 token (keystore.pkcs11 in the config)
+to the keystore. See docs/custody.md.
 
 Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, and the
 OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid). A key signs
@@ -164,6 +186,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runKeystore(env, rest)
 	case "unlock":
 		err = runUnlock(env, rest)
+	case "lock":
+		err = runLock(env, rest)
+	case "status":
+		err = runStatus(env, rest)
+	case "custody":
+		err = runCustody(env, rest)
+	case "hsm":
+		err = runHSM(env, rest)
 	case "key":
 		err = runKey(env, rest)
 	case "sign":

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/internal/dev"
+	"github.com/signet-dev/signet/internal/harden"
+	"github.com/signet-dev/signet/internal/logbuf"
 	"github.com/signet-dev/signet/internal/sdlisten"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
@@ -62,15 +65,37 @@ func runServe(env *cmdEnv, args []string) error {
 		})
 	}
 
-	keys, err := keystore.Open(cfg.KeystoreDir())
+	logw := logbuf.New(env.stderr, 200*time.Millisecond)
+	defer logw.Close()
+	log := newLogger(logw, cfg.Log, *devMode)
+	if !*devMode {
+		// Before any key is unlocked: no core dumps, no ptrace by the
+		// same user, no swapping where allowed.
+		r := harden.Process()
+		for what, err := range map[string]error{"core dumps (PR_SET_DUMPABLE)": r.NotDumpable, "core files (RLIMIT_CORE)": r.NoCore, "memory locking": r.Mlock} {
+			if err != nil {
+				log.Warn("hardening incomplete: "+what, "err", err)
+			}
+		}
+	}
+	dir, err := keystore.Open(cfg.KeystoreDir())
 	if err != nil {
 		return err
 	}
+	if err := cfg.AttachTokens(dir); err != nil {
+		return err
+	}
+	ttl := cfg.Timeouts()
+	if *devMode {
+		ttl = keystore.Timeouts{} // a development keystore stays unlocked
+	}
+	keys := keystore.NewKeyring(dir, ttl)
+	defer keys.Lock() // wipe keys and log out of tokens on the way out
 	if passphrase != nil {
-		if err := keys.Unlock(passphrase); err != nil {
+		if err := keys.Unlock("dev", passphrase); err != nil {
 			return fmt.Errorf("unlocking development keystore: %w", err)
 		}
-		if err := dev.EnsureAuditKey(keys, cfg.AuditKey()); err != nil {
+		if err := dev.EnsureAuditKey(dir, cfg.AuditKey()); err != nil {
 			return err
 		}
 	}
@@ -90,7 +115,6 @@ func runServe(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.stderr, nil))
 	ln, err := listen(cfg.Listen)
 	if err != nil {
 		return err
@@ -150,7 +174,12 @@ func runServe(env *cmdEnv, args []string) error {
 		fmt.Fprint(env.stdout, clientEnv)
 	}
 	if keys.Locked() {
-		log.Warn("keystore locked: signing is refused until an administrator runs 'signet unlock'")
+		st := keys.Status()
+		if st.Set != nil {
+			log.Warn("keystore locked: signing is refused until custodians unlock it", "custodians", len(st.Set.Custodians), "threshold", st.Set.Threshold)
+		} else {
+			log.Warn("keystore locked: signing is refused until a custodian runs 'signet unlock'")
+		}
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "keystore", cfg.KeystoreDir())
 	drain := cfg.DrainTimeout
@@ -162,6 +191,16 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newLogger returns the server's log: JSON lines in production (text in
+// development, or as configured), buffered.
+func newLogger(w io.Writer, c config.Log, dev bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "text" || c.Format == "" && dev {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // listen returns the socket systemd passed (socket activation), or a new
@@ -194,7 +233,7 @@ func openAuditStore(env *cmdEnv, cfg *config.Config) (audit.Store, error) {
 // is the one the verifiers list under its name. Replicas share one config
 // but not necessarily one keystore: a replica without the key verifies
 // tokens and issues none.
-func checkTokenSigningKey(cfg *config.Config, keys *keystore.Dir, log *slog.Logger) error {
+func checkTokenSigningKey(cfg *config.Config, keys *keystore.Keyring, log *slog.Logger) error {
 	name := cfg.Tokens.SigningKey
 	if name == "" {
 		return nil
@@ -235,32 +274,6 @@ func runKeystore(env *cmdEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "keystore created in %s\n", *dir)
-	return nil
-}
-
-func runUnlock(env *cmdEnv, args []string) error {
-	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
-	cf := clientFlags(fs)
-	passFile := fs.String("passphrase-file", "", "")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unlock takes no arguments")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	pass, err := readPassphrase(env, *passFile, false)
-	if err != nil {
-		return err
-	}
-	if err := c.Unlock(env.ctx, string(pass)); err != nil {
-		return err
-	}
-	fmt.Fprintln(env.stdout, "keystore unlocked")
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -16,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"filippo.io/age/armor"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/custody"
 	"github.com/signet-dev/signet/internal/devpki"
 )
 
@@ -35,7 +39,7 @@ func TestMain(m *testing.M) {
 // loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
 // git, minisign and go-securesystemslib.
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
@@ -50,6 +54,8 @@ func TestScripts(t *testing.T) {
 			"mkpki":      cmdMkPKI,
 			"envfile":    cmdEnvFile,
 			"genlogkey":  cmdGenLogKey,
+			"forgeshare": cmdForgeShare,
+			"softhsm":    cmdSoftHSM,
 			"cotgraph":   cmdCoTGraph,
 			"cotuse":     cmdCoTUse,
 			"dsseverify": cmdDSSEVerify,
@@ -180,5 +186,68 @@ func cmdMkPKI(ts *testscript.TestScript, neg bool, args []string) {
 	write("server", func() (tls.Certificate, error) { return ca.IssueServer("127.0.0.1") })
 	for _, name := range args[1:] {
 		write(name, func() (tls.Certificate, error) { return ca.IssueClient(name) })
+	}
+}
+
+// forgeshare SHARE RECIPIENT OUT writes OUT: a share file that looks like
+// SHARE (same set and index, encrypted to the age public key in RECIPIENT)
+// but holds a random value, as a corrupted or forged share would.
+func cmdForgeShare(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: forgeshare SHARE RECIPIENT OUT")
+	}
+	var set string
+	var index int
+	for l := range strings.Lines(ts.ReadFile(args[0])) {
+		fmt.Sscanf(l, "# signet custody share %d of", &index)
+		fmt.Sscanf(l, "# set %32s", &set)
+	}
+	if set == "" || index == 0 {
+		ts.Fatalf("%s: no set or index in its comments", args[0])
+	}
+	r, err := custody.ParseRecipient(ts.ReadFile(args[1]))
+	ts.Check(err)
+	value := make([]byte, 32)
+	rand.Read(value)
+	value[31] &= 0x0f // a canonical scalar, just not the right one
+	f, err := os.Create(ts.MkAbs(args[2]))
+	ts.Check(err)
+	defer f.Close()
+	fmt.Fprintf(f, "# signet custody share %d (forged)\n", index)
+	aw := armor.NewWriter(f)
+	w, err := age.Encrypt(aw, r)
+	ts.Check(err)
+	fmt.Fprintf(w, `{"set":%q,"index":%d,"value":%q}`, set, index, base64.StdEncoding.EncodeToString(value))
+	ts.Check(w.Close())
+	ts.Check(aw.Close())
+}
+
+// softhsm DIR LABEL initializes a SoftHSM2 token labelled LABEL in DIR
+// (SO PIN 1234, user PIN 5678) and sets SOFTHSM2_CONF, so that servers
+// and pkcs11-tool started later see it, and SOFTHSM_MODULE.
+func cmdSoftHSM(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: softhsm DIR LABEL")
+	}
+	module := ""
+	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so"} {
+		if _, err := os.Stat(p); err == nil {
+			module = p
+			break
+		}
+	}
+	if module == "" {
+		ts.Fatalf("SoftHSM2 is required (Debian package softhsm2); run ./scripts/test, which installs it")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(filepath.Join(dir, "tokens"), 0o700))
+	conf := filepath.Join(dir, "softhsm2.conf")
+	ts.Check(os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600))
+	ts.Setenv("SOFTHSM2_CONF", conf)
+	ts.Setenv("SOFTHSM_MODULE", module)
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", args[1], "--so-pin", "1234", "--pin", "5678")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("softhsm2-util: %v\n%s", err, out)
 	}
 }

@@ -1,0 +1,619 @@
+package keystore
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/signet-dev/signet/custody"
+)
+
+// Timeouts bound how long keys stay usable after humans unlock them.
+type Timeouts struct {
+	// IdleTTL locks the keystore when no key has been used for this long.
+	// Every signature (and key creation) refreshes it. 0: no idle limit.
+	IdleTTL time.Duration
+	// MaxTTL locks the keystore this long after it was unlocked, however
+	// busy it is, so that humans must renew the lease. 0: no limit.
+	MaxTTL time.Duration
+	// PartialWindow is how long submitted shares wait for the rest of a
+	// quorum before they are discarded. 0: DefaultPartialWindow.
+	PartialWindow time.Duration
+}
+
+// DefaultPartialWindow is the default of Timeouts.PartialWindow.
+const DefaultPartialWindow = 15 * time.Minute
+
+// A Keyring is a Dir under human custody. It starts locked; Unlock (a
+// passphrase) or a quorum of custodians' shares opens a Lease, and when the
+// lease ends — idle for IdleTTL, MaxTTL after it opened, or Lock, the panic
+// button — every private key is wiped and every token logged out, until
+// humans unlock again.
+//
+// Expiry is checked on every use and by Expire, which a server calls
+// periodically so that keys are wiped even when nobody signs. The clock is
+// injectable (Now) for tests. A Keyring is safe for concurrent use.
+type Keyring struct {
+	dir *Dir
+	ttl Timeouts
+	now func() time.Time
+
+	mu     sync.Mutex
+	lease  *Lease
+	unlock *custody.Collector // shares toward an unlock, in custody mode
+	rekey  *Proposal          // the pending rekey, if any
+	notify func(Event)
+	locks  int // Lock calls so far: an unlock that raced one is undone
+}
+
+// Lease is an open unlock.
+type Lease struct {
+	By         string             `json:"by"`     // the principal whose request completed the unlock
+	Method     string             `json:"method"` // "passphrase" or "shares"
+	Custodians []custody.Received `json:"custodians,omitempty"`
+	Since      time.Time          `json:"since"`
+	LastUse    time.Time          `json:"last_use"`
+	// IdleExpires and Expires are when the lease ends if unused, and at
+	// the latest; zero if unlimited.
+	IdleExpires time.Time `json:"idle_expires,omitzero"`
+	Expires     time.Time `json:"expires,omitzero"`
+}
+
+// Proposal is a rekey waiting for a quorum of current custodians.
+type Proposal struct {
+	ID         string              `json:"id"`
+	By         string              `json:"by"`
+	At         time.Time           `json:"at"`
+	Threshold  int                 `json:"threshold"`
+	Custodians []custody.Custodian `json:"custodians"`
+	Progress   custody.Progress    `json:"progress"`
+
+	shares *custody.Collector
+}
+
+// Event is something that happened without a request: a lease or partial
+// progress expiring. A server records it in its audit log.
+type Event struct {
+	Time   time.Time
+	Kind   string // "lock" (lease ended) or "custody" (progress discarded)
+	Reason string
+	Lost   []custody.Received // the shares discarded, for "custody"
+}
+
+// Status is the state of a Keyring, for 'signet status'.
+type Status struct {
+	Locked bool              `json:"locked"`
+	Mode   string            `json:"mode"` // ModePassphrase or ModeCustody
+	Lease  *Lease            `json:"lease,omitempty"`
+	Set    *SetStatus        `json:"custody,omitempty"`
+	Unlock *custody.Progress `json:"unlock_progress,omitempty"`
+	Rekey  *Proposal         `json:"rekey,omitempty"`
+	Tokens []TokenStatus     `json:"tokens,omitempty"`
+	Keys   []KeyStatus       `json:"keys"`
+	// IdleTTL and MaxTTL are the configured limits; 0 is unlimited.
+	IdleTTL time.Duration `json:"idle_ttl"`
+	MaxTTL  time.Duration `json:"max_ttl"`
+}
+
+// SetStatus describes the current share set.
+type SetStatus struct {
+	ID         string   `json:"id"`
+	Threshold  int      `json:"threshold"`
+	Custodians []string `json:"custodians"` // share i+1 is Custodians[i]
+	Created    string   `json:"created"`
+}
+
+// KeyStatus is one key in a Status.
+type KeyStatus struct {
+	Name    string `json:"name"`
+	Type    Type   `json:"type"`
+	Backend string `json:"backend"` // "file" or the token's name
+}
+
+// NewKeyring puts d, which must be locked, under custody with ttl.
+func NewKeyring(d *Dir, ttl Timeouts) *Keyring {
+	if ttl.PartialWindow <= 0 {
+		ttl.PartialWindow = DefaultPartialWindow
+	}
+	return &Keyring{dir: d, ttl: ttl, now: time.Now}
+}
+
+// SetClock replaces the clock, for tests.
+func (k *Keyring) SetClock(now func() time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.now = now
+}
+
+// Notify sets the function called, without locks held, for each Event.
+func (k *Keyring) Notify(f func(Event)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.notify = f
+}
+
+// Dir returns the keystore under custody.
+func (k *Keyring) Dir() *Dir { return k.dir }
+
+// List returns every key; it works while locked.
+func (k *Keyring) List() ([]Key, error) { return k.dir.List() }
+
+// Key describes one key; it works while locked.
+func (k *Keyring) Key(name string) (Key, error) { return k.dir.Key(name) }
+
+// Locked reports whether no lease is open.
+func (k *Keyring) Locked() bool {
+	k.mu.Lock()
+	events := k.expire()
+	locked := k.lease == nil
+	k.mu.Unlock()
+	k.emit(events)
+	return locked
+}
+
+// use checks the lease and refreshes its idle deadline.
+func (k *Keyring) use() error { return k.check(true) }
+
+// check checks the lease, refreshing its idle deadline if refresh.
+func (k *Keyring) check(refresh bool) error {
+	k.mu.Lock()
+	events := k.expire()
+	l := k.lease
+	if l != nil && refresh {
+		l.LastUse = k.now()
+		l.IdleExpires = k.idleDeadline(l)
+	}
+	k.mu.Unlock()
+	k.emit(events)
+	if l == nil {
+		return fmt.Errorf("%w: ask a custodian to run 'signet unlock'", ErrLocked)
+	}
+	return nil
+}
+
+// Signer returns a signer for the key named name. Each signature refreshes
+// the lease; after the lease ends the signer fails with ErrLocked.
+func (k *Keyring) Signer(name string) (crypto.Signer, error) {
+	if err := k.use(); err != nil {
+		return nil, fmt.Errorf("key %q: %w", name, err)
+	}
+	s, err := k.dir.Signer(name)
+	if err != nil {
+		return nil, err
+	}
+	return &leasedSigner{k: k, s: s, refresh: true}, nil
+}
+
+// BackgroundSigner returns a signer for the server's own work, such as
+// signing audit checkpoints. Like Signer it works only during a lease but,
+// unlike Signer, it never refreshes the lease: background activity (which
+// anyone can cause, by sending refused requests) must not keep keys
+// unlocked.
+func (k *Keyring) BackgroundSigner(name string) (crypto.Signer, error) {
+	if err := k.check(false); err != nil {
+		return nil, fmt.Errorf("key %q: %w", name, err)
+	}
+	s, err := k.dir.Signer(name)
+	if err != nil {
+		return nil, err
+	}
+	return &leasedSigner{k: k, s: s}, nil
+}
+
+type leasedSigner struct {
+	k       *Keyring
+	s       crypto.Signer
+	refresh bool // signing counts as use of the lease
+}
+
+func (l *leasedSigner) Public() crypto.PublicKey { return l.s.Public() }
+
+func (l *leasedSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if err := l.k.check(l.refresh); err != nil {
+		return nil, err
+	}
+	return l.s.Sign(rand, digest, opts)
+}
+
+// Format prints what the underlying signer prints: only the key name.
+func (l *leasedSigner) Format(f fmt.State, verb rune) {
+	if ff, ok := l.s.(fmt.Formatter); ok {
+		ff.Format(f, verb)
+		return
+	}
+	io.WriteString(f, "keystore.Signer")
+}
+
+// Create generates a key; it needs an open lease, which it refreshes.
+func (k *Keyring) Create(spec Spec) (Key, error) {
+	if err := k.use(); err != nil {
+		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
+	}
+	return k.dir.Create(spec)
+}
+
+// Unlock opens a lease with the passphrase of a keystore not in custody.
+func (k *Keyring) Unlock(by string, passphrase []byte) error {
+	k.mu.Lock()
+	locks := k.locks
+	k.mu.Unlock()
+	if err := k.dir.Unlock(passphrase); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.open(by, "passphrase", nil, locks)
+}
+
+// errLockedMeanwhile is returned when Lock won a race with an unlock.
+var errLockedMeanwhile = fmt.Errorf("%w: 'signet lock' was run while unlocking; unlock again if that was not meant", ErrLocked)
+
+// open starts a lease, unless one is open, or undoes the unlock if Lock
+// was called since the unlock began (when k.locks was locks): the panic
+// button wins every race. k.mu is held.
+func (k *Keyring) open(by, method string, custodians []custody.Received, locks int) error {
+	if k.locks != locks {
+		if k.lease == nil {
+			k.dir.Lock()
+		}
+		return errLockedMeanwhile
+	}
+	if k.lease != nil {
+		return nil // an unlock while unlocked leaves the lease as it was
+	}
+	now := k.now()
+	l := &Lease{By: by, Method: method, Custodians: custodians, Since: now, LastUse: now}
+	l.IdleExpires = k.idleDeadline(l)
+	if k.ttl.MaxTTL > 0 {
+		l.Expires = now.Add(k.ttl.MaxTTL)
+	}
+	k.lease = l
+	return nil
+}
+
+func (k *Keyring) idleDeadline(l *Lease) time.Time {
+	if k.ttl.IdleTTL <= 0 {
+		return time.Time{}
+	}
+	d := l.LastUse.Add(k.ttl.IdleTTL)
+	if !l.Expires.IsZero() && l.Expires.Before(d) {
+		return l.Expires
+	}
+	return d
+}
+
+// Accepted says what became of one submitted share.
+type Accepted struct {
+	Index     int    `json:"index"`
+	Custodian string `json:"custodian"`
+	Received  int    `json:"received"` // shares received so far in this ceremony, this one included
+	Threshold int    `json:"threshold"`
+	Done      bool   `json:"done"` // the quorum was reached and the ceremony completed
+}
+
+// SubmitShare adds one custodian's share, submitted by principal by,
+// toward unlocking. The share is verified on entry: a wrong or forged
+// share is refused with an error naming its index, custodian and by, and
+// the shares received so far are kept. When the threshold is reached the
+// keystore unlocks and a lease opens.
+func (k *Keyring) SubmitShare(by string, sh custody.Share) (Accepted, error) {
+	set := k.dir.Custody()
+	if set == nil {
+		return Accepted{}, fmt.Errorf("%w: this keystore is unlocked with its passphrase, not with shares ('signet unlock --passphrase-file')", ErrMode)
+	}
+	k.mu.Lock()
+	locks := k.locks
+	events := k.expire()
+	if k.unlock == nil || k.unlock.Set() != set {
+		k.unlock = custody.NewCollector(set, k.ttl.PartialWindow)
+	}
+	if k.lease != nil {
+		k.mu.Unlock()
+		k.emit(events)
+		return Accepted{}, fmt.Errorf("the keystore is already unlocked (by %q); no share is needed", k.leaseBy())
+	}
+	secret, a, err := add(k.unlock, k.now(), by, sh)
+	k.mu.Unlock()
+	k.emit(events)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if secret == nil {
+		return a.Accepted, nil
+	}
+	defer clear(secret)
+	if err := k.dir.unlockSecret(secret); err != nil {
+		return Accepted{}, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return a.Accepted, k.open(by, "shares", a.received, locks)
+}
+
+func (k *Keyring) leaseBy() string {
+	if k.lease == nil {
+		return ""
+	}
+	return k.lease.By
+}
+
+type acceptedWith struct {
+	Accepted
+	received []custody.Received // every share of the ceremony so far
+}
+
+// add adds sh to c and describes the outcome. A collector resets itself
+// when it completes, so the shares received are taken before.
+func add(c *custody.Collector, now time.Time, by string, sh custody.Share) ([]byte, acceptedWith, error) {
+	c.Expire(now) // its event, if any, was reported by Keyring.expire
+	before := c.Progress().Received
+	secret, err := c.Add(now, by, sh)
+	if err != nil {
+		return nil, acceptedWith{}, err
+	}
+	set := c.Set()
+	a := acceptedWith{
+		Accepted: Accepted{Index: sh.Index, Custodian: set.Custodian(sh.Index), Received: len(before) + 1, Threshold: set.Threshold, Done: secret != nil},
+		received: append(before, custody.Received{Index: sh.Index, Custodian: set.Custodian(sh.Index), By: by, At: now.UTC()}),
+	}
+	return secret, a, nil
+}
+
+// Lock ends the lease now (the panic button), wipes the keys, logs out of
+// every token and discards every share received. It reports whether a
+// lease was open.
+func (k *Keyring) Lock() bool {
+	k.mu.Lock()
+	was := k.lease != nil
+	k.locks++
+	k.lockLocked()
+	if k.unlock != nil {
+		k.unlock.Reset()
+	}
+	if k.rekey != nil {
+		k.rekey.shares.Reset()
+		k.rekey = nil
+	}
+	k.mu.Unlock()
+	return was
+}
+
+// lockLocked ends the lease. k.mu is held.
+func (k *Keyring) lockLocked() {
+	k.dir.Lock()
+	k.lease = nil
+}
+
+// Expire ends the lease and discards partial progress whose time is up. A
+// server calls it every second or so.
+func (k *Keyring) Expire() {
+	k.mu.Lock()
+	events := k.expire()
+	k.mu.Unlock()
+	k.emit(events)
+}
+
+// expire does what Expire says and returns the events. k.mu is held.
+func (k *Keyring) expire() []Event {
+	now := k.now()
+	var events []Event
+	if l := k.lease; l != nil {
+		reason := ""
+		switch {
+		case !l.Expires.IsZero() && !now.Before(l.Expires):
+			reason = fmt.Sprintf("lease reached its maximum of %v (unlocked by %q at %s)", k.ttl.MaxTTL, l.By, l.Since.UTC().Format(time.RFC3339))
+		case !l.IdleExpires.IsZero() && !now.Before(l.IdleExpires):
+			reason = fmt.Sprintf("lease idle for %v (last use %s)", k.ttl.IdleTTL, l.LastUse.UTC().Format(time.RFC3339))
+		}
+		if reason != "" {
+			k.lockLocked()
+			events = append(events, Event{Time: now, Kind: "lock", Reason: reason})
+		}
+	}
+	if k.unlock != nil {
+		if lost := k.unlock.Expire(now); lost != nil {
+			events = append(events, Event{Time: now, Kind: "custody", Lost: lost,
+				Reason: fmt.Sprintf("partial unlock discarded: %d of %d shares did not reach the quorum within %v", len(lost), k.unlock.Set().Threshold, k.ttl.PartialWindow)})
+		}
+	}
+	if p := k.rekey; p != nil {
+		if lost := p.shares.Expire(now); lost != nil || now.Sub(p.At) >= k.ttl.PartialWindow {
+			k.rekey = nil
+			events = append(events, Event{Time: now, Kind: "custody", Lost: lost,
+				Reason: fmt.Sprintf("rekey proposal %s by %q expired: it was not approved by a quorum within %v", p.ID, p.By, k.ttl.PartialWindow)})
+		}
+	}
+	return events
+}
+
+func (k *Keyring) emit(events []Event) {
+	if len(events) == 0 {
+		return
+	}
+	k.mu.Lock()
+	f := k.notify
+	k.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for _, e := range events {
+		f(e)
+	}
+}
+
+// ResetProgress discards the shares received toward an unlock and the
+// pending rekey proposal, and returns what was discarded.
+func (k *Keyring) ResetProgress() []custody.Received {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var lost []custody.Received
+	if k.unlock != nil {
+		lost = append(lost, k.unlock.Progress().Received...)
+		k.unlock.Reset()
+	}
+	if k.rekey != nil {
+		lost = append(lost, k.rekey.shares.Progress().Received...)
+		k.rekey.shares.Reset()
+		k.rekey = nil
+	}
+	return lost
+}
+
+// Status describes the keyring now.
+func (k *Keyring) Status() Status {
+	k.mu.Lock()
+	events := k.expire()
+	st := Status{Locked: k.lease == nil, Mode: k.dir.Mode(), IdleTTL: k.ttl.IdleTTL, MaxTTL: k.ttl.MaxTTL}
+	if l := k.lease; l != nil {
+		c := *l
+		c.Custodians = slices.Clone(l.Custodians)
+		st.Lease = &c
+	}
+	if set := k.dir.Custody(); set != nil {
+		ss := &SetStatus{ID: set.ID, Threshold: set.Threshold, Created: set.Created}
+		for _, c := range set.Custodians {
+			ss.Custodians = append(ss.Custodians, c.Name)
+		}
+		st.Set = ss
+		if k.unlock != nil && k.unlock.Set() == set {
+			if p := k.unlock.Progress(); len(p.Received) > 0 {
+				st.Unlock = &p
+			}
+		}
+	}
+	if p := k.rekey; p != nil {
+		c := *p
+		c.Progress = p.shares.Progress()
+		st.Rekey = &c
+	}
+	k.mu.Unlock()
+	k.emit(events)
+	st.Tokens = k.dir.Tokens()
+	keys, _ := k.dir.List()
+	st.Keys = []KeyStatus{}
+	for _, key := range keys {
+		b := key.Backend
+		if b == "" {
+			b = "file"
+		}
+		st.Keys = append(st.Keys, KeyStatus{Name: key.Name, Type: key.Type, Backend: b})
+	}
+	return st
+}
+
+// InitCustody hands a passphrase keystore over to custodians; see
+// Dir.InitCustody. An open lease stays open.
+func (k *Keyring) InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian) (*custody.Set, []ShareFile, error) {
+	k.mu.Lock()
+	now := k.now()
+	k.mu.Unlock()
+	return k.dir.InitCustody(passphrase, threshold, custodians, now)
+}
+
+// ProposeRekey records a rekey to threshold of custodians, proposed by by.
+// It takes effect once a quorum of the current custodians approves it
+// with their shares (ApproveRekey) within the partial window. One
+// proposal may be pending at a time.
+func (k *Keyring) ProposeRekey(by string, threshold int, custodians []custody.Custodian) (Proposal, error) {
+	set := k.dir.Custody()
+	if set == nil {
+		return Proposal{}, fmt.Errorf("%w: the keystore is not in custody; run 'signet custody init' first", ErrMode)
+	}
+	// Check the new parameters now rather than after a quorum has gathered.
+	if err := custody.Check(threshold, custodians); err != nil {
+		return Proposal{}, err
+	}
+	k.mu.Lock()
+	events := k.expire()
+	defer func() { k.mu.Unlock(); k.emit(events) }()
+	if p := k.rekey; p != nil {
+		return Proposal{}, fmt.Errorf("rekey proposal %s by %q is pending; approve it, or discard it with 'signet custody reset'", p.ID, p.By)
+	}
+	p := &Proposal{ID: newProposalID(), By: by, At: k.now(), Threshold: threshold, Custodians: slices.Clone(custodians),
+		shares: custody.NewCollector(set, k.ttl.PartialWindow)}
+	p.Progress = p.shares.Progress()
+	k.rekey = p
+	return *p, nil
+}
+
+// PendingRekey returns the pending rekey proposal, if any.
+func (k *Keyring) PendingRekey() (Proposal, bool) {
+	k.mu.Lock()
+	events := k.expire()
+	p := k.rekey
+	k.mu.Unlock()
+	k.emit(events)
+	if p == nil {
+		return Proposal{}, false
+	}
+	return *p, true
+}
+
+// ApproveRekey adds one current custodian's share, submitted by by, to
+// the approval of proposal id. When the threshold is reached the keystore
+// is rekeyed: the new share files are returned, and the old shares stop
+// working.
+func (k *Keyring) ApproveRekey(by, id string, sh custody.Share) (Accepted, *custody.Set, []ShareFile, error) {
+	k.mu.Lock()
+	events := k.expire()
+	p := k.rekey
+	if p == nil || p.ID != id {
+		k.mu.Unlock()
+		k.emit(events)
+		return Accepted{}, nil, nil, fmt.Errorf("no pending rekey proposal %q; 'signet status' shows the pending one", id)
+	}
+	set := p.shares.Set()
+	if set != k.dir.Custody() {
+		k.rekey = nil
+		k.mu.Unlock()
+		k.emit(events)
+		return Accepted{}, nil, nil, errors.New("the share set changed since the proposal; propose again")
+	}
+	secret, a, err := add(p.shares, k.now(), by, sh)
+	if secret != nil {
+		k.rekey = nil
+	}
+	now := k.now()
+	k.mu.Unlock()
+	k.emit(events)
+	if err != nil {
+		return Accepted{}, nil, nil, err
+	}
+	if secret == nil {
+		return a.Accepted, nil, nil, nil
+	}
+	defer clear(secret)
+	newSet, files, err := k.dir.rekey(secret, p.Threshold, p.Custodians, now)
+	if err != nil {
+		return Accepted{}, nil, nil, err
+	}
+	k.mu.Lock()
+	if k.unlock != nil {
+		k.unlock.Reset() // shares of the old set toward an unlock are void
+		k.unlock = nil
+	}
+	k.mu.Unlock()
+	return a.Accepted, newSet, files, nil
+}
+
+// EnrollToken hands a token over to the keystore; see Dir.EnrollToken.
+func (k *Keyring) EnrollToken(name, currentPIN string) error {
+	if err := k.use(); err != nil {
+		return fmt.Errorf("enroll token %q: %w", name, err)
+	}
+	return k.dir.EnrollToken(name, currentPIN)
+}
+
+func newProposalID() string {
+	b := randBytes(6)
+	const hexdig = "0123456789abcdef"
+	out := make([]byte, 0, 12)
+	for _, c := range b {
+		out = append(out, hexdig[c>>4], hexdig[c&15])
+	}
+	return string(out)
+}

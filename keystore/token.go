@@ -1,0 +1,264 @@
+package keystore
+
+import (
+	"crypto"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sync/atomic"
+	"time"
+)
+
+// A Token is a hardware security module, or SoftHSM, that generates keys
+// and signs inside itself: its private keys never leave it. Package
+// keystore/pkcs11 implements it for PKCS #11 tokens.
+//
+// The keystore still keeps a key file for every token key, holding its
+// public key, usage and creation time and, sealed under the KEK, the
+// token's id for the private object: the token stores the key, the
+// keystore what it is for.
+type Token interface {
+	// Login opens the token's sessions with the user PIN.
+	Login(pin string) error
+	// Logout ends the login and closes every session. After it no
+	// Signer from the token works.
+	Logout() error
+	// SetPIN changes the user PIN from old to new.
+	SetPIN(old, new string) error
+	// Generate creates a non-extractable key pair of type t labelled
+	// label and returns the id of its private object.
+	Generate(t Type, label string) (id []byte, pub crypto.PublicKey, err error)
+	// Signer returns a signer for the private object id whose public
+	// key is pub. Login must have succeeded.
+	Signer(id []byte, pub crypto.PublicKey) (crypto.Signer, error)
+	// String describes the token for status and errors.
+	String() string
+}
+
+// token is a Token attached to a Dir.
+type token struct {
+	name string
+	dev  Token
+	keys []string // patterns of the key names created in it
+	in   bool     // logged in
+	err  error    // why the last login failed, while unlocked
+
+	// broken is set when a signature fails in the token (a lost session,
+	// a reset device): the next Signer logs in again.
+	broken atomic.Bool
+}
+
+// TokenStatus describes an attached token.
+type TokenStatus struct {
+	Name     string   `json:"name"`
+	Device   string   `json:"device"`
+	Keys     []string `json:"keys"` // patterns of the key names it holds
+	LoggedIn bool     `json:"logged_in"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// AddToken attaches a token named name to d: keys whose names match one of
+// the patterns (path.Match syntax) are created in it, and their key files
+// name it. Attach every token before the first Unlock.
+func (d *Dir) AddToken(name string, keys []string, dev Token) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("token name: %w", err)
+	}
+	for _, p := range keys {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("token %q: bad key pattern %q: %w", name, p, err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.tokens {
+		if t.name == name {
+			return fmt.Errorf("token %q is attached twice", name)
+		}
+	}
+	d.tokens = append(d.tokens, &token{name: name, dev: dev, keys: keys})
+	return nil
+}
+
+// Tokens describes the attached tokens.
+func (d *Dir) Tokens() []TokenStatus {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var out []TokenStatus
+	for _, t := range d.tokens {
+		ts := TokenStatus{Name: t.name, Device: t.dev.String(), Keys: t.keys, LoggedIn: t.in}
+		if t.err != nil {
+			ts.Error = t.err.Error()
+		}
+		out = append(out, ts)
+	}
+	return out
+}
+
+// route returns the token a new key named name goes to, or nil for the
+// file. d.mu is held.
+func (d *Dir) route(name string) *token {
+	for _, t := range d.tokens {
+		for _, p := range t.keys {
+			if ok, _ := path.Match(p, name); ok {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Dir) tokenNamed(name string) *token {
+	for _, t := range d.tokens {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// tokenPIN is the user PIN of token name: derived from the KEK, so that it
+// is available exactly while the keystore is unlocked and no person needs
+// to know it (see EnrollToken).
+func tokenPIN(kek []byte, name string) string {
+	k, err := hkdf.Key(sha256.New, kek, nil, "signet pkcs11 user pin v1\x00"+name, 16)
+	if err != nil {
+		panic("keystore: hkdf: " + err.Error()) // unreachable: the length is fixed
+	}
+	return hex.EncodeToString(k)
+}
+
+// login logs into t and attaches the signers of its keys. d.mu is held
+// for writing and d is unlocked. A failure is kept in t.err: the keys of
+// that token stay unavailable, the others work.
+func (d *Dir) login(t *token) {
+	if t.in {
+		return
+	}
+	if err := t.dev.Login(tokenPIN(d.kek, t.name)); err != nil {
+		t.err = fmt.Errorf("token %q (%s): login failed: %w; if the token is new, run 'signet hsm enroll %s'", t.name, t.dev, err, t.name)
+		return
+	}
+	t.in, t.err = true, nil
+	for _, s := range d.slots {
+		if s.rec.key.Backend != t.name || s.rec.objectID == nil {
+			continue
+		}
+		sg, err := t.dev.Signer(s.rec.objectID, s.rec.key.Public)
+		if err != nil {
+			t.err = fmt.Errorf("token %q (%s): key %q: %w", t.name, t.dev, s.rec.key.Name, err)
+			continue
+		}
+		s.priv = sg
+	}
+}
+
+// logout ends the login of t and drops its signers. d.mu is held for
+// writing.
+func (d *Dir) logout(t *token) {
+	for _, s := range d.slots {
+		if s.rec.key.Backend == t.name {
+			s.priv = nil
+		}
+	}
+	if t.in {
+		t.dev.Logout() // the session is gone either way
+	}
+	t.in, t.err = false, nil
+}
+
+// reconnect retries the login of token name after a failure.
+func (d *Dir) reconnect(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tokenNamed(name)
+	if t == nil {
+		return fmt.Errorf("%w: the key is in token %q, which the configuration does not attach (keystore.pkcs11)", ErrUnavailable, name)
+	}
+	if d.kek == nil {
+		return ErrLocked
+	}
+	d.logout(t)
+	d.login(t)
+	if t.err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, t.err)
+	}
+	t.broken.Store(false)
+	return nil
+}
+
+// tokenBroken reports whether the token of a key needs a new login. d.mu
+// is held for reading.
+func (d *Dir) tokenBroken(backend string) bool {
+	if backend == "" {
+		return false
+	}
+	t := d.tokenNamed(backend)
+	return t == nil || t.broken.Load()
+}
+
+// createInToken generates the key of spec inside t.
+func (d *Dir) createInToken(spec Spec, t *token, kek []byte) (Key, error) {
+	if err := d.reconnect(t.name); err != nil {
+		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
+	}
+	id, pub, err := t.dev.Generate(spec.Type.material(), spec.Name)
+	if err != nil {
+		return Key{}, fmt.Errorf("create key %q in token %q: %w: %v", spec.Name, t.name, ErrUnavailable, err)
+	}
+	rec, err := newTokenRecord(spec, time.Now(), t.name, id, pub, kek)
+	var data []byte
+	if err == nil {
+		data, err = rec.marshal()
+	}
+	if err == nil {
+		err = writeNew(d.keyPath(spec.Name), data)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return Key{}, fmt.Errorf("create key %q: %w in %s; choose another name", spec.Name, ErrExists, d.path)
+		}
+		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
+	}
+	rec.objectID = id
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := &slot{d: d, rec: rec}
+	if d.kek != nil && t.in {
+		if s.priv, err = t.dev.Signer(id, pub); err != nil {
+			t.err = err
+		}
+	}
+	d.slots[spec.Name] = s
+	return rec.key, nil
+}
+
+// EnrollToken hands token name over to the keystore: it changes the
+// token's user PIN from currentPIN (set when the token was initialized) to
+// one derived from the KEK, then logs in. From then on the token opens
+// exactly when the keystore is unlocked, and nobody knows its user PIN; the
+// security officer PIN can still reset it. d must be unlocked.
+func (d *Dir) EnrollToken(name, currentPIN string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tokenNamed(name)
+	if t == nil {
+		return fmt.Errorf("enroll token %q: %w: no such token in the configuration (keystore.pkcs11)", name, ErrNotFound)
+	}
+	if d.kek == nil {
+		return fmt.Errorf("enroll token %q: %w; run 'signet unlock' first", name, ErrLocked)
+	}
+	d.logout(t)
+	if err := t.dev.SetPIN(currentPIN, tokenPIN(d.kek, name)); err != nil {
+		return fmt.Errorf("enroll token %q (%s): changing the user PIN: %w: %v", name, t.dev, ErrBadPassphrase, err)
+	}
+	d.login(t)
+	if t.err != nil {
+		return fmt.Errorf("enroll token %q: %w", name, t.err)
+	}
+	return nil
+}
