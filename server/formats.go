@@ -64,6 +64,8 @@ var formats = map[string]signingFormat{
 	"dsse":          dsseFormat{},
 	"pgp":           pgpFormat{},
 	"pgp-clearsign": pgpClearsignFormat{},
+	"rpm":           rpmFormat{},
+	"deb":           debFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

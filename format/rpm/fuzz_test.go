@@ -63,18 +63,18 @@ func testSigner(tb testing.TB) *openpgp.Signer {
 
 func TestTinyHeaders(t *testing.T) {
 	s := testSigner(t)
-	sh, err := SignHeader(s, testMainHeader(), time.Now())
+	ph, sig, err := SignHeader(s, testMainHeader(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sh.NEVRA.String(); got != "tiny-2:1-1.noarch" {
+	if got := ph.NEVRA.String(); got != "tiny-2:1-1.noarch" {
 		t.Errorf("NEVRA %s", got)
 	}
 	p, err := Read(bytes.NewReader(testPackage()), MaxData)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix, err := p.Signed(sh.Signature)
+	prefix, err := p.Signed(sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestTinyHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := SignHeader(s, tt.in, time.Now())
+			_, _, err := SignHeader(s, tt.in, time.Now())
 			if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tt.want)) {
 				t.Errorf("error %v, want %q", err, tt.want)
 			}
@@ -153,7 +153,7 @@ func FuzzParseHeader(f *testing.F) {
 // in it and the same main header.
 func FuzzRead(f *testing.F) {
 	s := testSigner(f)
-	sh, err := SignHeader(s, testMainHeader(), time.Unix(1700000000, 0))
+	_, sig, err := SignHeader(s, testMainHeader(), time.Unix(1700000000, 0))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		p.CheckHeaderDigests()
-		prefix, err := p.Signed(sh.Signature)
+		prefix, err := p.Signed(sig)
 		if err != nil {
 			t.Fatalf("Signed: %v", err)
 		}
@@ -172,7 +172,7 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the signed package does not read: %v", err)
 		}
-		if got, ok := q.Signature.Get(TagDSAHeader); !ok || !bytes.Equal(got.Value, sh.Signature) {
+		if got, ok := q.Signature.Get(TagDSAHeader); !ok || !bytes.Equal(got.Value, sig) {
 			t.Fatal("the signature is not in the signed package")
 		}
 		if !bytes.Equal(q.Header.raw, p.Header.raw) {

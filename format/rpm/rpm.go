@@ -425,19 +425,17 @@ func (h *Header) PayloadDigest() (string, error) {
 	return name + ":" + hx, nil
 }
 
-// SignedHeader is a main header that SignHeader signed.
-type SignedHeader struct {
-	Header        *Header
+// A PackageHeader is a package's main header checked for signing: it
+// parses, names its package and records its payload's digest.
+type PackageHeader struct {
+	*Header
 	NEVRA         NEVRA
-	PayloadDigest string // "sha256:HEX" of the compressed payload
-	Signature     []byte // the OpenPGP signature packet
+	PayloadDigest string // "sha256:HEX" (or sha384, sha512) of the compressed payload
 }
 
-// SignHeader signs b, the bytes of a package's main header, with s: an
-// OpenPGP binary-document signature dated t over exactly b. It first
-// parses b as a main header and requires a valid NEVRA and a payload
-// digest, so what it signs is always a whole RPM header.
-func SignHeader(s *openpgp.Signer, b []byte, t time.Time) (*SignedHeader, error) {
+// ParsePackageHeader parses b as a main header and requires a valid NEVRA
+// and a payload digest.
+func ParsePackageHeader(b []byte) (*PackageHeader, error) {
 	h, err := ParseHeader(b, TagImmutable)
 	if err != nil {
 		return nil, err
@@ -450,13 +448,25 @@ func SignHeader(s *openpgp.Signer, b []byte, t time.Time) (*SignedHeader, error)
 	if err != nil {
 		return nil, err
 	}
+	return &PackageHeader{Header: h, NEVRA: n, PayloadDigest: pd}, nil
+}
+
+// SignHeader signs b, the bytes of a package's main header, with s: an
+// OpenPGP binary-document signature dated t over exactly b. It checks b
+// with ParsePackageHeader first, so what it signs is always a whole RPM
+// header, and returns the checked header and the signature packet.
+func SignHeader(s *openpgp.Signer, b []byte, t time.Time) (*PackageHeader, []byte, error) {
+	ph, err := ParsePackageHeader(b)
+	if err != nil {
+		return nil, nil, err
+	}
 	d := sha256.New()
 	d.Write(b)
 	sig, err := s.Detached(d, t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &SignedHeader{Header: h, NEVRA: n, PayloadDigest: pd, Signature: sig}, nil
+	return ph, sig, nil
 }
 
 // SignatureTag returns the signature-header tag that holds sig, one
@@ -569,7 +579,7 @@ func (p *Package) CheckHeaderDigests() error {
 }
 
 // replacedTags are the signature-header tags a new signature replaces:
-// every OpenPGP signature over the header or the header and payload, so
+// every OpenPGP signature over the header, or the header and payload, so
 // that the package carries only the signature just made.
 var replacedTags = []Tag{TagDSAHeader, TagRSAHeader, TagSigPGP, TagSigGPG}
 

@@ -114,14 +114,14 @@ func readPackage(t *testing.T, path string) (*rpm.Package, []byte) {
 
 // signFile signs the package at path with k as a client does: header to
 // the signer, signature into the signature header, payload copied.
-func signFile(t *testing.T, k *testKey, path, out string) *rpm.SignedHeader {
+func signFile(t *testing.T, k *testKey, path, out string) *rpm.PackageHeader {
 	t.Helper()
 	p, b := readPackage(t, path)
-	sh, err := rpm.SignHeader(k.signer, p.Header.Bytes(), time.Now())
+	ph, sig, err := rpm.SignHeader(k.signer, p.Header.Bytes(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix, err := p.Signed(sh.Signature)
+	prefix, err := p.Signed(sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func signFile(t *testing.T, k *testKey, path, out string) *rpm.SignedHeader {
 	if err := os.WriteFile(out, signed, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return sh
+	return ph
 }
 
 // TestReadAgreesWithRPM checks the parser against rpm's own reading of
@@ -313,7 +313,7 @@ func TestSignHeaderRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := rpm.SignHeader(k.signer, tt.in, time.Now())
+			_, _, err := rpm.SignHeader(k.signer, tt.in, time.Now())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %q", err, tt.want)
 			}
