@@ -76,7 +76,7 @@ func (rpmFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(it.Data)
-	return &signed{sig: sig, digests: []string{api.Digest(crypto.SHA256, sum[:])}, details: map[string]string{
+	details := map[string]string{
 		"nevra":               n.String(),
 		"name":                n.Name,
 		"epoch":               n.Epoch,
@@ -87,5 +87,9 @@ func (rpmFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		"payload_digest":      ph.PayloadDigest,
 		"signature_tag":       map[rpm.Tag]string{rpm.TagRSAHeader: "RSAHEADER", rpm.TagDSAHeader: "DSAHEADER"}[tag],
 		"openpgp_fingerprint": s.Key().FingerprintHex(),
-	}}, nil
+	}
+	if n.Epoch == "" {
+		delete(details, "epoch")
+	}
+	return &signed{sig: sig, digests: []string{api.Digest(crypto.SHA256, sum[:])}, details: details}, nil
 }

@@ -27,10 +27,13 @@
 // the last 16 bytes of the data, is an index entry whose negative offset
 // says how many entries the region covers. [ParseHeader] accepts a header
 // only if it is exactly that: a region covering every entry and ending the
-// data, entries in data order without overlap, values of the right length
-// and alignment for their type, strings terminated, within rpm's own
-// limits (65535 entries, 256 MiB of data). It is stricter than rpm, never
-// looser, so what it accepts rpm reads the same way.
+// data, entries in data order without overlap, no tag twice, values of the
+// right length and alignment for their type, strings terminated, within
+// rpm's own limits (65535 entries, 256 MiB of data). Its checks of the
+// structure are rpm's or stricter, so where both read a header they read
+// the same entries. rpm also refuses a known tag of the wrong type; this
+// package checks the types of the tags it reads (the NEVRA and the payload
+// digest) and no others.
 //
 // # Signatures
 //
