@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -38,25 +37,4 @@ func upperHex(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
-}
-
-// flipbyte FILE OFFSET changes one bit of the byte at OFFSET of FILE
-// (counted from the end when negative).
-func cmdFlipByte(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: flipbyte FILE OFFSET")
-	}
-	name := ts.MkAbs(args[0])
-	b, err := os.ReadFile(name)
-	ts.Check(err)
-	off, err := strconv.Atoi(args[1])
-	ts.Check(err)
-	if off < 0 {
-		off += len(b)
-	}
-	if off < 0 || off >= len(b) {
-		ts.Fatalf("offset %s outside %s (%d bytes)", args[1], args[0], len(b))
-	}
-	b[off] ^= 0x01
-	ts.Check(os.WriteFile(name, b, 0o644))
 }
