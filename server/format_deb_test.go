@@ -27,7 +27,7 @@ func TestSignDeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy := pkgtest.DebsigPolicy(t, dir, cert.Fingerprint, cert.Certificate)
-	if out, err := pkgtest.CheckDeb(policy, path); err == nil {
+	if out, err := pkgtest.CheckDeb(t, policy, path); err == nil {
 		t.Fatalf("debsig-verify accepts the unsigned package:\n%s", out)
 	}
 
@@ -48,7 +48,7 @@ func TestSignDeb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := pkgtest.CheckDeb(policy, path); err != nil {
+	if out, err := pkgtest.CheckDeb(t, policy, path); err != nil {
 		t.Fatalf("debsig-verify: %v\n%s", err, out)
 	}
 	e := f.lastEntry(t)

@@ -61,7 +61,7 @@ func TestSignRPM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, err := pkgtest.CheckRPM(db, path); err != nil {
+		if out, err := pkgtest.CheckRPM(t, db, path); err != nil {
 			t.Fatalf("rpmkeys: %v\n%s", err, out)
 		}
 		if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {

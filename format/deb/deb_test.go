@@ -115,7 +115,7 @@ func TestSignedPackagesVerify(t *testing.T) {
 	}
 	for _, comp := range []string{"xz", "gzip", "zstd", "none"} {
 		path := pkgtest.BuildDeb(t, dir, pkgtest.Deb{Package: "hello-" + comp, Version: "1:2.0~rc1-3", Arch: "all", Compression: comp, Files: 3})
-		if out, err := pkgtest.CheckDeb(roots["ed25519"], path); err == nil || !strings.Contains(err.Error(), "exited 10") {
+		if out, err := pkgtest.CheckDeb(t, roots["ed25519"], path); err == nil || !strings.Contains(err.Error(), "exited 10") {
 			t.Errorf("debsig-verify on unsigned %s: %v (want exit status 10, no signature)\n%s", path, err, out)
 		}
 		p, _ := openFile(t, path)
@@ -131,13 +131,13 @@ func TestSignedPackagesVerify(t *testing.T) {
 			t.Run(comp+"/"+keyName, func(t *testing.T) {
 				out := filepath.Join(dir, keyName+"-"+filepath.Base(path))
 				sig := signFile(t, k, path, out)
-				if msg, err := pkgtest.CheckDeb(roots[keyName], out); err != nil {
+				if msg, err := pkgtest.CheckDeb(t, roots[keyName], out); err != nil {
 					t.Fatalf("debsig-verify refuses the signed package: %v\n%s", err, msg)
 				}
-				if msg, err := pkgtest.CheckDeb(roots[other], out); err == nil || !strings.Contains(err.Error(), "exited 11") {
+				if msg, err := pkgtest.CheckDeb(t, roots[other], out); err == nil || !strings.Contains(err.Error(), "exited 11") {
 					t.Errorf("debsig-verify with only another key's policy: %v (want exit status 11, no policy for this key)\n%s", err, msg)
 				}
-				if msg, err := pkgtest.CheckDeb(forged[keyName], out); err == nil || !strings.Contains(err.Error(), "exited 12") {
+				if msg, err := pkgtest.CheckDeb(t, forged[keyName], out); err == nil || !strings.Contains(err.Error(), "exited 12") {
 					t.Errorf("debsig-verify with another key in the keyring: %v (want exit status 12, no policy selects the signature)\n%s", err, msg)
 				}
 				if b, err := exec.Command("dpkg-deb", "--field", out, "Package").CombinedOutput(); err != nil || strings.TrimSpace(string(b)) != "hello-"+comp {
@@ -161,7 +161,7 @@ func TestSignedPackagesVerify(t *testing.T) {
 					bad[tamper.at] ^= 0x01
 					bf := filepath.Join(dir, "tampered-"+tamper.what+"-"+filepath.Base(out))
 					os.WriteFile(bf, bad, 0o644)
-					if msg, err := pkgtest.CheckDeb(roots[keyName], bf); err == nil || !strings.Contains(err.Error(), "exited 13") {
+					if msg, err := pkgtest.CheckDeb(t, roots[keyName], bf); err == nil || !strings.Contains(err.Error(), "exited 13") {
 						t.Errorf("debsig-verify on the package with %s changed after signing: %v (want exit status 13)\n%s", tamper.what, err, msg)
 					}
 				}
@@ -192,10 +192,10 @@ func TestResign(t *testing.T) {
 	if got := strings.Join(names, " "); got != "debian-binary control.tar.xz data.tar.xz _gpgbuilder _gpgorigin" {
 		t.Errorf("members %s", got)
 	}
-	if msg, err := pkgtest.CheckDeb(pkgtest.DebsigPolicy(t, dir, b.signer.Key().FingerprintHex(), b.cert), twice); err != nil {
+	if msg, err := pkgtest.CheckDeb(t, pkgtest.DebsigPolicy(t, dir, b.signer.Key().FingerprintHex(), b.cert), twice); err != nil {
 		t.Errorf("debsig-verify: %v\n%s", err, msg)
 	}
-	if msg, err := pkgtest.CheckDeb(pkgtest.DebsigPolicy(t, dir, a.signer.Key().FingerprintHex(), a.cert), twice); err == nil {
+	if msg, err := pkgtest.CheckDeb(t, pkgtest.DebsigPolicy(t, dir, a.signer.Key().FingerprintHex(), a.cert), twice); err == nil {
 		t.Errorf("debsig-verify accepts the replaced key:\n%s", msg)
 	}
 }

@@ -204,7 +204,7 @@ func TestSignedPackagesVerify(t *testing.T) {
 		dbs[name] = pkgtest.RPMKeyring(t, dir, k.armor)
 	}
 	for pkgName, path := range pkgs {
-		if out, err := pkgtest.CheckRPM(dbs["ed25519"], path); err == nil {
+		if out, err := pkgtest.CheckRPM(t, dbs["ed25519"], path); err == nil {
 			t.Errorf("rpmkeys accepts unsigned %s:\n%s", pkgName, out)
 		}
 		for keyName, k := range keys {
@@ -223,12 +223,12 @@ func TestSignedPackagesVerify(t *testing.T) {
 				if len(signed) != len(orig) {
 					t.Errorf("signing changed the size from %d to %d: the reserved space was not used", len(orig), len(signed))
 				}
-				if msg, err := pkgtest.CheckRPM(dbs[keyName], out); err != nil {
+				if msg, err := pkgtest.CheckRPM(t, dbs[keyName], out); err != nil {
 					t.Fatalf("rpmkeys refuses the signed package: %v\n%s", err, msg)
 				} else if wantTag := map[string]string{"ed25519": "Header V4 EdDSA/SHA256 Signature", "rsa": "Header V4 RSA/SHA256 Signature"}[keyName]; !strings.Contains(msg, wantTag+", key ID") || !strings.Contains(msg, ": OK") {
 					t.Errorf("rpmkeys output lacks %q:\n%s", wantTag, msg)
 				}
-				if msg, err := pkgtest.CheckRPM(dbs[other], out); err == nil {
+				if msg, err := pkgtest.CheckRPM(t, dbs[other], out); err == nil {
 					t.Errorf("rpmkeys accepts the package with only another key imported:\n%s", msg)
 				} else {
 					t.Logf("another key: %v\n%s", err, msg)
@@ -247,7 +247,7 @@ func TestSignedPackagesVerify(t *testing.T) {
 					if err := os.WriteFile(bf, bad, 0o644); err != nil {
 						t.Fatal(err)
 					}
-					if msg, err := pkgtest.CheckRPM(dbs[keyName], bf); err == nil {
+					if msg, err := pkgtest.CheckRPM(t, dbs[keyName], bf); err == nil {
 						t.Errorf("rpmkeys accepts the package with its %s changed after signing:\n%s", tamper.what, msg)
 					} else {
 						t.Logf("%s changed: %v\n%s", tamper.what, err, msg)
@@ -285,10 +285,10 @@ func TestResign(t *testing.T) {
 	if _, ok := p.Signature.Get(rpm.TagDSAHeader); ok {
 		t.Error("the EdDSA signature is still there")
 	}
-	if msg, err := pkgtest.CheckRPM(pkgtest.RPMKeyring(t, dir, b.armor), twice); err != nil {
+	if msg, err := pkgtest.CheckRPM(t, pkgtest.RPMKeyring(t, dir, b.armor), twice); err != nil {
 		t.Errorf("rpmkeys: %v\n%s", err, msg)
 	}
-	if msg, err := pkgtest.CheckRPM(pkgtest.RPMKeyring(t, dir, a.armor), twice); err == nil {
+	if msg, err := pkgtest.CheckRPM(t, pkgtest.RPMKeyring(t, dir, a.armor), twice); err == nil {
 		t.Errorf("rpmkeys accepts the package with the replaced key:\n%s", msg)
 	}
 }

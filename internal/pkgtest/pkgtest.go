@@ -110,11 +110,28 @@ func RPMKeyring(tb testing.TB, dir string, cert []byte) string {
 
 // CheckRPM runs rpmkeys --checksig on pkg with the keys in the rpm
 // database db, requiring a signature (_pkgverify_level signature), and
-// returns its output and an error if rpmkeys refused the package.
-func CheckRPM(db, pkg string) (string, error) {
+// returns its output and an error if rpmkeys refused the package. It fails
+// tb if rpmkeys did not run at all, so that a missing tool never passes
+// for a refusal.
+func CheckRPM(tb testing.TB, db, pkg string) (string, error) {
+	tb.Helper()
 	out, err := exec.Command("rpmkeys", "--dbpath", db, "--define", "_pkgverify_level signature",
 		"--checksig", "--verbose", pkg).CombinedOutput()
-	return string(out), err
+	return string(out), exitError(tb, "rpmkeys", err)
+}
+
+// exitError returns err if it is a command's non-zero exit, nil for nil,
+// and fails tb for anything else (the command could not run).
+func exitError(tb testing.TB, cmd string, err error) error {
+	tb.Helper()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		tb.Fatalf("running %s: %v", cmd, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s exited %d", cmd, ee.ExitCode())
+	}
+	return nil
 }
 
 // A Deb describes a Debian package to build.
@@ -205,16 +222,13 @@ func Policy(fpr string) string {
 
 // CheckDeb runs debsig-verify on pkg with the policies and keyrings under
 // root (from DebsigPolicy) and returns its output and an error carrying
-// its exit status if it refused the package.
-func CheckDeb(root, pkg string) (string, error) {
+// its exit status if it refused the package. It fails tb if debsig-verify
+// did not run at all.
+func CheckDeb(tb testing.TB, root, pkg string) (string, error) {
+	tb.Helper()
 	cmd := exec.Command("debsig-verify", "--policies-dir", filepath.Join(root, "policies"),
 		"--keyrings-dir", filepath.Join(root, "keyrings"), pkg)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		err = fmt.Errorf("debsig-verify exited %d", ee.ExitCode())
-	}
-	return out.String(), err
+	return out.String(), exitError(tb, "debsig-verify", cmd.Run())
 }
