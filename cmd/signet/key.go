@@ -140,6 +140,8 @@ func runSign(env *cmdEnv, args []string) error {
 		return usagef("sign needs at least one FILE")
 	case *out != "" && len(files) > 1:
 		return usagef("-o names one signature file; it cannot be used with %d files", len(files))
+	case *out != "" && (*ff.format == "rpm" || *ff.format == "deb"):
+		return hintf("copy the package first to keep an unsigned one", "--format %s signs the package in place and takes no -o", *ff.format)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -157,8 +159,10 @@ func runSign(env *cmdEnv, args []string) error {
 		if *out != "" {
 			name = *out
 		}
-		if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
-			return err
+		if suffix != "" { // else the signature is inside the file, already rewritten
+			if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
+				return err
+			}
 		}
 		if err := writeReceipt(name+".receipt", s.Receipt); err != nil {
 			return err
