@@ -33,6 +33,16 @@ type Options struct {
 	Retry time.Duration
 	Log   *slog.Logger
 	Now   func() time.Time
+	// Observe, if set, is told of every commit as it ends (for metrics).
+	// It runs on the writer: it must be quick and must not block.
+	Observe func(Commit)
+}
+
+// Commit describes one group commit, for Options.Observe.
+type Commit struct {
+	Entries int           // entries written in one transaction
+	Took    time.Duration // from the start of the transaction to durable
+	Err     error         // why it failed; nil if durable
 }
 
 // ErrNoCheckpoint is returned by Append when the entries were recorded
@@ -222,6 +232,7 @@ func (l *Log) write() {
 // commit writes one batch and answers its callers.
 func (l *Log) commit(batch []*pending) {
 	ctx := context.Background()
+	start := time.Now()
 	now := l.opts.Now().UTC()
 	signer, keyErr := l.noteSigner()
 	var newEdge *edge
@@ -310,6 +321,13 @@ func (l *Log) commit(batch []*pending) {
 		}
 	}
 	l.mu.Unlock()
+	if l.opts.Observe != nil {
+		n := 0
+		for _, p := range batch {
+			n += len(p.entries)
+		}
+		l.opts.Observe(Commit{Entries: n, Took: time.Since(start), Err: err})
+	}
 	if err != nil {
 		l.opts.Log.Error("audit commit failed; refusing to sign until it recovers", "err", err, "entries", len(batch))
 	}
