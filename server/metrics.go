@@ -41,6 +41,8 @@ type Metrics struct {
 	reloadFail prometheus.Counter
 	reloadTime prometheus.Gauge
 
+	keyExists func(name string) bool
+
 	routes sync.Map // route pattern → *[6]prometheus.Observer, by status class
 	signed sync.Map // keyFormat → *[3]prometheus.Counter, by result
 }
@@ -134,6 +136,7 @@ func (m *Metrics) attach(s *Server) {
 		return
 	}
 	m.reg.MustRegister(&stateCollector{s: s})
+	m.keyExists = func(name string) bool { _, err := s.keys.Key(name); return err == nil }
 }
 
 // observe records the outcome of API request c.
@@ -163,7 +166,7 @@ func (m *Metrics) observe(c *call, status int) {
 		return
 	}
 	kf := keyFormat{"unknown", "unknown"}
-	if c.key != nil && c.key.Fingerprint != "" {
+	if c.key != nil && (c.key.Fingerprint != "" || m.keyExists(c.key.Name)) {
 		kf.key = c.key.Name // the key exists: the keystore bounds the set
 	}
 	if _, ok := formats[c.format]; ok || c.format == catalogFormat {
