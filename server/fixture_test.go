@@ -200,15 +200,15 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	srv = server.New(server.Options{
 		Metrics:   f.metrics,
 		Readiness: o.readiness,
-		Audit:    rec,
-		AuditKey: o.auditKey,
-		ServerID: "test-server",
-		Keys:     keys,
-		Policy:   pol,
-		Authn:    &authn.Authenticator{Certs: certRules, Tokens: verifier},
-		Limits:   limits,
-		Tokens:   server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
-		Certs:    keycert.NewDir(f.certDir),
+		Audit:     rec,
+		AuditKey:  o.auditKey,
+		ServerID:  "test-server",
+		Keys:      keys,
+		Policy:    pol,
+		Authn:     &authn.Authenticator{Certs: certRules, Tokens: verifier},
+		Limits:    limits,
+		Tokens:    server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
+		Certs:     keycert.NewDir(f.certDir),
 	})
 	f.srv = srv
 	ts := httptest.NewUnstartedServer(srv.Handler())

@@ -215,9 +215,9 @@ func TestMetrics(t *testing.T) {
 
 	text := scrape(t, f.metrics)
 	for series, want := range map[string]float64{
-		`signet_signatures_total{format="raw",key="release",result="signed"}`:  3,
-		`signet_signatures_total{format="raw",key="release",result="refused"}`: 1,
-		`signet_signatures_total{format="raw",key="unknown",result="refused"}`: 1,
+		`signet_signatures_total{format="raw",key="release",result="signed"}`:        3,
+		`signet_signatures_total{format="raw",key="release",result="refused"}`:       1,
+		`signet_signatures_total{format="raw",key="unknown",result="refused"}`:       1,
 		`signet_request_duration_seconds_count{code="2xx",endpoint="POST /v1/sign"}`: 3,
 		`signet_request_duration_seconds_count{code="4xx",endpoint="POST /v1/sign"}`: 2,
 		`signet_request_duration_seconds_count{code="4xx",endpoint="GET /v1/keys"}`:  2,
@@ -434,4 +434,3 @@ func isCode(err error, code string) bool {
 	var ae *client.Error
 	return errors.As(err, &ae) && ae.Code == code
 }
-
