@@ -174,6 +174,8 @@ func pathAt(root *yaml.Node, line int) string {
 				}
 				if n.Content[i].Line == line {
 					found = p
+				} else if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.Line == line {
+					item = p // a value on a line of its own
 				}
 				walk(n.Content[i+1], p)
 			}
