@@ -156,9 +156,17 @@ func splitPath(path string) []pathStep {
 	return out
 }
 
-// pathAt returns the path of the field whose key is on line, or "".
-func pathAt(root *yaml.Node, line int) string {
-	var found, item string // a field's key wins over a list item on its line
+// fieldAt is a field whose key, or whose value alone, is on a line.
+type fieldAt struct {
+	path  string
+	value *yaml.Node
+	key   bool // the key is on the line, not only the value
+}
+
+// fieldsAt returns the fields on line, outermost first: several when
+// they are written in flow style, {a: 1, b: {c: 2}}.
+func fieldsAt(root *yaml.Node, line int) []fieldAt {
+	var out []fieldAt
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		switch n.Kind {
@@ -172,10 +180,10 @@ func pathAt(root *yaml.Node, line int) string {
 				if path != "" {
 					p = path + "." + p
 				}
-				if n.Content[i].Line == line {
-					found = p
-				} else if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.Line == line {
-					item = p // a value on a line of its own
+				if v := n.Content[i+1]; n.Content[i].Line == line {
+					out = append(out, fieldAt{p, v, true})
+				} else if v.Kind == yaml.ScalarNode && v.Line == line {
+					out = append(out, fieldAt{p, v, false}) // a value on a line of its own
 				}
 				walk(n.Content[i+1], p)
 			}
@@ -183,17 +191,36 @@ func pathAt(root *yaml.Node, line int) string {
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
 				if c.Kind == yaml.ScalarNode && c.Line == line {
-					item = p
+					out = append(out, fieldAt{p, c, false})
 				}
 				walk(c, p)
 			}
 		}
 	}
 	walk(root, "")
-	if found == "" {
-		return item
+	return out
+}
+
+// pathAt returns the path of the field an error on line is about: the
+// one named (unknown fields), or holding the value the error quotes, or
+// the first whose key is on the line.
+func pathAt(root *yaml.Node, line int, name, value string) string {
+	fields := fieldsAt(root, line)
+	for _, f := range fields {
+		last := f.path[strings.LastIndex(f.path, ".")+1:]
+		if name != "" && f.key && last == name || value != "" && f.value.Kind == yaml.ScalarNode && f.value.Value == value {
+			return f.path
+		}
 	}
-	return found
+	for _, f := range fields {
+		if f.key {
+			return f.path
+		}
+	}
+	if len(fields) > 0 {
+		return fields[0].path
+	}
+	return ""
 }
 
 var (
@@ -218,12 +245,15 @@ func decodeErrors(file string, root *yaml.Node, err error) Errors {
 			continue
 		}
 		e.Line, _ = strconv.Atoi(m[1])
-		e.Field = pathAt(root, e.Line)
 		why := m[2]
 		if u := unknownRE.FindStringSubmatch(why); u != nil {
+			e.Field = pathAt(root, e.Line, u[1], "")
 			why = "unknown field; check its spelling and where it is indented (docs/config.md lists the fields)"
 		} else if t := typeRE.FindStringSubmatch(why); t != nil {
+			e.Field = pathAt(root, e.Line, "", t[2])
 			why = fmt.Sprintf("%q is not %s", t[2], typeName(t[3]))
+		} else {
+			e.Field = pathAt(root, e.Line, "", "")
 		}
 		if e.Field != "" {
 			why = e.Field + ": " + why

@@ -51,6 +51,10 @@ metrics:
 			`f.yaml:7: tls.clientcas: unknown field`,
 			`f.yaml:9: limits.max_batch: "many" is not a whole number`,
 		}},
+		{"flow", "listen: x\ndata: d\ntls: {cert: c, key: k, client_cas: ca, clientcas: [ca]}\nprincipals: [{name: a}]\n", []string{
+			`f.yaml:3: tls.client_cas: "ca" is not a list`,
+			`f.yaml:3: tls.clientcas: unknown field`,
+		}},
 		{"syntax", "listen: x\n  data: d\n", []string{`f.yaml:2: not valid YAML: mapping values are not allowed`}},
 		{"empty", "", []string{"f.yaml: the file is empty"}},
 	} {
