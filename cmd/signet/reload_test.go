@@ -21,6 +21,7 @@ import (
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/internal/pgtest"
 	"github.com/signet-dev/signet/internal/signettest"
 	"github.com/signet-dev/signet/keystore"
 )
@@ -191,4 +192,89 @@ func poolOf(t *testing.T, file string) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AppendCertsFromPEM(b)
 	return p
+}
+
+// TestReadyDatabaseOutage stops the PostgreSQL server under a replica:
+// /readyz turns not ready, naming the audit log, and keeps answering
+// while the database is gone; when it is back, the replica is ready and
+// signs again.
+func TestReadyDatabaseOutage(t *testing.T) {
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pg := pgtest.Start(t)
+	dsn := pg.NewDatabase(t)
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	ca, err := devpki.NewCA("outage CA")
+	check(err)
+	check(os.WriteFile(path("ca.pem"), devpki.CertPEM(ca.TLSCertificate()), 0o600))
+	for name, issue := range map[string]func() (tls.Certificate, error){
+		"server": func() (tls.Certificate, error) { return ca.IssueServer("127.0.0.1") },
+		"admin":  func() (tls.Certificate, error) { return ca.IssueClient("admin") },
+	} {
+		c, err := issue()
+		check(err)
+		key, err := devpki.KeyPEM(c)
+		check(err)
+		check(os.WriteFile(path(name+".pem"), devpki.CertPEM(c), 0o600))
+		check(os.WriteFile(path(name+"-key.pem"), key, 0o600))
+	}
+	pass := []byte("outage passphrase")
+	check(keystore.Init(path("data/keystore"), pass))
+	ks, err := keystore.Open(path("data/keystore"))
+	check(err)
+	check(ks.Unlock(pass))
+	_, err = ks.Create(keystore.Spec{Name: "release", Type: keystore.ECDSAP256})
+	check(err)
+	_, err = ks.Create(keystore.Spec{Name: "audit-log", Type: keystore.Ed25519, Usage: "audit"})
+	check(err)
+	ks.Lock()
+	m := &member{t: t, name: "server", addr: freeAddr(t), metricsAddr: freeAddr(t)}
+	check(os.WriteFile(path("signet.yaml"), fmt.Appendf(nil, `listen: %s
+data: data
+tls: {cert: server.pem, key: server-key.pem, client_cas: [ca.pem]}
+metrics: {listen: %s}
+audit: {postgres: %q}
+principals:
+  - {name: admin, certificate: {subject_cn: admin}, admin: true, grants: [{keys: [release], formats: [raw], artifacts: ["*"]}]}
+`, m.addr, m.metricsAddr, dsn), 0o600))
+	m.args = []string{"serve", "--config", path("signet.yaml")}
+	m.start()
+	admin, err := client.New(client.Config{Server: "https://" + m.addr, CACert: path("ca.pem"), ClientCert: path("admin.pem"),
+		ClientKey: path("admin-key.pem"), Retry: client.Retry{Attempts: 1}})
+	check(err)
+	ctx := context.Background()
+	check(admin.Unlock(ctx, string(pass)))
+	waitReadyz := func(want bool) string {
+		t.Helper()
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			ready, why := m.readyz() // a hang fails here, at the client's timeout
+			if ready == want {
+				return why
+			}
+			if time.Since(start) > waitLimit {
+				t.Fatalf("readyz still %v (%s) after %v", ready, why, waitLimit)
+			}
+		}
+	}
+	waitReadyz(true)
+	check(pg.Stop())
+	if why := waitReadyz(false); !strings.Contains(why, "audit log unwritable") {
+		t.Fatalf("not ready, but not for the database: %s", why)
+	}
+	for range 5 {
+		if ready, why := m.readyz(); ready || !strings.Contains(why, "audit log unwritable") {
+			t.Fatalf("readyz during the outage: %v %s", ready, why)
+		}
+	}
+	check(pg.Start())
+	waitReadyz(true)
+	sum := sha256.Sum256([]byte("after"))
+	_, err = admin.Sign(ctx, &api.SignRequest{Key: "release", Format: "raw", Items: []api.SignItem{{Name: "after.tar.gz", Digest: api.Digest(crypto.SHA256, sum[:])}}})
+	check(err)
+	m.stop()
 }
