@@ -541,9 +541,18 @@ func (s *SQLStore) digestCandidates(ctx context.Context, d string, after, before
 }
 
 // IndexDigests indexes the digests of up to max entries the digest index
-// has not reached, and reports whether it has caught up with the log.
+// has not reached, counts up to max entries not counted yet (see Counts),
+// and reports whether both have caught up with the log.
 func (s *SQLStore) IndexDigests(ctx context.Context, max int) (bool, error) {
-	return s.ix.index(ctx, s, max)
+	indexed, err := s.ix.index(ctx, s, max)
+	if err != nil {
+		return false, err
+	}
+	counted, err := s.ix.count(ctx, s, max)
+	if err != nil {
+		return false, fmt.Errorf("counting entries: %w", err)
+	}
+	return indexed && counted, nil
 }
 
 func (s *SQLStore) Manifest(ctx context.Context, digest string) ([]byte, error) {
