@@ -115,9 +115,9 @@ func (q CountQuery) span() (time.Duration, error) {
 
 // countKey is what a count counts.
 type countKey struct {
-	start                                      int64 // unix seconds
+	start                                     int64 // unix seconds
 	action, decision, key, principal, refusal string
-	version                                    int
+	version                                   int
 }
 
 const countSchema = `
