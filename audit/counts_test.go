@@ -163,3 +163,29 @@ func TestCountQueryErrors(t *testing.T) {
 		}
 	}
 }
+
+// An entry naming an artifact in invalid UTF-8 is stored as JSON stores
+// it (U+FFFD), and searched, counted and verified as stored.
+func TestInvalidUTF8(t *testing.T) {
+	ctx := context.Background()
+	k := newLogKey(t)
+	s, _ := backends(t)[0].open(t)
+	l := openLog(t, s, k.signer)
+	e := testEntry(1)
+	e.Artifact.Name = "bad \xff\xfe.tar.gz"
+	e.Principal.Name = "\xffbuilder"
+	in := []Entry{e}
+	if _, err := l.Append(ctx, in...); err != nil {
+		t.Fatal(err)
+	}
+	if in[0].Artifact.Name != "bad \xff\xfe.tar.gz" {
+		t.Error("Append changed the caller's entry")
+	}
+	if r, err := Verify(ctx, s, k.vkey); err != nil || !r.OK() {
+		t.Fatalf("verify: %+v %v", r, err)
+	}
+	ms, _, err := Search(ctx, s, Query{Principal: "\uFFFDbuilder", Name: "bad \uFFFD\uFFFD.tar.gz", After: -1}, 1)
+	if err != nil || len(ms) != 1 {
+		t.Errorf("search: %v %v", ms, err)
+	}
+}
