@@ -88,6 +88,7 @@ func misleading(r rune) bool {
 		return false
 	case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r), unicode.Is(unicode.Cf, r), // format: zero-width, bidi, tags
 		unicode.IsSpace(r),                                         // every space but U+0020: tabs, NBSP, ideographic space, line separators
+		r == '\uFFFD',                                              // what JSON stored for invalid UTF-8
 		r == '\u115F', r == '\u1160', r == '\u3164', r == '\uFFA0', // Hangul fillers
 		unicode.Is(unicode.Variation_Selector, r), unicode.Is(unicode.Noncharacter_Code_Point, r),
 		unicode.Is(unicode.Co, r), !unicode.IsPrint(r) && !unicode.IsGraphic(r):

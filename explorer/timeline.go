@@ -66,8 +66,8 @@ func parseSpan(q url.Values, now time.Time) (span, error) {
 	if !s.Before(u) {
 		return span{}, fmt.Errorf("since (%s) is not before until (%s)", when(s), when(u))
 	}
-	if u.Sub(s) > 20*365*24*time.Hour || s.Year() < 1970 || u.Year() > 9999 {
-		return span{}, fmt.Errorf("a timeline spans at most 20 years, from 1970 on")
+	if u.Sub(s) > 20*365*24*time.Hour || s.Year() < 1970 || u.Year() > 2200 {
+		return span{}, fmt.Errorf("a timeline spans at most 20 years, between 1970 and 2200")
 	}
 	for _, b := range buckets {
 		first, end := s.Truncate(b), ceil(u, b)
@@ -154,8 +154,9 @@ type mark struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string // of the label: middle, or end at the right edge
 }
 
 // palette colours series; a principal keeps its colour across charts.
@@ -255,7 +256,10 @@ func ticks(s span) []tick {
 	var out []tick
 	for b := 0; b <= s.n(); b += step {
 		t := s.Since.Add(time.Duration(b) * s.Bucket)
-		out = append(out, tick{X: s.x(t), Label: t.UTC().Format(layout)})
+		out = append(out, tick{X: s.x(t), Label: t.UTC().Format(layout), Anchor: "middle"})
+	}
+	if n := len(out); n > 0 && out[n-1].X > plotX+plotW-40 {
+		out[n-1].Anchor = "end"
 	}
 	return out
 }
