@@ -26,7 +26,7 @@ var explorerNames = []string{
 	"app-1.2.3.tar.gz",
 	`<script>document.title="pwned"<\script>.tar.gz`, // grants are globs: no name with a slash can be signed
 	`"><img src=x onerror=document.title=1>.tar.gz`,
-	"report \u2014 ünïcødé ½ 报告 .tar.gz", // the server refuses control and bidi characters itself
+	"report \u2014 ünïcødé ½ 报告 .tar.gz",          // the server refuses control and bidi characters itself
 	strings.Repeat("very-long-", 100) + ".tar.gz", // near the server's limit of 1024 bytes
 }
 
