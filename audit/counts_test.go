@@ -132,6 +132,17 @@ func TestCounts(t *testing.T) {
 				}
 			}
 			check("all counted")
+			// The latest refusals, by time, as a naive walk finds them.
+			var want []int64
+			for i := n - 1; i >= 0 && len(want) < 5; i-- {
+				if e := countEntry(i); e.Decision != Allowed && e.Time.Before(day.Add(4*24*time.Hour)) {
+					want = append(want, int64(i))
+				}
+			}
+			got, err := s.LatestRefusals(ctx, day, day.Add(4*24*time.Hour), n, 5)
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("latest refusals: %v %v, want %v", got, err, want)
+			}
 			if r, err := Verify(ctx, s, k.vkey); err != nil || !r.OK() {
 				t.Fatalf("verify: %+v %v", r, err)
 			}

@@ -51,6 +51,11 @@ type Store interface {
 	// q (see CountQuery), for every entry stored.
 	Counts(ctx context.Context, q CountQuery) ([]Count, error)
 
+	// LatestRefusals returns the indexes of the latest (by time) denied
+	// or failed entries in [since, until) below before, at most limit,
+	// latest first.
+	LatestRefusals(ctx context.Context, since, until time.Time, before int64, limit int) ([]int64, error)
+
 	// Ping proves the store is writable, durably, without changing the log.
 	Ping(ctx context.Context) error
 

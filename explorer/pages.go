@@ -110,50 +110,20 @@ func (e *Explorer) overview(w http.ResponseWriter, r *http.Request) {
 		p.Err = err.Error()
 	}
 	p.Timeline = buildTimeline(s, counts, p.Keystore.Keys, now)
-	if p.Recent, err = e.latestRefusals(ctx, s, counts, p.Health.Size); err != nil && p.Err == "" {
+	if p.Recent, err = e.latestRefusals(ctx, s, p.Health.Size); err != nil && p.Err == "" {
 		p.Err = err.Error()
 	}
 	e.render(w, http.StatusOK, "overview", p)
 }
 
-// latestRefusals returns the latest refused entries in s, newest first:
-// the counts say from which bucket on there are enough of them, and the
-// store's search lists those.
-func (e *Explorer) latestRefusals(ctx context.Context, s span, counts []audit.Count, size int64) ([]row, error) {
-	var n int64
-	since := time.Time{}
-	for i := len(counts) - 1; i >= 0 && n < recentRefusals; i-- { // counts are in order of start
-		if c := counts[i]; c.Decision != string(audit.Allowed) {
-			n += c.N
-			since = c.Start
-		}
+// latestRefusals returns the latest refused entries in s, newest first.
+func (e *Explorer) latestRefusals(ctx context.Context, s span, size int64) ([]row, error) {
+	idx, err := e.opts.Log.Store().LatestRefusals(ctx, s.Since, s.Until, size, recentRefusals)
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return nil, nil
-	}
-	var idx []int64
-	for _, d := range []audit.Decision{audit.Denied, audit.Failed} {
-		q := audit.Query{Decision: string(d), Since: since, Until: s.Until, After: -1, Before: size, Limit: 1000}
-		for {
-			got, err := e.opts.Log.Store().Search(ctx, q)
-			if err != nil {
-				return nil, err
-			}
-			idx = append(idx, got...)
-			if len(idx) > 4*recentRefusals {
-				slices.Sort(idx)
-				idx = idx[len(idx)-recentRefusals:]
-			}
-			if len(got) < q.Limit {
-				break
-			}
-			q.After = got[len(got)-1]
-		}
-	}
-	slices.Sort(idx)
-	idx = idx[max(0, len(idx)-recentRefusals):]
 	var rows []row
-	for _, i := range slices.Backward(idx) {
+	for _, i := range idx {
 		e, err := readEntry(ctx, e.opts.Log.Store(), i)
 		if err != nil {
 			return rows, err

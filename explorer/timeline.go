@@ -385,16 +385,19 @@ func buildTimeline(s span, counts []audit.Count, keys []keyInfo, now time.Time) 
 	return t
 }
 
-// searchHref links to the search page for v between from and to.
+// searchHref links to the search page for v between from and to. Empty
+// values are left out, but for the principal: entries without one (the
+// unauthenticated) are a bar too.
 func searchHref(v url.Values, from, to time.Time) string {
-	v.Set("since", from.UTC().Format(time.RFC3339))
-	v.Set("until", to.UTC().Format(time.RFC3339))
-	for k, vs := range v {
-		if len(vs) == 1 && vs[0] == "" && k != "principal" {
-			v.Del(k)
+	var b strings.Builder
+	b.WriteString(Prefix + "search?")
+	for _, k := range []string{"key", "principal", "action", "decision", "refusal"} {
+		if vs, ok := v[k]; ok && (vs[0] != "" || k == "principal") {
+			b.WriteString(k + "=" + url.QueryEscape(vs[0]) + "&")
 		}
 	}
-	return Prefix + "search?" + v.Encode()
+	b.WriteString("since=" + from.UTC().Format(time.RFC3339) + "&until=" + to.UTC().Format(time.RFC3339))
+	return b.String()
 }
 
 // drawWindows draws a key's versions: each version's validity window as a
