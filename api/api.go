@@ -28,7 +28,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -46,15 +46,15 @@ type SignOptions struct {
 // SHA256State is set: Digest for keys and formats that sign a digest (raw
 // ECDSA and RSA, ssh, minisign), Data for those that sign the message
 // itself (raw pure Ed25519; dsse, whose data is the in-toto statement;
-// pgp-clearsign, whose data is the text), SHA256State for detached
-// OpenPGP signatures (pgp).
+// pgp-clearsign, whose data is the text; rpm, whose data is the package's
+// main header), SHA256State for detached OpenPGP signatures (pgp, deb).
 type SignItem struct {
 	Name   string `json:"name"`             // artifact name, checked against grants
 	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
 	Digest string `json:"digest,omitempty"` // "sha256:HEX", "sha384:HEX", "sha512:HEX" or "blake2b512:HEX"
 	Data   []byte `json:"data,omitempty"`   // the artifact, base64
 	// SHA256State is the artifact's SHA-256, stopped before finishing;
-	// only format pgp takes it.
+	// formats pgp and deb take it.
 	SHA256State *HashState `json:"sha256_state,omitempty"`
 	// TrustedComment is the signed comment of a minisign signature,
 	// conventionally "timestamp:UNIX\tfile:NAME\thashed"; only format
@@ -64,6 +64,21 @@ type SignItem struct {
 	// file list, an image's layers). The server stores it beside the audit
 	// log and records its digest in the signature's entry.
 	Manifest []ManifestFile `json:"manifest,omitempty"`
+	// Package identifies the package an item of format rpm or deb signs;
+	// no other format takes it.
+	Package *PackageID `json:"package,omitempty"`
+}
+
+// PackageID identifies a software package. For format rpm it is the
+// NEVRA, which the server checks against the header it signs; for format
+// deb, the Package, Version (whole, epoch included) and Architecture of
+// the control file, which the server records as the client states them.
+type PackageID struct {
+	Name    string `json:"name"`
+	Epoch   string `json:"epoch,omitempty"` // rpm: decimal; absent when the package has none
+	Version string `json:"version"`
+	Release string `json:"release,omitempty"` // rpm only
+	Arch    string `json:"arch"`
 }
 
 // HashState is a SHA-256 computation stopped after the artifact's last
@@ -136,6 +151,40 @@ type OpenPGPKey struct {
 	Fingerprint string `json:"fingerprint"` // 40 hex digits
 	UID         string `json:"uid"`
 	Certificate []byte `json:"certificate"` // what 'gpg --export' would give, base64
+}
+
+// CSRRequest asks for a PKCS #10 certificate request signed by a key
+// (POST /v1/keys/{name}/csr), for a CA to issue the key a code-signing
+// certificate.
+type CSRRequest struct {
+	// Subject is the distinguished name requested, RFC 4514 style:
+	// "CN=Example Release,O=Example Corp,C=US". Default: CN= the key's
+	// uid, or its name.
+	Subject string `json:"subject,omitempty"`
+}
+
+// CSR is a certificate request made by a key.
+type CSR struct {
+	Key     string `json:"key"`
+	Subject string `json:"subject"`
+	CSR     string `json:"csr"` // PEM CERTIFICATE REQUEST
+}
+
+// ChainRequest attaches a certificate chain to a key (PUT
+// /v1/keys/{name}/chain), replacing any previous one.
+type ChainRequest struct {
+	Chain string `json:"chain"` // PEM certificates, leaf (the key's) first, then each issuer
+}
+
+// KeyChain is the certificate chain attached to a key.
+type KeyChain struct {
+	Key       string    `json:"key"`
+	Chain     string    `json:"chain"`   // PEM, leaf first
+	Subject   string    `json:"subject"` // of the leaf
+	Issuer    string    `json:"issuer"`
+	Serial    string    `json:"serial"` // of the leaf, hex
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
 }
 
 // CatalogSignRequest asks the server to check and sign the index of a

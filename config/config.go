@@ -473,6 +473,10 @@ func parseEd25519(s string) (ed25519.PublicKey, error) {
 // KeystoreDir is where the file keystore lives.
 func (c *Config) KeystoreDir() string { return filepath.Join(c.Data, "keystore") }
 
+// CertsDir is where the certificate chains attached to keys live: public
+// data, beside the keystore.
+func (c *Config) CertsDir() string { return filepath.Join(c.Data, "certs") }
+
 // ServerTLS loads the server certificate and client CAs into a TLS 1.3
 // configuration that requires client certificates unless tokens are on.
 func (c *Config) ServerTLS() (*tls.Config, error) {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
@@ -44,6 +46,7 @@ type fixture struct {
 	tokens  *token.Verifier
 	audit   *audit.Log
 	logKey  string // the audit log's verifier key
+	certDir string // where certificate chains attached to keys are kept
 }
 
 // newFixture starts a server over real mutual TLS on loopback with keys of
@@ -63,6 +66,9 @@ type fixtureOptions struct {
 	// auditOff replaces the log by one that records nothing, to measure
 	// what the log costs. Only benchmarks use it.
 	auditOff bool
+	// principals are further principals, each with a client certificate
+	// of its name.
+	principals map[string]policy.Rules
 }
 
 // discardLog is the audit log of fixtures with auditOff.
@@ -108,11 +114,15 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{keys: keys, ca: ca, clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, tokens: verifier}
+	f := &fixture{keys: keys, ca: ca, clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, tokens: verifier, certDir: filepath.Join(tb.TempDir(), "certs")}
 	var rules []authn.CertRule
 	certs := map[string]tls.Certificate{}
 	f.certs = certs
-	for _, name := range []string{"admin", "builder", "ci", "releaser", "stranger"} {
+	names := []string{"admin", "builder", "ci", "releaser", "stranger"}
+	for name := range o.principals {
+		names = append(names, name)
+	}
+	for _, name := range names {
 		c, err := ca.IssueClient(name)
 		if err != nil {
 			tb.Fatal(err)
@@ -127,14 +137,16 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		tb.Fatal(err)
 	}
 	all := []string{"*"}
-	pol, err := policy.New(map[string]policy.Rules{
+	rulesOf := map[string]policy.Rules{
 		"admin":   {Admin: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
 		"builder": {Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz"}}}},
 		"ci":      {IssueTokens: true, Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz", "*.zip"}}}},
 		// releaser signs in format ssh with any key, and attests
 		// (format dsse) to *.tar.gz only: grants are per format.
 		"releaser": {IssueTokens: true, Grants: []policy.Grant{{Keys: all, Formats: []string{"ssh"}, Artifacts: all}, {Keys: all, Formats: []string{"dsse"}, Artifacts: []string{"*.tar.gz"}}}},
-	})
+	}
+	maps.Copy(rulesOf, o.principals)
+	pol, err := policy.New(rulesOf)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -175,6 +187,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		Authn:    &authn.Authenticator{Certs: certRules, Tokens: verifier},
 		Limits:   limits,
 		Tokens:   server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
+		Certs:    keycert.NewDir(f.certDir),
 	})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	serverCert, err := ca.IssueServer("127.0.0.1")

@@ -45,6 +45,9 @@ type signContext struct {
 	// this format, for formats whose input names further artifacts (the
 	// subjects of an attestation).
 	authorize func(artifact string) error
+	// chain returns the key's certificate chain, checked, for formats
+	// that embed it (Authenticode).
+	chain chainFunc
 }
 
 // signed is the result of signing one item.
@@ -64,6 +67,9 @@ var formats = map[string]signingFormat{
 	"dsse":          dsseFormat{},
 	"pgp":           pgpFormat{},
 	"pgp-clearsign": pgpClearsignFormat{},
+	"rpm":           rpmFormat{},
+	"deb":           debFormat{},
+	"authenticode":  authenticodeFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

@@ -184,8 +184,12 @@ func (s *Server) createKey(c *call) error {
 }
 
 // defaultUsage is the usage of a key created without one: the only usage
-// its type has, or raw.
+// its type has, or raw; pgp for OpenPGP keys, which may also be created
+// for rpm or deb.
 func defaultUsage(t keystore.Type) string {
+	if slices.Contains(pgpTypes, t) {
+		return "pgp"
+	}
 	var only string
 	for _, f := range formats {
 		if slices.Contains(f.keyTypes(), t) {
@@ -250,7 +254,7 @@ func (s *Server) sign(c *call) error {
 	if err := s.checkAuditReady(); err != nil {
 		return err
 	}
-	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits}
+	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
 	sc.authorize = func(artifact string) error {
 		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
 	}
@@ -333,6 +337,9 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 		}
 		if err := checkManifest(it.Manifest); err != nil {
 			return badRequest("item %d (%q): manifest: %v", i+1, it.Name, err)
+		}
+		if it.Package != nil && req.Format != "rpm" && req.Format != "deb" {
+			return badRequest("item %d (%q): package identity is for formats rpm and deb, not %s", i+1, it.Name, req.Format)
 		}
 		given := 0
 		for _, set := range []bool{it.Digest != "", it.Data != nil, it.SHA256State != nil} {

@@ -153,6 +153,7 @@ type Options struct {
 	Log      *slog.Logger // nil discards
 	Tokens   TokenOptions
 	Catalogs []*catalog.Catalog // indexes signed in pull mode (POST /v1/catalogs/{name}/sign)
+	Certs    CertStore          // certificate chains attached to keys (Authenticode); nil: none can be
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -177,6 +178,7 @@ type Server struct {
 	slots    chan struct{}
 
 	catalogs map[string]*catalog.Catalog
+	certs    CertStore
 	ui       *explorer.Explorer // the audit explorer, under /ui/
 
 	buffers sync.Pool // of *bytes.Buffer, for responses
@@ -200,6 +202,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{
 		catalogs: catalogs,
+		certs:    o.Certs,
 		keys:     o.Keys,
 		policy:   o.Policy,
 		authn:    o.Authn,
@@ -277,6 +280,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/sign", s.api(s.sign))
 	mux.Handle("GET /v1/keys/{name}/openpgp", s.api(s.getOpenPGPKey))
 	mux.Handle("POST /v1/catalogs/{name}/sign", s.api(s.signCatalog))
+	mux.Handle("POST /v1/keys/{name}/csr", s.api(s.keyCSR))
+	mux.Handle("GET /v1/keys/{name}/chain", s.api(s.keyChain))
+	mux.Handle("PUT /v1/keys/{name}/chain", s.api(s.attachChain))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
 	mux.Handle("POST /v1/lock", s.api(s.lock))
 	mux.Handle("GET /v1/status", s.api(s.status))
@@ -303,7 +309,8 @@ func (s *Server) Handler() http.Handler {
 		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
-		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST", "/ui/": "GET"} {
+		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
+		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/ui/": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)

@@ -22,6 +22,7 @@ import (
 	"github.com/signet-dev/signet/internal/harden"
 	"github.com/signet-dev/signet/internal/logbuf"
 	"github.com/signet-dev/signet/internal/sdlisten"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
 )
@@ -141,7 +142,7 @@ func runServe(env *cmdEnv, args []string) error {
 		serverID = net.JoinHostPort(host, port)
 	}
 	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs}
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs, Certs: keycert.NewDir(cfg.CertsDir())}
 	if t := cfg.Tokens; t != nil {
 		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
 		if err := checkTokenSigningKey(cfg, keys, log); err != nil {

@@ -37,9 +37,10 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the transcripts in testdata/*.txt: real servers on
 // loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
-// git, minisign and go-securesystemslib.
+// git, minisign, osslsigncode, go-securesystemslib, rpmkeys and
+// debsig-verify.
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
@@ -59,6 +60,11 @@ func TestScripts(t *testing.T) {
 			"cotgraph":   cmdCoTGraph,
 			"cotuse":     cmdCoTUse,
 			"dsseverify": cmdDSSEVerify,
+			"mkpe":       cmdMkPE,
+			"winexe":     cmdWinExe,
+			"issuecs":    cmdIssueCodeSigning,
+			"debsigdir":  cmdDebsigDir,
+			"flipbyte":   cmdFlipByte,
 		},
 	})
 }
