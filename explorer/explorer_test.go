@@ -231,7 +231,7 @@ func TestSecurityHeaders(t *testing.T) {
 	w := newWorld(t)
 	_, h, _ := w.get("/ui/")
 	for k, want := range map[string]string{
-		"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		"Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 	} {
 		if got := h.Get(k); got != want {
@@ -525,5 +525,39 @@ func waitFor(t testing.TB, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out after 30 s")
 		}
+	}
+}
+
+// TestVersionWindows draws a rotated key's versions: v1 retired when v2
+// took over, v2 revoked as compromised, v3 active since.
+func TestVersionWindows(t *testing.T) {
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	s := span{Since: day, Until: day.Add(10 * 24 * time.Hour), Bucket: 6 * time.Hour}
+	vs := []version{
+		{Number: 1, State: "retired", NotBefore: day.Add(-30 * 24 * time.Hour), NotAfter: day.Add(2 * 24 * time.Hour)},
+		{Number: 2, State: "revoked", NotBefore: day.Add(2 * 24 * time.Hour), Revoked: day.Add(5 * 24 * time.Hour), Reason: "compromised"},
+		{Number: 3, State: "active", NotBefore: day.Add(5 * 24 * time.Hour)},
+		{Number: 4, State: "retired", NotBefore: day.Add(-60 * 24 * time.Hour), NotAfter: day.Add(-30 * 24 * time.Hour)}, // before the range
+	}
+	ws, ms := drawWindows(s, vs)
+	if len(ws) != 3 || len(ms) != 1 {
+		t.Fatalf("%d windows, %d marks: %+v %+v", len(ws), len(ms), ws, ms)
+	}
+	x := func(d float64) float64 { return plotX + d/10*plotW }
+	for i, want := range []struct {
+		class  string
+		x0, x1 float64
+	}{{"v-retired", x(0), x(2)}, {"v-revoked", x(2), x(5)}, {"v-active", x(5), x(10)}} {
+		if ws[i].Class != want.class || fmt.Sprintf("%.1f %.1f", ws[i].X, ws[i].X+ws[i].W) != fmt.Sprintf("%.1f %.1f", want.x0, want.x1) {
+			t.Errorf("window %d: %+v, want %+v", i, ws[i], want)
+		}
+	}
+	if fmt.Sprintf("%.1f", ms[0].X) != fmt.Sprintf("%.1f", x(5)) || !strings.Contains(ms[0].Title, "version 2 revoked") || !strings.Contains(ms[0].Title, "compromised") {
+		t.Errorf("revocation mark: %+v", ms[0])
+	}
+	svg := string(chart{Title: "k", Windows: ws, Marks: ms, Height: chartH, AxisY: axisY, Base: barsH}.SVG())
+	checkMarkup(t, "chart", svg)
+	if !strings.Contains(svg, `class="window v-revoked"`) || !strings.Contains(svg, `<g class="revoked">`) {
+		t.Errorf("SVG lacks the windows: %s", svg)
 	}
 }

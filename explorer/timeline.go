@@ -359,7 +359,7 @@ func buildTimeline(s span, counts []audit.Count, keys []keyInfo, now time.Time) 
 		c := chart{Title: name, Total: total, Max: tallest, Bars: bars, Ticks: tk, Height: chartH, AxisY: axisY, Base: barsH}
 		if inStore {
 			c.Subtitle = k.Type + ", usage " + k.Usage
-			c.Windows, c.Marks = drawWindows(s, k.Versions, now)
+			c.Windows, c.Marks = drawWindows(s, k.Versions)
 		} else {
 			c.Subtitle = "not in the keystore"
 		}
@@ -402,13 +402,13 @@ func searchHref(v url.Values, from, to time.Time) string {
 
 // drawWindows draws a key's versions: each version's validity window as a
 // band coloured by state, and a mark at each revocation.
-func drawWindows(s span, vs []version, now time.Time) ([]drawnWindow, []mark) {
+func drawWindows(s span, vs []version) ([]drawnWindow, []mark) {
 	var ws []drawnWindow
 	var ms []mark
 	for _, v := range vs {
 		end := v.NotAfter
-		if end.IsZero() || end.After(now) && v.State != "retired" {
-			end = s.Until // open, or still running
+		if end.IsZero() {
+			end = s.Until // until rotated
 		}
 		if !v.Revoked.IsZero() && v.Revoked.Before(end) {
 			end = v.Revoked
