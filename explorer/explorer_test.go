@@ -338,7 +338,7 @@ func TestTimeline(t *testing.T) {
 	}
 	// Refusals by reason, with links that find them.
 	for reason, n := range map[string]int{audit.RefusalTokenInvalid: 15, audit.RefusalLocked: 14} {
-		m := regexp.MustCompile(`<a href="([^"]*)">` + regexp.QuoteMeta(reason) + `</a></td><td class="num">([0-9]+)</td>`).FindStringSubmatch(body)
+		m := regexp.MustCompile(`</svg> <a href="([^"]*)">` + regexp.QuoteMeta(reason) + `</a></td><td class="num">([0-9]+)</td>`).FindStringSubmatch(body)
 		if m == nil || m[2] != fmt.Sprint(n) {
 			t.Errorf("refusals %q: %v, want %d", reason, m, n)
 			continue

@@ -281,6 +281,7 @@ type reasonCount struct {
 	Reason string
 	N      int64
 	Href   string
+	Color  string // its colour in the refusals chart
 }
 
 type legendItem struct {
@@ -381,6 +382,7 @@ func buildTimeline(s span, counts []audit.Count, keys []keyInfo, now time.Time) 
 	t.Refusals = chart{Title: "Refusals", Total: rtotal, Max: rmax, Bars: rbars, Ticks: tk, Height: refusalAxY + 6, AxisY: refusalAxY, Base: refusalsH}
 	for i := range t.ByReason {
 		t.ByReason[i].Href = searchHref(url.Values{"refusal": {t.ByReason[i].Reason}}, s.Since, s.Until)
+		t.ByReason[i].Color = colorOf(t.ByReason[i].Reason, rrank)
 	}
 	return t
 }
