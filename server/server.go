@@ -506,6 +506,9 @@ func (c *call) readIdempotency() error {
 	return nil
 }
 
+// InFlight returns the number of API requests being handled now.
+func (s *Server) InFlight() int { return len(s.slots) }
+
 func (s *Server) acquire(ctx context.Context) error {
 	select {
 	case s.slots <- struct{}{}:
