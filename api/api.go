@@ -52,7 +52,7 @@ type SignItem struct {
 	Name   string `json:"name"`             // artifact name, checked against grants
 	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
 	Digest string `json:"digest,omitempty"` // "sha256:HEX", "sha384:HEX", "sha512:HEX" or "blake2b512:HEX"
-	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+	Data   []byte `json:"data,omitzero"`    // the artifact, base64; empty (not absent) for an empty file
 	// SHA256State is the artifact's SHA-256, stopped before finishing;
 	// formats pgp and deb take it.
 	SHA256State *HashState `json:"sha256_state,omitempty"`
@@ -334,6 +334,16 @@ type Error struct {
 	Message   string `json:"error"`
 	Code      string `json:"code"`
 	RequestID string `json:"request_id,omitempty"`
+	// Items lists the items of a sign request at fault, when the request
+	// failed because of them alone: a client may drop them and send the
+	// others again.
+	Items []ItemError `json:"items,omitempty"`
+}
+
+// ItemError is why one item of a sign request was refused.
+type ItemError struct {
+	Item  int    `json:"item"` // its position in the request, from 1
+	Error string `json:"error"`
 }
 
 // Digest formats a digest as "ALG:HEX".

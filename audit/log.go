@@ -33,8 +33,15 @@ type Options struct {
 	// Retry is how often an unwritable log is probed until it recovers
 	// (default 1s).
 	Retry time.Duration
-	Log   *slog.Logger
-	Now   func() time.Time
+	// CommitDelay and InFlight let a commit wait a little for entries that
+	// are about to come, as PostgreSQL's commit_delay does: when more
+	// requests are in flight (InFlight) than have queued, the writer waits
+	// up to CommitDelay for them before committing. One fsync then covers
+	// more entries. Off when either is zero.
+	CommitDelay time.Duration
+	InFlight    func() int
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // ErrNoCheckpoint is returned by Append when the entries were recorded
@@ -249,8 +256,29 @@ func (l *Log) write() {
 				break fill
 			}
 		}
+		batch = l.delay(batch, n)
 		l.commit(batch)
 	}
+}
+
+// delay waits up to CommitDelay for more requests while others are in
+// flight, and returns the batch grown with them.
+func (l *Log) delay(batch []*pending, n int) []*pending {
+	if l.opts.CommitDelay <= 0 || l.opts.InFlight == nil || l.opts.InFlight() <= len(batch) {
+		return batch
+	}
+	t := time.NewTimer(l.opts.CommitDelay)
+	defer t.Stop()
+	for n < l.opts.MaxBatch && l.opts.InFlight() > len(batch) {
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+			n += len(p.entries)
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes one batch and answers its callers.

@@ -40,7 +40,7 @@ type SQLStore struct {
 
 	// Statements of every commit, prepared once on w where the dialect
 	// prepares; nil otherwise.
-	insEntry, insRun, setHead, setHeadSize, insCheckpoint *sql.Stmt
+	getHead, insEntry, insRun, setHead, setHeadSize, insCheckpoint *sql.Stmt
 
 	ix      *digestIndex
 	closeFn func()
@@ -120,7 +120,7 @@ func newSQLStore(w, r *sql.DB, d dialect) (*SQLStore, error) {
 			to    **sql.Stmt
 			query string
 		}{
-			{&s.insEntry, insertEntrySQL}, {&s.insRun, insertRunSQL},
+			{&s.getHead, d.lockHead}, {&s.insEntry, insertEntrySQL}, {&s.insRun, insertRunSQL},
 			{&s.setHead, setHeadSQL}, {&s.setHeadSize, setHeadSizeSQL}, {&s.insCheckpoint, insertCheckpointSQL},
 		} {
 			st, err := w.Prepare(d.q(p.query))
@@ -145,7 +145,7 @@ func (s *SQLStore) Close() error {
 	if s.closeFn != nil {
 		s.closeFn()
 	}
-	for _, st := range []*sql.Stmt{s.insEntry, s.insRun, s.setHead, s.setHeadSize, s.insCheckpoint} {
+	for _, st := range []*sql.Stmt{s.getHead, s.insEntry, s.insRun, s.setHead, s.setHeadSize, s.insCheckpoint} {
 		if st != nil {
 			st.Close()
 		}
@@ -171,7 +171,11 @@ func (s *SQLStore) Append(ctx context.Context, build func(int64, tlog.HashReader
 		}
 	}()
 	var size int64
-	if err := tx.QueryRowContext(ctx, s.d.lockHead).Scan(&size); err != nil {
+	row := func() *sql.Row { return tx.QueryRowContext(ctx, s.d.lockHead) }
+	if s.getHead != nil {
+		row = func() *sql.Row { return tx.StmtContext(ctx, s.getHead).QueryRowContext(ctx) }
+	}
+	if err := row().Scan(&size); err != nil {
 		return err
 	}
 	b, err := build(size, &hashReader{ctx: ctx, q: tx, d: s.d})

@@ -126,6 +126,7 @@ func runSign(env *cmdEnv, args []string) error {
 	pss := fs.Bool("rsa-pss", false, "")
 	out := fs.String("o", "", "")
 	ff := formatFlags(fs)
+	bf := batchFlags(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -133,11 +134,14 @@ func runSign(env *cmdEnv, args []string) error {
 	if err := ff.check(*pss); err != nil {
 		return err
 	}
+	if files, err = bf.files(files, os.Stdin); err != nil {
+		return err
+	}
 	switch {
 	case *key == "":
 		return usagef("sign needs --key NAME")
 	case len(files) == 0:
-		return usagef("sign needs at least one FILE")
+		return usagef("sign needs at least one FILE (or --files-from LIST)")
 	case *out != "" && len(files) > 1:
 		return usagef("-o names one signature file; it cannot be used with %d files", len(files))
 	case *out != "" && (*ff.format == "rpm" || *ff.format == "deb"):
@@ -149,6 +153,12 @@ func runSign(env *cmdEnv, args []string) error {
 	}
 	if *ff.format == "authenticode" {
 		return signAuthenticode(env, c, *key, files, *out)
+	}
+	if client.CanSignBatch(*ff.format) {
+		return bf.sign(env, c, *key, *ff.format, files, *out, api.SignOptions{RSAPSS: *pss, Namespace: *ff.namespace}, *ff.trustedComment)
+	}
+	if *bf.skipExisting {
+		return usagef("--skip-existing applies to --format raw, ssh and minisign")
 	}
 	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,8 @@ func TestScripts(t *testing.T) {
 			"issuecs":    cmdIssueCodeSigning,
 			"debsigdir":  cmdDebsigDir,
 			"flipbyte":   cmdFlipByte,
+			"waitsock":   cmdWaitSock,
+			"localuser":  cmdLocalUser,
 		},
 	})
 }
@@ -112,6 +115,36 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("nothing listening on %s after %v", args[0], waitLimit)
 		}
 	}
+}
+
+// waitsock PATH waits until something accepts connections on the Unix
+// socket at PATH.
+func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitsock PATH")
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("unix", ts.MkAbs(args[0]), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Since(start) > waitLimit {
+			ts.Fatalf("nothing listening on %s after %v", args[0], waitLimit)
+		}
+	}
+}
+
+// localuser NAME UID sets NAME and UID to the name and uid of the user
+// running the script.
+func cmdLocalUser(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: localuser NAMEVAR UIDVAR")
+	}
+	u, err := user.Current()
+	ts.Check(err)
+	ts.Setenv(args[0], u.Username)
+	ts.Setenv(args[1], u.Uid)
 }
 
 // freeport VAR sets VAR to a loopback TCP port that was free a moment ago.
