@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -140,10 +142,25 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
 	p := &pending{entries: entries, done: make(chan struct{})}
 	p.data = make([][]byte, len(entries))
 	p.leaves = make([]tlog.Hash, len(entries))
+	cloned := false
 	for i := range entries {
 		b, err := entries[i].Marshal()
 		if err != nil {
 			return nil, err
+		}
+		if !validText(&entries[i]) {
+			// JSON stored invalid UTF-8 as U+FFFD: search and count what
+			// was stored, which verify checks the columns against.
+			e, err := ParseEntry(b)
+			if err != nil {
+				return nil, err
+			}
+			e.manifest = entries[i].manifest
+			if !cloned { // the caller's entries stay as they were
+				entries, cloned = slices.Clone(entries), true
+				p.entries = entries
+			}
+			entries[i] = *e
 		}
 		p.data[i], p.leaves[i] = b, tlog.RecordHash(b)
 		if m := entries[i].manifest; m != nil {
@@ -164,6 +181,23 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
 	// be committed, and the caller must know.
 	<-p.done
 	return p.receipts, p.err
+}
+
+// validText reports whether the fields an entry is searched by are valid
+// UTF-8.
+func validText(e *Entry) bool {
+	ok := utf8.ValidString(e.Principal.Name) && utf8.ValidString(e.Principal.Subject) && utf8.ValidString(string(e.Action)) &&
+		utf8.ValidString(string(e.Decision))
+	if e.Key != nil {
+		ok = ok && utf8.ValidString(e.Key.Name)
+	}
+	if a := e.Artifact; a != nil {
+		ok = ok && utf8.ValidString(a.Name) && utf8.ValidString(a.Signature)
+		for _, d := range a.Digests {
+			ok = ok && utf8.ValidString(d)
+		}
+	}
+	return ok
 }
 
 // Ready reports why the log cannot record, or nil.

@@ -77,6 +77,7 @@ CREATE INDEX IF NOT EXISTS entries_time ON entries (time);
 CREATE INDEX IF NOT EXISTS entries_key ON entries (key, time);
 CREATE INDEX IF NOT EXISTS entries_principal ON entries (principal, time);
 CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, time);
+CREATE INDEX IF NOT EXISTS entries_decision ON entries (decision, time);
 CREATE TABLE IF NOT EXISTS hash_runs (first BIGINT PRIMARY KEY, hashes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL, time BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS manifests (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -545,9 +546,18 @@ func (s *SQLStore) digestCandidates(ctx context.Context, d string, after, before
 }
 
 // IndexDigests indexes the digests of up to max entries the digest index
-// has not reached, and reports whether it has caught up with the log.
+// has not reached, counts up to max entries not counted yet (see Counts),
+// and reports whether both have caught up with the log.
 func (s *SQLStore) IndexDigests(ctx context.Context, max int) (bool, error) {
-	return s.ix.index(ctx, s, max)
+	indexed, err := s.ix.index(ctx, s, max)
+	if err != nil {
+		return false, err
+	}
+	counted, err := s.ix.count(ctx, s, max)
+	if err != nil {
+		return false, fmt.Errorf("counting entries: %w", err)
+	}
+	return indexed && counted, nil
 }
 
 func (s *SQLStore) Manifest(ctx context.Context, digest string) ([]byte, error) {
