@@ -183,7 +183,15 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	var srv *server.Server
 	f.metrics = server.NewMetrics()
 	f.audit, err = audit.Open(context.Background(), audit.Options{Store: store, Origin: "test/audit",
-		Key: func() (crypto.Signer, error) { return srv.AuditKey() }, Observe: f.metrics.ObserveCommit})
+		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
+		Observe:     f.metrics.ObserveCommit,
+		CommitDelay: 200 * time.Microsecond, // as signet serve by default
+		InFlight: func() int {
+			if srv == nil {
+				return 0
+			}
+			return srv.InFlight()
+		}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/catalog"
 	"github.com/signet-dev/signet/custody"
+	"github.com/signet-dev/signet/explorer"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
@@ -178,6 +179,7 @@ type Server struct {
 	log      *slog.Logger
 	slots    chan struct{}
 	certs    CertStore
+	ui       *explorer.Explorer // the audit explorer, under /ui/
 
 	// settings are what a reload replaces (see Reload); each request
 	// uses the ones current when it started.
@@ -215,6 +217,7 @@ func New(o Options) *Server {
 	if c, ok := o.Keys.(Custodian); ok {
 		c.Notify(s.recordEvent)
 	}
+	s.ui = s.newExplorer()
 	return s
 }
 
@@ -252,6 +255,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	go s.expireLeases(ctx)
+	go s.ui.Run(ctx) // verifies the log, follows its checkpoints
 	select {
 	case err := <-errc:
 		return err
@@ -300,6 +304,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/search", s.api(s.auditSearch))
 	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
 	mux.Handle("GET /v1/limits", s.api(s.getLimits))
+	mux.Handle("GET /ui/", s.api(s.explore))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",
@@ -307,7 +312,7 @@ func (s *Server) Handler() http.Handler {
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
 		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
-		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/v1/limits": "GET"} {
+		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/v1/limits": "GET", "/ui/": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)
@@ -510,6 +515,9 @@ func (c *call) readIdempotency() error {
 	}
 	return nil
 }
+
+// InFlight returns the number of API requests being handled now.
+func (s *Server) InFlight() int { return len(s.slots) }
 
 func (s *Server) acquire(ctx context.Context) error {
 	select {

@@ -115,7 +115,15 @@ func runServe(env *cmdEnv, args []string) error {
 	metrics := server.NewMetrics()
 	auditLog, err := audit.Open(env.ctx, audit.Options{
 		Store: store, Origin: cfg.AuditOrigin(), CheckpointEvery: cfg.Audit.CheckpointEvery, Log: log,
-		Key: func() (crypto.Signer, error) { return srv.AuditKey() }, Observe: metrics.ObserveCommit,
+		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
+		Observe:     metrics.ObserveCommit,
+		CommitDelay: cfg.AuditCommitDelay(),
+		InFlight: func() int {
+			if srv == nil {
+				return 0
+			}
+			return srv.InFlight()
+		},
 	})
 	if err != nil {
 		return err

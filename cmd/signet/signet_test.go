@@ -38,10 +38,10 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the transcripts in testdata/*.txt: real servers on
 // loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
-// git, minisign, osslsigncode, go-securesystemslib, rpmkeys and
-// debsig-verify.
+// git, minisign, osslsigncode, go-securesystemslib, rpmkeys,
+// debsig-verify and curl (the audit explorer's pages).
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
