@@ -8,7 +8,10 @@
 //
 // A Config is plain data. Its methods build what the server runs with — the
 // TLS configuration, the certificate authenticator and the policy — and
-// fail with an error naming the field at fault.
+// fail with an error naming the field at fault. Every error is located:
+// [Errors] of [Error]s that read FILE:LINE: field: why, from the one
+// parser that `signet serve`, its SIGHUP reloads and `signet config
+// check` share.
 package config
 
 import (

@@ -22,6 +22,12 @@
 // [Limits.MaxBatch], pure Ed25519 messages by [Limits.MaxMessageBytes], and
 // concurrent requests by [Limits.MaxInflight], beyond which callers wait at
 // most [Limits.QueueTimeout] before a 503 with Retry-After.
+//
+// For operations: GET /readyz is 200 only when a signature could be made
+// and recorded now ([Server.Ready]); [Server.Reload] swaps the grants,
+// authenticator, tokens and catalogs atomically, each request keeping
+// the [Settings] it started with; [Metrics] counts with labels from
+// bounded sets only. docs/operations.md is the operator's side.
 package server
 
 import (
