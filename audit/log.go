@@ -42,6 +42,16 @@ type Options struct {
 	InFlight    func() int
 	Log         *slog.Logger
 	Now         func() time.Time
+	// Observe, if set, is told of every commit as it ends (for metrics).
+	// It runs on the writer: it must be quick and must not block.
+	Observe func(Commit)
+}
+
+// Commit describes one group commit, for Options.Observe.
+type Commit struct {
+	Entries int           // entries written in one transaction
+	Took    time.Duration // from the start of the transaction to durable
+	Err     error         // why it failed; nil if durable
 }
 
 // ErrNoCheckpoint is returned by Append when the entries were recorded
@@ -284,6 +294,7 @@ func (l *Log) delay(batch []*pending, n int) []*pending {
 // commit writes one batch and answers its callers.
 func (l *Log) commit(batch []*pending) {
 	ctx := context.Background()
+	start := time.Now()
 	now := l.opts.Now().UTC()
 	signer, keyErr := l.noteSigner()
 	var newEdge *edge
@@ -372,6 +383,13 @@ func (l *Log) commit(batch []*pending) {
 		}
 	}
 	l.mu.Unlock()
+	if l.opts.Observe != nil {
+		n := 0
+		for _, p := range batch {
+			n += len(p.entries)
+		}
+		l.opts.Observe(Commit{Entries: n, Took: time.Since(start), Err: err})
+	}
 	if err != nil {
 		l.opts.Log.Error("audit commit failed; refusing to sign until it recovers", "err", err, "entries", len(batch))
 	}

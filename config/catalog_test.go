@@ -47,7 +47,7 @@ func TestCatalogs(t *testing.T) {
 		{"principals: [ci]", "principals: [nobody]", `principal "nobody" is not defined`},
 		{"    root: repo/debian\n", "", `catalog "debian": root is required`},
 		{"      suite: [stable, testing]", "      suite: [../x]", `params.suite value "../x"`},
-		{"    key: archive", "    key: archive\n    keys: [x]", "field keys not found"},
+		{"    key: archive", "    key: archive\n    keys: [x]", "catalogs[0].keys: unknown field"},
 		{"path: dists/{suite}/Release", "path: dists/{suite}/{arch}/Release", "{arch} has no allowed values"},
 		{"max_bytes: 1048576", "max_bytes: -1", "max_bytes is negative"},
 		{"catalogs:\n", "catalogs:\n  - name: debian\n    type: sha256sums\n    root: r\n    path: SUMS\n    key: k\n    principals: [ci]\n", `catalog "debian" is defined twice`},

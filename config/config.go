@@ -8,7 +8,10 @@
 //
 // A Config is plain data. Its methods build what the server runs with — the
 // TLS configuration, the certificate authenticator and the policy — and
-// fail with an error naming the field at fault.
+// fail with an error naming the field at fault. Every error is located:
+// [Errors] of [Error]s that read FILE:LINE: field: why, from the one
+// parser that `signet serve`, its SIGHUP reloads and `signet config
+// check` share.
 package config
 
 import (
@@ -56,6 +59,10 @@ type Config struct {
 	Log          Log            `yaml:"log"`
 	ServerID     string         `yaml:"server_id"` // names this replica in audit entries; default host name and port
 	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
+	Metrics      Metrics        `yaml:"metrics"`   // the listener of /metrics, /healthz and /readyz for operators' tools
+
+	file string     // where it was read from, for errors
+	root *yaml.Node // the parsed file, to locate errors
 }
 
 // Keystore configures custody of the keys: how long an unlock lasts, how
@@ -190,41 +197,54 @@ type Certificate struct {
 	URI       string `yaml:"uri"`
 }
 
-// Load reads and checks the configuration file at path.
+// Load reads and checks the configuration file at path. Its errors are
+// Errors, each naming the file, the line and the field.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := parse(b, path)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, err
 	}
 	c.resolve(filepath.Dir(path))
 	return c, nil
 }
 
 // Parse decodes and checks a configuration. Relative paths stay relative.
-func Parse(b []byte) (*Config, error) {
+func Parse(b []byte) (*Config, error) { return parse(b, "") }
+
+// parse is the one parser of configurations, of `signet serve`, its
+// reloads and `signet config check` alike.
+func parse(b []byte, file string) (*Config, error) {
 	var c Config
+	var root yaml.Node
+	// Two passes over the same bytes: the strict decode into Config (the
+	// only way go.yaml.in/yaml/v3 refuses unknown fields), and the node
+	// tree, which knows where each field is.
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, Errors{syntaxError(file, err)}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); errors.Is(err, io.EOF) {
-		return nil, errors.New("the file is empty; docs/signet.example.yaml is a complete example")
+		return nil, Errors{{File: file, Err: errors.New("the file is empty; docs/signet.example.yaml is a complete example")}}
 	} else if err != nil {
-		return nil, err
+		return nil, decodeErrors(file, &root, err)
 	}
-	if err := c.check(); err != nil {
-		return nil, err
+	c.file, c.root = file, &root
+	if errs := c.check(); len(errs) > 0 {
+		return nil, c.locate(errs)
 	}
 	return &c, nil
 }
 
-func (c *Config) check() error {
-	var errs []error
+func (c *Config) check() problems {
+	var errs problems
 	need := func(v, field string) {
 		if v == "" {
-			errs = append(errs, fmt.Errorf("%s is required", field))
+			errs.add(field, "%s is required", field)
 		}
 	}
 	need(c.Listen, "listen")
@@ -232,101 +252,101 @@ func (c *Config) check() error {
 	need(c.TLS.Cert, "tls.cert")
 	need(c.TLS.Key, "tls.key")
 	if len(c.TLS.ClientCAs) == 0 {
-		errs = append(errs, errors.New("tls.client_cas is required: list the CA certificates that issue client certificates"))
+		errs.add("tls.client_cas", "tls.client_cas is required: list the CA certificates that issue client certificates")
 	}
 	if len(c.Principals) == 0 {
-		errs = append(errs, errors.New("principals is empty: nobody could use this server"))
+		errs.add("principals", "principals is empty: nobody could use this server")
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Principals {
 		if p.Name == "" {
-			errs = append(errs, fmt.Errorf("principals[%d].name is required", i))
+			errs.add(fmt.Sprintf("principals[%d]", i), "principals[%d].name is required", i)
 		}
 		if seen[p.Name] {
-			errs = append(errs, fmt.Errorf("principal %q is defined twice", p.Name))
+			errs.add(fmt.Sprintf("principals[%d].name", i), "principal %q is defined twice", p.Name)
 		}
 		seen[p.Name] = true
 		if p.Certificate.SHA256 != "" && p.Certificate.CA != "" {
-			errs = append(errs, fmt.Errorf("principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name))
+			errs.add(fmt.Sprintf("principals[%d].certificate.ca", i), "principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name)
 		}
 	}
 	if f := c.Log.Format; f != "" && f != "json" && f != "text" {
-		errs = append(errs, fmt.Errorf("log.format %q: use json or text", f))
+		errs.add("log.format", "log.format %q: use json or text", f)
 	}
 	if lv := c.Log.Level; lv != "" {
 		var l slog.Level
 		if err := l.UnmarshalText([]byte(lv)); err != nil {
-			errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", lv))
+			errs.add("log.level", "log.level %q: use debug, info, warn or error", lv)
 		}
 	}
 	if o := c.AuditOrigin(); strings.ContainsAny(o, " \t\n+") {
-		errs = append(errs, fmt.Errorf("audit.origin %q: a log name has no spaces or '+'", o))
+		errs.add("audit.origin", "audit.origin %q: a log name has no spaces or '+'", o)
 	}
 	if t := c.Tokens; t != nil {
 		if c.Name == "" {
-			errs = append(errs, errors.New("name is required with tokens: it is the audience every token is issued for"))
+			errs.add("tokens", "name is required with tokens: it is the audience every token is issued for")
 		}
 		if len(t.Verifiers) == 0 {
-			errs = append(errs, errors.New("tokens.verifiers is empty: list the public key of every token-signing key in use"))
+			errs.add("tokens.verifiers", "tokens.verifiers is empty: list the public key of every token-signing key in use")
 		}
 		ids := map[string]bool{}
 		for i, v := range t.Verifiers {
 			if v.ID == "" {
-				errs = append(errs, fmt.Errorf("tokens.verifiers[%d].id is required", i))
+				errs.add(fmt.Sprintf("tokens.verifiers[%d]", i), "tokens.verifiers[%d].id is required", i)
 			}
 			if ids[v.ID] {
-				errs = append(errs, fmt.Errorf("tokens.verifiers: id %q is listed twice", v.ID))
+				errs.add(fmt.Sprintf("tokens.verifiers[%d].id", i), "tokens.verifiers: id %q is listed twice", v.ID)
 			}
 			ids[v.ID] = true
 			if _, err := parseEd25519(v.PublicKey); err != nil {
-				errs = append(errs, fmt.Errorf("tokens.verifiers %q: %w", v.ID, err))
+				errs.add(fmt.Sprintf("tokens.verifiers[%d].public_key", i), "tokens.verifiers %q: %w", v.ID, err)
 			}
 		}
 		if t.SigningKey != "" && !ids[t.SigningKey] {
-			errs = append(errs, fmt.Errorf("tokens.signing_key %q is not among tokens.verifiers: add its public key ('signet key public %s') so that tokens it issues verify", t.SigningKey, t.SigningKey))
+			errs.add("tokens.signing_key", "tokens.signing_key %q is not among tokens.verifiers: add its public key ('signet key public %s') so that tokens it issues verify", t.SigningKey, t.SigningKey)
 		}
 	}
 	names := map[string]bool{}
 	for i := range c.Catalogs {
 		cat := &c.Catalogs[i]
 		if names[cat.Name] {
-			errs = append(errs, fmt.Errorf("catalog %q is defined twice", cat.Name))
+			errs.add(fmt.Sprintf("catalogs[%d].name", i), "catalog %q is defined twice", cat.Name)
 		}
 		names[cat.Name] = true
 		if err := cat.Check(); err != nil {
-			errs = append(errs, fmt.Errorf("catalogs[%d]: %w", i, err))
+			errs.add(fmt.Sprintf("catalogs[%d]", i), "catalogs[%d]: %w", i, err)
 		}
 		for _, p := range cat.Principals {
 			if !seen[p] {
-				errs = append(errs, fmt.Errorf("catalogs[%d] (%q): principal %q is not defined under principals", i, cat.Name, p))
+				errs.add(fmt.Sprintf("catalogs[%d].principals", i), "catalogs[%d] (%q): principal %q is not defined under principals", i, cat.Name, p)
 			}
 		}
 	}
 	for i, p := range c.Keystore.PKCS11 {
 		at := fmt.Sprintf("keystore.pkcs11[%d]", i)
 		if err := keystore.ValidName(p.Name); err != nil {
-			errs = append(errs, fmt.Errorf("%s.name: %w", at, err))
+			errs.add(at+".name", "%s.name: %w", at, err)
 		} else if names[p.Name] {
-			errs = append(errs, fmt.Errorf("%s.name %q is used twice", at, p.Name))
+			errs.add(at+".name", "%s.name %q is used twice", at, p.Name)
 		}
 		names[p.Name] = true
 		if p.Module == "" {
-			errs = append(errs, fmt.Errorf("%s.module is required: the path of the token's PKCS #11 library, e.g. /usr/lib/softhsm/libsofthsm2.so", at))
+			errs.add(at, "%s.module is required: the path of the token's PKCS #11 library, e.g. /usr/lib/softhsm/libsofthsm2.so", at)
 		}
 		if (p.TokenLabel == "") == (p.Slot == nil) {
-			errs = append(errs, fmt.Errorf("%s: give exactly one of token_label and slot", at))
+			errs.add(at, "%s: give exactly one of token_label and slot", at)
 		}
 		if len(p.Keys) == 0 {
-			errs = append(errs, fmt.Errorf("%s.keys is empty: list the key name patterns created in this token", at))
+			errs.add(at+".keys", "%s.keys is empty: list the key name patterns created in this token", at)
 		}
 		for _, k := range p.Keys {
 			if _, err := path.Match(k, ""); err != nil {
-				errs = append(errs, fmt.Errorf("%s.keys: bad pattern %q: %w", at, k, err))
+				errs.add(at+".keys", "%s.keys: bad pattern %q: %w", at, k, err)
 			}
 		}
 	}
 	if k := c.Keystore; k.IdleTTL > 0 && k.MaxTTL > 0 && k.IdleTTL > k.MaxTTL {
-		errs = append(errs, fmt.Errorf("keystore.idle_ttl %v is longer than keystore.max_ttl %v", k.IdleTTL, k.MaxTTL))
+		errs.add("keystore.idle_ttl", "keystore.idle_ttl %v is longer than keystore.max_ttl %v", k.IdleTTL, k.MaxTTL)
 	}
 	l := c.Limits
 	for _, v := range []struct {
@@ -341,10 +361,11 @@ func (c *Config) check() error {
 		{"tokens.max_ttl", int64(c.tokens().MaxTTL)}, {"tokens.clock_skew", int64(c.tokens().ClockSkew)}, {"tokens.deny_list_poll", int64(c.tokens().DenyListPoll)},
 	} {
 		if v.n < 0 {
-			errs = append(errs, fmt.Errorf("%s is negative; leave it out for the default", v.name))
+			errs.add(v.name, "%s is negative; leave it out for the default", v.name)
 		}
 	}
-	return errors.Join(errs...)
+	errs = append(errs, c.Metrics.check()...)
+	return errs
 }
 
 func (c *Config) resolve(dir string) {
@@ -379,10 +400,10 @@ func (c *Config) resolve(dir string) {
 // CatalogSet loads the configured catalogs (their package signers' certificates).
 func (c *Config) CatalogSet() ([]*catalog.Catalog, error) {
 	var out []*catalog.Catalog
-	for _, spec := range c.Catalogs {
+	for i, spec := range c.Catalogs {
 		cat, err := catalog.New(spec)
 		if err != nil {
-			return nil, err
+			return nil, c.errorAt(fmt.Sprintf("catalogs[%d]", i), err)
 		}
 		out = append(out, cat)
 	}
@@ -499,13 +520,16 @@ func (c *Config) CertsDir() string { return filepath.Join(c.Data, "certs") }
 func (c *Config) ServerTLS() (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
 	if err != nil {
-		return nil, fmt.Errorf("tls.cert/tls.key: %w", err)
+		return nil, c.errorAt("tls.cert", fmt.Errorf("tls.cert/tls.key: %w", err))
+	}
+	if cert.Leaf != nil && time.Now().After(cert.Leaf.NotAfter) {
+		return nil, c.errorAt("tls.cert", fmt.Errorf("tls.cert %s expired on %s; install a renewed certificate", c.TLS.Cert, cert.Leaf.NotAfter.UTC().Format(time.RFC3339)))
 	}
 	pool := x509.NewCertPool()
-	for _, f := range c.TLS.ClientCAs {
+	for i, f := range c.TLS.ClientCAs {
 		certs, err := readCerts(f)
 		if err != nil {
-			return nil, fmt.Errorf("tls.client_cas: %w", err)
+			return nil, c.errorAt(fmt.Sprintf("tls.client_cas[%d]", i), fmt.Errorf("tls.client_cas: %w", err))
 		}
 		for _, ca := range certs {
 			pool.AddCert(ca)
@@ -524,18 +548,18 @@ func (c *Config) Authenticator() (*authn.Authenticator, error) {
 		if m.CA != "" {
 			certs, err := readCerts(m.CA)
 			if err != nil {
-				return nil, fmt.Errorf("principal %q: certificate.ca: %w", p.Name, err)
+				return nil, c.errorAt(fmt.Sprintf("principals[%d].certificate.ca", i), fmt.Errorf("principal %q: certificate.ca: %w", p.Name, err))
 			}
 			rules[i].CA = certs[0]
 		}
 	}
 	certs, err := authn.NewCerts(rules)
 	if err != nil {
-		return nil, err
+		return nil, c.errorAt("principals", err)
 	}
 	verifier, err := c.TokenVerifier()
 	if err != nil {
-		return nil, err
+		return nil, c.errorAt("tokens.verifiers", err)
 	}
 	return &authn.Authenticator{Certs: certs, Tokens: verifier}, nil
 }
@@ -543,10 +567,17 @@ func (c *Config) Authenticator() (*authn.Authenticator, error) {
 // Policy builds the authorization policy.
 func (c *Config) Policy() (*policy.Policy, error) {
 	rules := make(map[string]policy.Rules, len(c.Principals))
-	for _, p := range c.Principals {
+	for i, p := range c.Principals {
+		if _, err := policy.New(map[string]policy.Rules{p.Name: p.Rules}); err != nil {
+			return nil, c.errorAt(fmt.Sprintf("principals[%d]", i), err)
+		}
 		rules[p.Name] = p.Rules
 	}
-	return policy.New(rules)
+	pol, err := policy.New(rules)
+	if err != nil {
+		return nil, c.errorAt("principals", err)
+	}
+	return pol, nil
 }
 
 func readCerts(path string) ([]*x509.Certificate, error) {

@@ -112,9 +112,9 @@ func TestParse(t *testing.T) {
 		wantErr []string // substrings of the error; none means success
 	}{
 		{"minimal", minimal, nil},
-		{"unknown field", edit("listen:", "listn:"), []string{"field listn not found"}},
-		{"unknown nested field", edit("subject_cn: ci", "subject_cm: ci"), []string{"field subject_cm not found"}},
-		{"unknown grant field", edit("artifacts:", "artefacts:"), []string{"field artefacts not found"}},
+		{"unknown field", edit("listen:", "listn:"), []string{"line 3: listn: unknown field"}},
+		{"unknown nested field", edit("subject_cn: ci", "subject_cm: ci"), []string{"principals[0].certificate.subject_cm: unknown field"}},
+		{"unknown grant field", edit("artifacts:", "artefacts:"), []string{"principals[0].grants[0].artefacts: unknown field"}},
 		{"missing listen", edit("listen: 127.0.0.1:8443\n", ""), []string{"listen is required"}},
 		{"missing data", edit("data: data\n", ""), []string{"data is required"}},
 		{"missing tls.cert", edit("  cert: server.pem\n", ""), []string{"tls.cert is required"}},
@@ -132,8 +132,8 @@ func TestParse(t *testing.T) {
 		{"empty file", "", []string{"the file is empty"}},
 		{"negative limit", minimal + "limits:\n  max_batch: -1\n", []string{"limits.max_batch is negative"}},
 		{"ca with pinned certificate", minimal + "  - name: pinned\n    certificate:\n      sha256: " + strings.Repeat("ab", 32) + "\n      ca: ca.pem\n", []string{"certificate.ca has no effect with certificate.sha256"}},
-		{"duration without unit", minimal + "drain_timeout: 30\n", []string{"into time.Duration"}},
-		{"duration in words", minimal + "limits:\n  queue_timeout: 30 seconds\n", []string{"into time.Duration"}},
+		{"duration without unit", minimal + "drain_timeout: 30\n", []string{"is not a duration"}},
+		{"duration in words", minimal + "limits:\n  queue_timeout: 30 seconds\n", []string{"is not a duration"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ func TestKeystoreSection(t *testing.T) {
 			keystore.Timeouts{IdleTTL: 30 * time.Minute, MaxTTL: 8 * time.Hour, PartialWindow: 5 * time.Minute}, nil},
 		{"idle above max", "keystore: {idle_ttl: 9h, max_ttl: 8h}\n", keystore.Timeouts{}, []string{"keystore.idle_ttl 9h0m0s is longer than keystore.max_ttl 8h0m0s"}},
 		{"negative", "keystore: {idle_ttl: -1s, partial_unlock_window: -1m}\n", keystore.Timeouts{}, []string{"keystore.idle_ttl is negative", "keystore.partial_unlock_window is negative"}},
-		{"misspelt", "keystore: {idle: 1h}\n", keystore.Timeouts{}, []string{"field idle not found"}},
+		{"misspelt", "keystore: {idle: 1h}\n", keystore.Timeouts{}, []string{"keystore.idle: unknown field"}},
 		{"token errors", "keystore:\n  pkcs11:\n    - {name: hsm, token_label: a, slot: 1, keys: [\"[\"]}\n    - {name: hsm, module: m.so}\n    - {name: \"Bad Name\", module: m.so, token_label: x, keys: [a]}\n",
 			keystore.Timeouts{}, []string{
 				"keystore.pkcs11[0].module is required",

@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"context"
 	"crypto"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -50,6 +52,15 @@ type token struct {
 	// broken is set when a signature fails in the token (a lost session,
 	// a reset device): the next Signer logs in again.
 	broken atomic.Bool
+	// probing is set while a readiness probe of the token runs, so that a
+	// token that hangs is asked by one probe at a time, not one per check.
+	probing atomic.Bool
+}
+
+// A Prober is a Token that can tell quickly whether it answers and this
+// process is logged in to it. keystore/pkcs11.Token is one.
+type Prober interface {
+	Probe() error
 }
 
 // TokenStatus describes an attached token.
@@ -259,6 +270,78 @@ func (d *Dir) EnrollToken(name, currentPIN string) error {
 	d.login(t)
 	if t.err != nil {
 		return fmt.Errorf("enroll token %q: %w", name, t.err)
+	}
+	return nil
+}
+
+// ProbeTokens checks, within ctx, that every attached token answers and is
+// logged in, for readiness. A token that lost its login (a reset device,
+// closed sessions) is logged in again first, as the next signature would
+// be, so the answer is whether a signature could be made now. It returns
+// nil while locked: there is nothing to probe then. A token that does not
+// answer before ctx ends is reported as unavailable; its probe goes on in
+// the background, and no second one starts until it returns.
+func (k *Keyring) ProbeTokens(ctx context.Context) error { return k.dir.ProbeTokens(ctx) }
+
+// ProbeTokens is Keyring.ProbeTokens.
+func (d *Dir) ProbeTokens(ctx context.Context) error {
+	d.mu.RLock()
+	locked := d.kek == nil
+	tokens := slices.Clone(d.tokens)
+	d.mu.RUnlock()
+	if locked {
+		return nil
+	}
+	var errs []error
+	for _, t := range tokens {
+		if err := d.probeToken(ctx, t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Dir) probeToken(ctx context.Context, t *token) error {
+	if !t.probing.CompareAndSwap(false, true) {
+		return fmt.Errorf("token %q (%s): %w: an earlier probe has not returned yet", t.name, t.dev, ErrUnavailable)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer t.probing.Store(false)
+		done <- d.checkToken(t)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("token %q (%s): %w: no answer to a probe: %v", t.name, t.dev, ErrUnavailable, ctx.Err())
+	}
+}
+
+// checkToken logs into t again if it needs it, then asks it whether it
+// answers and is logged in; if not, it tries one new login.
+func (d *Dir) checkToken(t *token) error {
+	d.mu.RLock()
+	healthy := t.in && t.err == nil && !t.broken.Load()
+	d.mu.RUnlock()
+	if !healthy {
+		if err := d.reconnect(t.name); err != nil {
+			return fmt.Errorf("token %q: %w", t.name, err)
+		}
+	}
+	p, ok := t.dev.(Prober)
+	if !ok {
+		return nil
+	}
+	err := p.Probe()
+	if err == nil {
+		return nil
+	}
+	if rerr := d.reconnect(t.name); rerr != nil {
+		return fmt.Errorf("token %q (%s): %w: %v", t.name, t.dev, ErrUnavailable, err)
+	}
+	if err := p.Probe(); err != nil {
+		return fmt.Errorf("token %q (%s): %w: %v", t.name, t.dev, ErrUnavailable, err)
 	}
 	return nil
 }

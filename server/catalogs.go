@@ -69,9 +69,9 @@ func (s *Server) getOpenPGPKey(c *call) error {
 // signCatalog answers POST /v1/catalogs/{name}/sign: check the catalog's
 // index and everything it references, then sign it (package catalog).
 func (s *Server) signCatalog(c *call) error {
-	c.action, c.format = audit.ActionSign, catalogFormat
+	c.action, c.format, c.items = audit.ActionSign, catalogFormat, 1
 	name := c.r.PathValue("name")
-	cat := s.catalogs[name]
+	cat := c.set.catalogs[name]
 	if cat == nil {
 		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no catalog named %.80q in this server's config", name)}
 	}
@@ -169,7 +169,7 @@ func (s *Server) authorizeCatalog(c *call, spec catalog.Spec) error {
 			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf(
 				"permission denied: token %s does not cover key %q, format %q and artifact %q", t.ID, spec.Key, catalogFormat, "catalog:"+spec.Name)}
 		}
-		if err := s.policy.Authorize(policy.Request{Principal: c.principal.Name, Action: policy.IssueToken, Key: spec.Key, Format: catalogFormat}); err != nil {
+		if err := c.set.policy.Authorize(policy.Request{Principal: c.principal.Name, Action: policy.IssueToken, Key: spec.Key, Format: catalogFormat}); err != nil {
 			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s no longer valid: its issuer lost the right: %v", t.ID, err)}
 		}
 	}

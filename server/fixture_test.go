@@ -47,6 +47,10 @@ type fixture struct {
 	audit   *audit.Log
 	logKey  string // the audit log's verifier key
 	certDir string // where certificate chains attached to keys are kept
+
+	srv      *server.Server
+	metrics  *server.Metrics
+	settings server.Settings // as the server started
 }
 
 // newFixture starts a server over real mutual TLS on loopback with keys of
@@ -69,6 +73,11 @@ type fixtureOptions struct {
 	// principals are further principals, each with a client certificate
 	// of its name.
 	principals map[string]policy.Rules
+	// wrapStore and wrapRecorder, if set, interpose on the audit store
+	// and log, to make them fail or hang; readiness bounds /readyz.
+	wrapStore    func(audit.Store) audit.Store
+	wrapRecorder func(server.Recorder) server.Recorder
+	readiness    server.Readiness
 }
 
 // discardLog is the audit log of fixtures with auditOff.
@@ -163,13 +172,19 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.auditKey == "" {
 		o.auditKey = "audit-log"
 	}
-	store, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
+	sqlite, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var store audit.Store = sqlite
+	if o.wrapStore != nil {
+		store = o.wrapStore(store)
+	}
 	var srv *server.Server
+	f.metrics = server.NewMetrics()
 	f.audit, err = audit.Open(context.Background(), audit.Options{Store: store, Origin: "test/audit",
 		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
+		Observe:     f.metrics.ObserveCommit,
 		CommitDelay: 200 * time.Microsecond, // as signet serve by default
 		InFlight: func() int {
 			if srv == nil {
@@ -185,17 +200,25 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.auditOff {
 		rec = discardLog{f.audit}
 	}
+	if o.wrapRecorder != nil {
+		rec = o.wrapRecorder(rec)
+	}
+	f.settings = server.Settings{Policy: pol, Authn: &authn.Authenticator{Certs: certRules, Tokens: verifier},
+		Tokens: server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour}}
 	srv = server.New(server.Options{
-		Audit:    rec,
-		AuditKey: o.auditKey,
-		ServerID: "test-server",
-		Keys:     keys,
-		Policy:   pol,
-		Authn:    &authn.Authenticator{Certs: certRules, Tokens: verifier},
-		Limits:   limits,
-		Tokens:   server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
-		Certs:    keycert.NewDir(f.certDir),
+		Metrics:   f.metrics,
+		Readiness: o.readiness,
+		Audit:     rec,
+		AuditKey:  o.auditKey,
+		ServerID:  "test-server",
+		Keys:      keys,
+		Policy:    pol,
+		Authn:     &authn.Authenticator{Certs: certRules, Tokens: verifier},
+		Limits:    limits,
+		Tokens:    server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
+		Certs:     keycert.NewDir(f.certDir),
 	})
+	f.srv = srv
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	serverCert, err := ca.IssueServer("127.0.0.1")
 	if err != nil {

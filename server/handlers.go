@@ -232,7 +232,7 @@ func (s *Server) sign(c *call) error {
 	if err != nil {
 		return err
 	}
-	c.key, c.format = &audit.KeyRef{Name: req.Key}, req.Format
+	c.key, c.format, c.items = &audit.KeyRef{Name: req.Key}, req.Format, len(req.Items)
 	if err := checkSignRequest(req, s.limits.MaxBatch); err != nil {
 		return err
 	}
@@ -450,11 +450,11 @@ func (s *Server) authorize(c *call, r policy.Request) error {
 			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf(
 				"permission denied: token %s (subject %q) does not cover signing %q with key %q in format %q", t.ID, t.Subject, r.Artifact, r.Key, r.Format)}
 		}
-		if err := s.policy.Authorize(policy.Request{Principal: r.Principal, Action: policy.IssueToken, Key: r.Key, Format: r.Format}); err != nil {
+		if err := c.set.policy.Authorize(policy.Request{Principal: r.Principal, Action: policy.IssueToken, Key: r.Key, Format: r.Format}); err != nil {
 			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s no longer valid: its issuer lost the right: %v", t.ID, err)}
 		}
 	}
-	if err := s.policy.Authorize(r); err != nil {
+	if err := c.set.policy.Authorize(r); err != nil {
 		return &apiError{http.StatusForbidden, "forbidden", err.Error()}
 	}
 	return nil
@@ -469,7 +469,7 @@ func (s *Server) artifactOnly(c *call, r policy.Request) bool {
 	}
 	r.Principal, r.LocalUser = c.principal.Name, c.principal.LocalUser
 	var ad *policy.ArtifactDenial
-	return errors.As(s.policy.Authorize(r), &ad)
+	return errors.As(c.set.policy.Authorize(r), &ad)
 }
 
 // getLimits tells clients how to size their batches.
@@ -483,7 +483,7 @@ func (s *Server) mayUseKey(c *call, key string) bool {
 	if t := c.principal.Token; t != nil && !slices.ContainsFunc(t.Scope.Keys, func(p string) bool { ok, _ := path.Match(p, key); return ok }) {
 		return false
 	}
-	return s.policy.MayUseKey(c.principal.Name, key)
+	return c.set.policy.MayUseKey(c.principal.Name, key)
 }
 
 // keyError maps keystore errors to API errors.

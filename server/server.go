@@ -22,6 +22,12 @@
 // [Limits.MaxBatch], pure Ed25519 messages by [Limits.MaxMessageBytes], and
 // concurrent requests by [Limits.MaxInflight], beyond which callers wait at
 // most [Limits.QueueTimeout] before a 503 with Retry-After.
+//
+// For operations: GET /readyz is 200 only when a signature could be made
+// and recorded now ([Server.Ready]); [Server.Reload] swaps the grants,
+// authenticator, tokens and catalogs atomically, each request keeping
+// the [Settings] it started with; [Metrics] counts with labels from
+// bounded sets only. docs/operations.md is the operator's side.
 package server
 
 import (
@@ -37,6 +43,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signet-dev/signet/api"
@@ -155,6 +162,9 @@ type Options struct {
 	Tokens   TokenOptions
 	Catalogs []*catalog.Catalog // indexes signed in pull mode (POST /v1/catalogs/{name}/sign)
 	Certs    CertStore          // certificate chains attached to keys (Authenticode); nil: none can be
+	Metrics  *Metrics           // nil: none are kept
+	// Readiness bounds and caches the probes of GET /readyz.
+	Readiness Readiness
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -168,19 +178,21 @@ type TokenOptions struct {
 // Server serves the Signet API.
 type Server struct {
 	keys     Keyring
-	policy   *policy.Policy
-	authn    Authenticator
 	audit    Recorder
 	auditKey string
 	id       string
 	limits   Limits
-	tokens   TokenOptions
 	log      *slog.Logger
 	slots    chan struct{}
-
-	catalogs map[string]*catalog.Catalog
 	certs    CertStore
 	ui       *explorer.Explorer // the audit explorer, under /ui/
+
+	// settings are what a reload replaces (see Reload); each request
+	// uses the ones current when it started.
+	settings atomic.Pointer[settings]
+	draining atomic.Bool // Serve is shutting down: not ready
+	metrics  *Metrics
+	probe    prober
 
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
@@ -191,30 +203,23 @@ func New(o Options) *Server {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	limits := o.Limits.withDefaults()
-	if o.Tokens.MaxTTL <= 0 {
-		o.Tokens.MaxTTL = 24 * time.Hour
-	}
 	if o.Audit == nil {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
 	}
-	catalogs := map[string]*catalog.Catalog{}
-	for _, c := range o.Catalogs {
-		catalogs[c.Spec().Name] = c
-	}
 	s := &Server{
-		catalogs: catalogs,
 		certs:    o.Certs,
 		keys:     o.Keys,
-		policy:   o.Policy,
-		authn:    o.Authn,
 		audit:    o.Audit,
 		auditKey: o.AuditKey,
 		id:       o.ServerID,
 		limits:   limits,
-		tokens:   o.Tokens,
 		log:      o.Log,
 		slots:    make(chan struct{}, limits.MaxInflight),
+		metrics:  o.Metrics,
 	}
+	s.settings.Store(newSettings(Settings{Policy: o.Policy, Authn: o.Authn, Tokens: o.Tokens, Catalogs: o.Catalogs}))
+	s.probe.ttl, s.probe.timeout = o.Readiness.withDefaults()
+	s.metrics.attach(s)
 	if c, ok := o.Keys.(Custodian); ok {
 		c.Notify(s.recordEvent)
 	}
@@ -262,6 +267,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		return err
 	case <-ctx.Done():
 	}
+	s.draining.Store(true) // load balancers stop sending while we drain
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
@@ -346,6 +352,9 @@ type call struct {
 
 	idempotencyKey string // the client's id for this request, on every attempt
 	attempt        int    // which attempt of it, from 1
+
+	set   *settings // the settings this request started with, to its end
+	items int       // artifacts a sign request asked for, for metrics
 }
 
 // entry returns an audit entry for c with what is known so far.
@@ -447,12 +456,13 @@ func (s *Server) recordRefusal(c *call, err error) error {
 // authentication and error rendering.
 func (s *Server) api(h func(*call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r, id: newRequestID(), start: time.Now()}
+		c := &call{w: w, r: r, id: newRequestID(), start: time.Now(), set: s.settings.Load()}
 		w.Header()["X-Request-Id"] = []string{c.id}
 		err := s.serve(c, h)
 		if err != nil {
 			s.writeError(c, s.recordRefusal(c, err))
 		}
+		s.metrics.observe(c, statusOf(err))
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("id", c.id),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -468,9 +478,10 @@ func (s *Server) serve(c *call, h func(*call) error) error {
 		return err
 	}
 	defer func() { <-s.slots }()
-	p, err := s.authn.Authenticate(c.r)
+	p, err := c.set.authn.Authenticate(c.r)
 	if err != nil {
 		c.authErr = err
+		s.metrics.tokenRejected(c, err)
 		return &apiError{http.StatusUnauthorized, authCode(err), err.Error()}
 	}
 	c.principal = p
@@ -478,7 +489,7 @@ func (s *Server) serve(c *call, h func(*call) error) error {
 		return err
 	}
 	if p.LocalUser != "" {
-		if err := s.policy.Authorize(policy.Request{Principal: p.Name, Action: policy.Delegate, LocalUser: p.LocalUser}); err != nil {
+		if err := c.set.policy.Authorize(policy.Request{Principal: p.Name, Action: policy.Delegate, LocalUser: p.LocalUser}); err != nil {
 			return &apiError{http.StatusForbidden, "forbidden", err.Error()}
 		}
 	}
@@ -535,24 +546,6 @@ func (s *Server) acquire(ctx context.Context) error {
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok\n"))
-}
-
-// readyz is true only when a signing request could succeed: the keystore
-// is unlocked, and the audit log is writable and can sign checkpoints.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	var why string
-	if s.keys.Locked() {
-		why = "keystore locked; run 'signet unlock'"
-	} else if err := s.checkAuditReady(); err != nil {
-		why = err.Error()
-	}
-	if why != "" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("not ready: " + why + "\n"))
-		return
-	}
-	w.Write([]byte("ready\n"))
 }
 
 func newRequestID() string {

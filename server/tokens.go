@@ -22,7 +22,7 @@ func (s *Server) issueToken(c *call) error {
 	if c.principal.Token != nil {
 		return &apiError{http.StatusForbidden, "forbidden", "a token cannot issue tokens; the orchestrator must use its client certificate"}
 	}
-	if s.tokens.Verifier == nil || s.tokens.SigningKey == "" {
+	if c.set.tokens.Verifier == nil || c.set.tokens.SigningKey == "" {
 		return &apiError{http.StatusNotFound, "not_found", "this server issues no tokens: its config has no tokens.signing_key"}
 	}
 	req, err := decode[api.TokenRequest](c)
@@ -33,11 +33,11 @@ func (s *Server) issueToken(c *call) error {
 	if err != nil {
 		return err
 	}
-	signer, err := s.tokenSigner()
+	signer, err := s.tokenSigner(c)
 	if err != nil {
 		return err
 	}
-	tok, err := token.Sign(signer, s.tokens.SigningKey, *claims)
+	tok, err := token.Sign(signer, c.set.tokens.SigningKey, *claims)
 	if err != nil {
 		return fmt.Errorf("signing token: %w", err)
 	}
@@ -65,8 +65,8 @@ func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*to
 		return nil, badRequest("ttl %.40q is not a duration such as \"2h\" or \"30m\"", req.TTL)
 	case ttl <= 0:
 		return nil, badRequest("ttl %s: must be positive", ttl)
-	case ttl > s.tokens.MaxTTL:
-		return nil, badRequest("ttl %s is longer than this server allows (%s, tokens.max_ttl)", ttl, s.tokens.MaxTTL)
+	case ttl > c.set.tokens.MaxTTL:
+		return nil, badRequest("ttl %s is longer than this server allows (%s, tokens.max_ttl)", ttl, c.set.tokens.MaxTTL)
 	}
 	if len(req.Keys) == 0 || len(req.Formats) == 0 {
 		return nil, badRequest("a token needs at least one key and one format")
@@ -101,7 +101,7 @@ func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*to
 	claims := &token.Claims{
 		Issuer:    c.principal.Name,
 		Subject:   req.Subject,
-		Audience:  s.tokens.Audience,
+		Audience:  c.set.tokens.Audience,
 		ID:        token.NewID(),
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
@@ -119,14 +119,14 @@ func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*to
 }
 
 func (s *Server) verifyToken(c *call) error {
-	if s.tokens.Verifier == nil {
+	if c.set.tokens.Verifier == nil {
 		return &apiError{http.StatusNotFound, "not_found", "this server accepts no tokens: its config has no tokens section"}
 	}
 	req, err := decode[api.TokenVerifyRequest](c)
 	if err != nil {
 		return err
 	}
-	claims, err := s.tokens.Verifier.Verify(req.Token, time.Now())
+	claims, err := c.set.tokens.Verifier.Verify(req.Token, time.Now())
 	resp := api.TokenVerifyResponse{Valid: err == nil, Claims: claims}
 	if err != nil {
 		resp.Error, resp.Code = err.Error(), authCode(err)
@@ -140,7 +140,7 @@ func (s *Server) signDenyList(c *call) error {
 	if err := s.authorize(c, policy.Request{Action: policy.Admin}); err != nil {
 		return err
 	}
-	if s.tokens.Verifier == nil || s.tokens.SigningKey == "" {
+	if c.set.tokens.Verifier == nil || c.set.tokens.SigningKey == "" {
 		return &apiError{http.StatusNotFound, "not_found", "this server signs no deny lists: its config has no tokens.signing_key"}
 	}
 	req, err := decode[api.DenyListRequest](c)
@@ -150,11 +150,11 @@ func (s *Server) signDenyList(c *call) error {
 	if len(req.IDs)+len(req.Subjects) == 0 {
 		return badRequest("an empty deny list revokes nothing; name token ids or subjects")
 	}
-	signer, err := s.tokenSigner()
+	signer, err := s.tokenSigner(c)
 	if err != nil {
 		return err
 	}
-	list, err := token.SignDenyList(signer, s.tokens.SigningKey, token.DenyList{
+	list, err := token.SignDenyList(signer, c.set.tokens.SigningKey, token.DenyList{
 		Issuer: c.principal.Name, IssuedAt: time.Now().Unix(), IDs: req.IDs, Subjects: req.Subjects,
 	})
 	if err != nil {
@@ -171,18 +171,18 @@ func (s *Server) signDenyList(c *call) error {
 }
 
 // tokenSigner returns the key this replica signs tokens and deny lists with.
-func (s *Server) tokenSigner() (crypto.Signer, error) {
-	if k, err := s.keys.Key(s.tokens.SigningKey); err == nil && k.Usage != usageToken {
+func (s *Server) tokenSigner(c *call) (crypto.Signer, error) {
+	if k, err := s.keys.Key(c.set.tokens.SigningKey); err == nil && k.Usage != usageToken {
 		return nil, &apiError{http.StatusInternalServerError, "misconfigured", fmt.Sprintf(
 			"token-signing key %q has usage %q, not %q; refusing to sign tokens with it", k.Name, k.Usage, usageToken)}
 	}
-	signer, err := s.keys.Signer(s.tokens.SigningKey)
+	signer, err := s.keys.Signer(c.set.tokens.SigningKey)
 	if errors.Is(err, keystore.ErrNotFound) {
 		return nil, &apiError{http.StatusNotFound, "not_found", fmt.Sprintf(
-			"this replica's keystore has no token-signing key %q (tokens.signing_key); ask a replica that holds it", s.tokens.SigningKey)}
+			"this replica's keystore has no token-signing key %q (tokens.signing_key); ask a replica that holds it", c.set.tokens.SigningKey)}
 	}
 	if err != nil {
-		return nil, keyError(s.tokens.SigningKey, err)
+		return nil, keyError(c.set.tokens.SigningKey, err)
 	}
 	return signer, nil
 }

@@ -17,7 +17,8 @@ const usage = `Signet keeps release keys and signs for build pipelines.
 
 Usage:
     signet serve --dev [--data DIR] [--addr HOST:PORT]
-    signet serve --config FILE
+    signet serve --config FILE [--addr HOST:PORT] [--data DIR] [--metrics-addr HOST:PORT]
+    signet config check FILE
     signet keystore init --dir DIR [--passphrase-file FILE]
     signet unlock [--passphrase-file FILE]
     signet unlock --share FILE --identity AGE-KEY
@@ -77,6 +78,14 @@ each start with 'signet unlock'. An unlock is a lease: it ends after
 keystore.idle_ttl without signing, keystore.max_ttl after it began, or at
 'signet lock' (the panic button); then keys are wiped until humans unlock
 again. 'signet status' shows the lease, custody progress and keys.
+
+serve --config stops on SIGTERM or SIGINT: it turns not ready, stops
+accepting, lets requests in flight finish (drain_timeout), flushes the
+audit log and exits 0. SIGHUP reloads grants, token verifiers and the deny
+list, catalogs and TLS certificates from FILE without dropping a request;
+a file that does not load is refused and the running configuration stays.
+config check FILE checks a configuration offline, as serve would load it,
+and prints each problem as FILE:LINE: field: why. See docs/operations.md.
 
 custody init hands the keystore to N of M custodians: it splits a new
 unlock secret into one share per age public key (age-keygen), writes
@@ -256,6 +265,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCatalog(env, rest)
 	case "agent":
 		err = runAgent(env, rest)
+	case "config":
+		err = runConfig(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

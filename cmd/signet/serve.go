@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -33,6 +35,7 @@ func runServe(env *cmdEnv, args []string) error {
 	data := fs.String("data", "signet-data", "")
 	addr := fs.String("addr", "127.0.0.1:8443", "")
 	configFile := fs.String("config", "", "")
+	fs.String("metrics-addr", "", "") // read by applyOverrides
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -51,19 +54,13 @@ func runServe(env *cmdEnv, args []string) error {
 		if cfg, passphrase, err = dev.Prepare(*data, *addr); err != nil {
 			return fmt.Errorf("preparing development data directory %s: %w", *data, err)
 		}
-	} else {
-		if cfg, err = config.Load(*configFile); err != nil {
+		if err := applyOverrides(fs, cfg); err != nil {
 			return err
 		}
-		// Replicas may share one config file and differ only in these.
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "addr":
-				cfg.Listen = *addr
-			case "data":
-				cfg.Data = *data
-			}
-		})
+	} else {
+		if cfg, err = loadServeConfig(fs, *configFile); err != nil {
+			return err
+		}
 	}
 
 	logw := logbuf.New(env.stderr, 200*time.Millisecond)
@@ -100,19 +97,7 @@ func runServe(env *cmdEnv, args []string) error {
 			return err
 		}
 	}
-	tlsConfig, err := cfg.ServerTLS()
-	if err != nil {
-		return err
-	}
-	auth, err := cfg.Authenticator()
-	if err != nil {
-		return err
-	}
-	pol, err := cfg.Policy()
-	if err != nil {
-		return err
-	}
-	catalogs, err := cfg.CatalogSet()
+	rt, err := cfg.Build()
 	if err != nil {
 		return err
 	}
@@ -127,9 +112,11 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	defer store.Close()
 	var srv *server.Server
+	metrics := server.NewMetrics()
 	auditLog, err := audit.Open(env.ctx, audit.Options{
 		Store: store, Origin: cfg.AuditOrigin(), CheckpointEvery: cfg.Audit.CheckpointEvery, Log: log,
 		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
+		Observe:     metrics.ObserveCommit,
 		CommitDelay: cfg.AuditCommitDelay(),
 		InFlight: func() int {
 			if srv == nil {
@@ -148,27 +135,19 @@ func runServe(env *cmdEnv, args []string) error {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		serverID = net.JoinHostPort(host, port)
 	}
-	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs, Certs: keycert.NewDir(cfg.CertsDir())}
-	if t := cfg.Tokens; t != nil {
-		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
-		if err := checkTokenSigningKey(cfg, keys, log); err != nil {
-			return err
-		}
-		if t.DenyList != "" {
-			poll := t.DenyListPoll
-			if poll <= 0 {
-				poll = 10 * time.Second
-			}
-			err := auth.Tokens.WatchDenyList(env.ctx, t.DenyList, poll, func(err error) {
-				log.Error("token deny list not reloaded; the previous one stays in force", "file", t.DenyList, "err", err)
-			})
-			if err != nil {
-				return fmt.Errorf("tokens.deny_list: %w", err)
-			}
-		}
+	set := rt.Settings(cfg)
+	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
+		Limits: cfg.Limits, Log: log, Metrics: metrics,
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: keycert.NewDir(cfg.CertsDir())}
+	if err := checkTokenSigningKey(cfg, keys, log); err != nil {
+		return err
+	}
+	stopWatch, err := watchDenyList(env.ctx, cfg, rt, log)
+	if err != nil {
+		return err
 	}
 	srv = server.New(opts)
+	tlsSwitch := server.NewTLSSwitch(rt.TLS)
 	if _, err := keys.Key(cfg.AuditKey()); err != nil {
 		log.Warn("no audit log key: signing is refused until an administrator creates it", "key", cfg.AuditKey(),
 			"command", "signet key create "+cfg.AuditKey()+" --type ed25519 --usage audit")
@@ -189,15 +168,30 @@ func runServe(env *cmdEnv, args []string) error {
 			log.Warn("keystore locked: signing is refused until a custodian runs 'signet unlock'")
 		}
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "keystore", cfg.KeystoreDir())
+	ops, err := serveOps(cfg, rt, srv, metrics, log)
+	if err != nil {
+		return err
+	}
+	defer ops.stop()
+	if *devMode {
+		signal.Ignore(syscall.SIGHUP) // nothing to reload: the config is built in memory
+	} else {
+		r := &reloader{file: *configFile, flags: fs, running: cfg, srv: srv, keys: keys, log: log, tls: tlsSwitch,
+			ops: ops.tls, verifier: rt.Authn.Tokens, stopWatch: stopWatch}
+		go r.onSIGHUP(env.ctx)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "keystore", cfg.KeystoreDir(), "metrics", ops.addr)
 	drain := cfg.DrainTimeout
 	if drain <= 0 {
 		drain = 30 * time.Second
 	}
-	if err := srv.Serve(env.ctx, ln, tlsConfig, drain); err != nil {
+	if err := srv.Serve(env.ctx, ln, tlsSwitch.Config(), drain); err != nil {
 		return err
 	}
-	log.Info("stopped")
+	if err := auditLog.Close(); err != nil {
+		return fmt.Errorf("flushing the audit log: %w", err)
+	}
+	log.Info("stopped: requests in flight finished, audit log flushed")
 	return nil
 }
 
@@ -242,6 +236,9 @@ func openAuditStore(env *cmdEnv, cfg *config.Config) (audit.Store, error) {
 // but not necessarily one keystore: a replica without the key verifies
 // tokens and issues none.
 func checkTokenSigningKey(cfg *config.Config, keys *keystore.Keyring, log *slog.Logger) error {
+	if cfg.Tokens == nil {
+		return nil
+	}
 	name := cfg.Tokens.SigningKey
 	if name == "" {
 		return nil

@@ -1,6 +1,7 @@
 package pkcs11
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -46,6 +47,9 @@ func TestKeystoreWithToken(t *testing.T) {
 	}
 	if _, err := k.Create(keystore.Spec{Name: "hsm-release", Type: keystore.ECDSAP256}); !errors.Is(err, keystore.ErrUnavailable) {
 		t.Fatalf("Create before enrollment: %v", err)
+	}
+	if err := k.ProbeTokens(context.Background()); !errors.Is(err, keystore.ErrUnavailable) || !strings.Contains(err.Error(), `token "hsm"`) {
+		t.Fatalf("readiness probe before enrollment: %v", err)
 	}
 	if err := k.EnrollToken("hsm", "0000"); err == nil {
 		t.Fatal("enrollment with a wrong PIN succeeded")
@@ -128,6 +132,29 @@ func TestKeystoreWithToken(t *testing.T) {
 		t.Fatalf("signing after the sessions were closed: %v", err)
 	}
 	signAll()
+
+	// Readiness: the probe finds a token whose sessions were all closed,
+	// logs in again, and the next signature works without failing first.
+	if err := k.ProbeTokens(context.Background()); err != nil {
+		t.Fatalf("readiness probe of a healthy token: %v", err)
+	}
+	if err := tok.mod.CloseAllSessions(tok.slot); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.ProbeTokens(context.Background()); err != nil {
+		t.Fatalf("readiness probe after the sessions were closed: %v", err)
+	}
+	s, _ = k.Signer("hsm-p256")
+	if _, err := signMessage(s, keystore.ECDSAP256, msg, false); err != nil {
+		t.Fatalf("signing after a probe logged in again: %v", err)
+	}
+	k.Lock()
+	if err := tok.Probe(); err == nil {
+		t.Fatal("the token answers a probe as logged in after Lock")
+	}
+	if err := k.Unlock("admin", pass); err != nil {
+		t.Fatal(err)
+	}
 	k.Lock()
 
 	// A fresh process: the keystore finds its token keys by their sealed ids.

@@ -321,6 +321,30 @@ func (s *signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	return s.s.Sign(rand, digest, opts)
 }
 
+// Probe checks that the token answers and that this process is logged in
+// to it, by asking the state of a session (C_GetSessionInfo).
+func (t *Token) Probe() error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.c11 == nil {
+		return errLoggedOut
+	}
+	s, err := t.session()
+	if err != nil {
+		return fmt.Errorf("%s: %w", t, err)
+	}
+	info, err := t.mod.GetSessionInfo(s)
+	if err != nil {
+		// The session is dead; it stays in t.open until Logout closes it.
+		return fmt.Errorf("%s: %w", t, err)
+	}
+	t.release(s)
+	if info.State != p11.CKS_RO_USER_FUNCTIONS && info.State != p11.CKS_RW_USER_FUNCTIONS {
+		return fmt.Errorf("%s: not logged in (session state %d): the token was reset or lost its login", t, info.State)
+	}
+	return nil
+}
+
 // session borrows an idle session for Ed25519, opening one if needed.
 // t.mu is held for reading.
 func (t *Token) session() (p11.SessionHandle, error) {
