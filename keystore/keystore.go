@@ -64,6 +64,55 @@
 // key in a token has "backend": the token's name, which the additional data
 // also binds, and "sealed" holds the token's object id instead.
 //
+// # Versions
+//
+// A key has versions (see [Version]): key pairs, each with a validity
+// window and a state, active (signs), retired (signed in its window,
+// never signs again) or revoked (repudiated). [Dir.Rotate] adds a version
+// and retires the active one; [Dir.Revoke] revokes any version. Only the
+// active version's private key (and an OpenPGP key's primary) is
+// decrypted at Unlock and kept in memory; the seals of the others are
+// checked and their plaintext dropped. A Signer is bound to the version
+// that was active when it was handed out and fails with [ErrRetired]
+// once that version no longer signs.
+//
+// The format 1 file above is a key with one version, active, whose window
+// has no end: such keys are still written in format 1, exactly as before
+// versions, so that a keystore stays readable by older builds until a key
+// rotates. The first rotation or revocation rewrites the file in format 2:
+//
+//	{"version": 2, "name": "release", "type": "ed25519", "usage": "raw", "uid": "",
+//	 "created": "…", "serial": 3,
+//	 "versions": [
+//	   {"version": 1, "state": "revoked", "created": "…", "not_before": "…",
+//	    "not_after": "…", "updated": "…", "revoked": "…", "reason": "compromised",
+//	    "public": "…", "nonce": "…", "sealed": "…"},
+//	   {"version": 2, "state": "active", …}],
+//	 "mac": "…"}
+//
+// Every version's key pair is sealed like a format 1 key (or lives in a
+// token, "backend"), with additional data that binds the name, type,
+// usage, uid, version number, the version's creation time, the SHA-256 of
+// its public key and its backend: a key pair cannot be moved to another
+// key or version. What changes over a key's life (states, windows,
+// revocations, the list of versions) is authenticated by "mac",
+// HMAC-SHA256 under a key derived from the KEK over the file's JSON
+// encoding without "mac", and checked at Unlock; "serial" counts the
+// changes. Rotations and revocations therefore need the keystore
+// unlocked, and replace the file atomically (write, sync, rename). A key
+// file is at most 4 MiB (some thousand versions).
+//
+// An OpenPGP key (pgp-*) has one primary key, which users trust and which
+// only certifies, in "primary" (a key pair without window or state, whose
+// creation time is the key's); each version is a signing subkey, and
+// "back_sig" holds the primary key binding signature the subkey made over
+// itself when it was created (package format/openpgp), which GnuPG
+// requires and a retired subkey could not make again. An OpenPGP key
+// written before versions has no separate primary: its format 1 file
+// becomes format 2 with "legacy_primary": true, its version 1 stays the
+// primary (which signed documents itself and keeps certifying), and
+// cannot be revoked.
+//
 // Files are written atomically: the data goes to a temporary file named
 // ".tmp-*" in the same directory, which is synced and closed, then hard-linked
 // to its final name (which, unlike a rename, never replaces an existing file),
@@ -82,7 +131,10 @@
 // unlocking, by design; restore the file from a backup or remove it.
 //
 // It does not protect against deleting keys or rolling the whole directory
-// back to an older copy, against weak passphrases, or against anyone who can
+// back to an older copy (or one key file back to an older copy of itself,
+// which undoes the rotations and revocations made since: the audit log
+// records each of them, and OpenPGP revocations once published stay
+// with their users), against weak passphrases, or against anyone who can
 // read the memory of an unlocked process. [Dir.Lock] drops the keys and zeros
 // the KEK and the Ed25519 keys, and clears the big.Int values of ECDSA and RSA
 // keys that it can reach, but Go cannot reliably wipe big.Int-backed keys:

@@ -291,8 +291,8 @@ func parseVersion(f versionFile, t Type) (*sealedKey, error) {
 	switch {
 	case !slices.Contains([]State{Active, Retired, Revoked}, v.State):
 		return nil, fmt.Errorf("state %q; want active, retired or revoked", v.State)
-	case !v.NotAfter.IsZero() && !v.NotAfter.After(v.NotBefore):
-		return nil, fmt.Errorf("not_after %s is not after not_before %s", f.NotAfter, f.NotBefore)
+	case !v.NotAfter.IsZero() && v.NotAfter.Before(v.NotBefore):
+		return nil, fmt.Errorf("not_after %s is before not_before %s", f.NotAfter, f.NotBefore)
 	case (v.State == Revoked) != !v.Revoked.IsZero() || (v.State == Revoked) != (v.Reason != ""):
 		return nil, errors.New("a revoked version, and only one, has a revocation time and reason")
 	case v.State == Revoked && !slices.Contains(Reasons(), v.Reason):
