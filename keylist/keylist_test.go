@@ -108,9 +108,11 @@ func TestParseRefuses(t *testing.T) {
 		"two-active":      func(s string) string { return strings.Replace(s, `"state":"retired"`, `"state":"active"`, 1) },
 		"bad-state":       func(s string) string { return strings.Replace(s, `"state":"retired"`, `"state":"dormant"`, 1) },
 		"revoked-no-time": func(s string) string { return strings.Replace(s, `"state":"retired"`, `"state":"revoked"`, 1) },
-		"fingerprint":     func(s string) string { return strings.Replace(s, `"fingerprint":"SHA256:`, `"fingerprint":"SHA256:A`, 1) },
-		"order":           func(s string) string { return strings.Replace(s, `"version":3`, `"version":1`, 1) },
-		"trailing":        func(s string) string { return s + "{}" },
+		"fingerprint": func(s string) string {
+			return strings.Replace(s, `"fingerprint":"SHA256:`, `"fingerprint":"SHA256:A`, 1)
+		},
+		"order":    func(s string) string { return strings.Replace(s, `"version":3`, `"version":1`, 1) },
+		"trailing": func(s string) string { return s + "{}" },
 	} {
 		if _, err := Parse([]byte(edit(string(good)))); err == nil {
 			t.Errorf("%s: Parse accepted it", name)
