@@ -11,6 +11,7 @@ package api
 import (
 	"crypto"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -87,7 +88,8 @@ type ManifestFile struct {
 type SignResponse struct {
 	RequestID      string      `json:"request_id"`
 	Key            string      `json:"key"`
-	KeyFingerprint string      `json:"key_fingerprint"`
+	KeyFingerprint string      `json:"key_fingerprint"` // of the version that signed
+	KeyVersion     int         `json:"key_version,omitempty"`
 	Signatures     []Signature `json:"signatures"`
 }
 
@@ -114,6 +116,57 @@ type Key struct {
 	// OpenPGPFingerprint is set for OpenPGP keys: 40 hex digits, as gpg
 	// prints it.
 	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
+	// Version is the active version, which signs; 0 if none is.
+	// Fingerprint and PublicKey are the active version's, except for an
+	// OpenPGP key, whose are its primary key's.
+	Version  int          `json:"version,omitempty"`
+	Versions []KeyVersion `json:"versions,omitempty"`
+}
+
+// KeyVersion is one version of a key: its validity window and state.
+type KeyVersion struct {
+	Version     int       `json:"version"`
+	State       string    `json:"state"` // "active", "retired" or "revoked"
+	Created     time.Time `json:"created"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after,omitzero"` // absent: until the next rotation
+	Revoked     time.Time `json:"revoked,omitzero"`
+	Reason      string    `json:"reason,omitempty"` // "compromised", "superseded" or "retired"
+	Fingerprint string    `json:"fingerprint"`
+	// OpenPGPFingerprint is the version's OpenPGP fingerprint: a
+	// subkey's, or the primary's for version 1 of an OpenPGP key made
+	// before versions.
+	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
+	PublicKey          string `json:"public_key,omitempty"` // PEM, with GET /v1/keys/{name}
+}
+
+// RevokeRequest revokes one version of a key (POST /v1/keys/{name}/revoke).
+type RevokeRequest struct {
+	Version int    `json:"version"`
+	Reason  string `json:"reason"` // "compromised", "superseded" or "retired"
+}
+
+// TransitionRequest asks for a transition statement from key Old to key
+// New, signed by both (POST /v1/transitions).
+type TransitionRequest struct {
+	Old    string `json:"old"`
+	New    string `json:"new"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// TransitionResponse carries the statement (a DSSE envelope, package
+// transition) and the receipt of its audit entry.
+type TransitionResponse struct {
+	Statement json.RawMessage `json:"statement"`
+	Receipt   *audit.Receipt  `json:"receipt,omitempty"`
+}
+
+// SignedKeyList is the answer to GET /v1/keys/{name}/key-list: the key's
+// versions signed by the server's key-list root key (package keylist).
+type SignedKeyList struct {
+	Key     string          `json:"key"`
+	Root    string          `json:"root"`     // the root key's name
+	KeyList json.RawMessage `json:"key_list"` // the DSSE envelope
 }
 
 // KeyList is the answer to GET /v1/keys.

@@ -84,9 +84,21 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 	}
 	out := make([]FileSignature, len(paths))
 	for i, s := range resp.Signatures {
-		h := sha256.New()
-		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(states[i])
-		if err := openpgp.CheckDetached(cert.Certificate, h, s.Signature); err != nil {
+		check := func() error {
+			h := sha256.New()
+			h.(encoding.BinaryUnmarshaler).UnmarshalBinary(states[i])
+			return openpgp.CheckDetached(cert.Certificate, h, s.Signature)
+		}
+		err := check()
+		if err != nil && i == 0 {
+			// The key may have been rotated after its certificate was
+			// fetched: the new subkey is in a fresh one.
+			if cert, err = c.OpenPGPKey(ctx, key); err != nil {
+				return nil, err
+			}
+			err = check()
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %v", paths[i], key, cert.Fingerprint, err)
 		}
 		if s.Receipt == nil {
@@ -119,6 +131,13 @@ func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*FileSign
 	}
 	msg := resp.Signatures[0].Signature
 	got, err := openpgp.CheckClearsigned(cert.Certificate, msg)
+	if err != nil {
+		// Rotated after the certificate was fetched?
+		if cert, err = c.OpenPGPKey(ctx, key); err != nil {
+			return nil, err
+		}
+		got, err = openpgp.CheckClearsigned(cert.Certificate, msg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: the server's clearsigned text does not verify with key %q: refusing it: %v", path, key, err)
 	}

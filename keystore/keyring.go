@@ -85,8 +85,8 @@ type Event struct {
 	Kind   string // "lock" (lease ended), "custody" (progress discarded) or "rotate" (scheduled rotation)
 	Reason string
 	Lost   []custody.Received // the shares discarded, for "custody"
-	// Key is the key rotated, for "rotate"; Err is set if the rotation
-	// failed.
+	// Key is the key rotated, for "rotate"; if the rotation failed, Err
+	// says why and Key holds only the key's name.
 	Key *Key
 	Err error
 }
@@ -357,11 +357,11 @@ func (k *Keyring) rotateIfDue(name string) (Event, bool) {
 	key, err := k.dir.Rotate(name, now.Add(every).UTC().Truncate(time.Second))
 	ev := Event{Time: now, Kind: "rotate", Err: err,
 		Reason: fmt.Sprintf("scheduled rotation of key %q: the window of version %d ended (rotate every %v)", name, old.Number, every)}
-	if err == nil {
-		ev.Key = &key
-	} else {
+	if err != nil {
+		key = Key{Name: name} // only its name: nothing changed
 		ev.Reason += ": failed: " + err.Error()
 	}
+	ev.Key = &key
 	return ev, true
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/format/raw"
@@ -37,8 +38,10 @@ type signingFormat interface {
 // signContext is what a format signs with, shared by the items of one
 // request.
 type signContext struct {
-	key    keystore.Key
-	signer crypto.Signer
+	key     keystore.Key
+	version keystore.Version // the version signer holds
+	signer  crypto.Signer
+	now     time.Time // the signatures' time
 	opts   *api.SignOptions
 	limits *Limits
 	// authorize checks that the caller may sign artifact with this key in
@@ -81,13 +84,15 @@ func formatNames() string {
 // token's signing input would be a valid token, so such keys must never
 // sign anything else.
 const (
-	usageToken = "token"
-	usageAudit = "audit"
+	usageToken   = "token"
+	usageAudit   = "audit"
+	usageKeyList = "key-list" // signs key lists (package keylist)
 )
 
 var internalUsages = map[string][]keystore.Type{
-	usageToken: {keystore.Ed25519},
-	usageAudit: {keystore.Ed25519},
+	usageToken:   {keystore.Ed25519},
+	usageAudit:   {keystore.Ed25519},
+	usageKeyList: {keystore.Ed25519},
 }
 
 // checkUsage checks that a key of type t may be created for usage u: some

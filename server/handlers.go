@@ -18,7 +18,6 @@ import (
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
-	"github.com/signet-dev/signet/format/openpgp"
 	"github.com/signet-dev/signet/format/raw"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
@@ -214,6 +213,11 @@ func (s *Server) sign(c *call) error {
 	if len(req.Items) > 0 {
 		c.artifact = &audit.Artifact{Name: req.Items[0].Name}
 	}
+	// Refusals record the version that would have signed, so that an
+	// incident report for a window finds the attempts made in it.
+	if k, err := s.keys.Key(req.Key); err == nil {
+		c.key.Version = k.Version
+	}
 	f := formats[req.Format]
 	if t := c.principal.Token; t != nil && t.Scope.MaxItems > 0 && len(req.Items) > t.Scope.MaxItems {
 		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
@@ -242,15 +246,16 @@ func (s *Server) sign(c *call) error {
 	if err := f.checkOptions(&req.Options); err != nil {
 		return err
 	}
-	signer, err := s.keys.Signer(req.Key)
+	k, v, signer, err := s.activeSigner(req.Key)
 	if err != nil {
-		return keyError(req.Key, err)
+		return err
 	}
+	c.key = versionRef(k, v)
 	// No signature is made that the log could not prove.
 	if err := s.checkAuditReady(); err != nil {
 		return err
 	}
-	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits}
+	sc := &signContext{key: k, version: v, signer: signer, now: c.start, opts: &req.Options, limits: &s.limits}
 	sc.authorize = func(artifact string) error {
 		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
 	}
@@ -258,6 +263,7 @@ func (s *Server) sign(c *call) error {
 		RequestID:      c.id,
 		Key:            k.Name,
 		KeyFingerprint: c.key.Fingerprint,
+		KeyVersion:     v.Number,
 		Signatures:     make([]api.Signature, len(req.Items)),
 	}
 	entries := make([]audit.Entry, len(req.Items))
@@ -437,6 +443,8 @@ func keyError(name string, err error) error {
 		return &apiError{http.StatusConflict, "exists", fmt.Sprintf("a key named %q already exists", name)}
 	case errors.Is(err, keystore.ErrLocked):
 		return &apiError{http.StatusServiceUnavailable, "locked", "keystore locked: ask a custodian to run 'signet unlock'"}
+	case errors.Is(err, keystore.ErrRetired):
+		return &apiError{http.StatusConflict, "not_active", fmt.Sprintf("%v", err)}
 	case errors.Is(err, keystore.ErrUnavailable):
 		// Token errors name the token and the PKCS #11 error; they never
 		// carry key material.
@@ -447,10 +455,11 @@ func keyError(name string, err error) error {
 
 // describe returns the API view of k, with its PEM public key if asked.
 func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
-	out := api.Key{Name: k.Name, Type: string(k.Type), Usage: k.Usage, UID: k.UID, Created: k.Created, Fingerprint: k.Fingerprint()}
+	out := api.Key{Name: k.Name, Type: string(k.Type), Usage: k.Usage, UID: k.UID, Created: k.Created, Fingerprint: k.Fingerprint(),
+		Version: k.Version, Versions: describeVersions(k, withPublic)}
 	if slices.Contains(pgpTypes, k.Type) {
-		if ok, err := openpgp.NewKey(k.Public, k.Created, k.UID); err == nil {
-			out.OpenPGPFingerprint = ok.FingerprintHex()
+		if pk, err := openpgpPrimary(k); err == nil {
+			out.OpenPGPFingerprint = pk.FingerprintHex()
 		}
 	}
 	if withPublic {
@@ -480,6 +489,10 @@ func typeName[T any]() string {
 		return "rekey approval"
 	case *api.EnrollRequest:
 		return "enroll request"
+	case *api.RevokeRequest:
+		return "revoke request"
+	case *api.TransitionRequest:
+		return "transition request"
 	}
 	return "request"
 }

@@ -65,6 +65,11 @@ type Keyring interface {
 	Lock() bool
 	Status() keystore.Status
 	Locked() bool
+	// Key versions (docs/rotation.md): a new version, a revoked one, and
+	// the signer of an OpenPGP key's primary, which certifies subkeys.
+	Rotate(name string) (keystore.Key, error)
+	Revoke(name string, version int, reason keystore.Reason) (keystore.Key, error)
+	PrimarySigner(name string) (crypto.Signer, error)
 }
 
 // Custodian is what a Keyring adds for custody administration: handing
@@ -152,6 +157,12 @@ type Options struct {
 	Log      *slog.Logger // nil discards
 	Tokens   TokenOptions
 	Catalogs []*catalog.Catalog // indexes signed in pull mode (POST /v1/catalogs/{name}/sign)
+	// KeyListKey is the keystore key (Ed25519, usage key-list) that signs
+	// key lists; "" if this server signs none.
+	KeyListKey string
+	// Now is the clock that dates signatures and audit entries; nil is
+	// time.Now. Tests move it through key windows.
+	Now func() time.Time
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -177,6 +188,9 @@ type Server struct {
 
 	catalogs map[string]*catalog.Catalog
 
+	keyListKey string
+	now        func() time.Time
+
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 
@@ -191,6 +205,9 @@ func New(o Options) *Server {
 	}
 	if o.Audit == nil {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	catalogs := map[string]*catalog.Catalog{}
 	for _, c := range o.Catalogs {
@@ -208,6 +225,9 @@ func New(o Options) *Server {
 		tokens:   o.Tokens,
 		log:      o.Log,
 		slots:    make(chan struct{}, limits.MaxInflight),
+
+		keyListKey: o.KeyListKey,
+		now:        o.Now,
 	}
 	if c, ok := o.Keys.(Custodian); ok {
 		c.Notify(s.recordEvent)
@@ -273,6 +293,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/sign", s.api(s.sign))
 	mux.Handle("GET /v1/keys/{name}/openpgp", s.api(s.getOpenPGPKey))
 	mux.Handle("POST /v1/catalogs/{name}/sign", s.api(s.signCatalog))
+	mux.Handle("POST /v1/keys/{name}/rotate", s.api(s.rotateKey))
+	mux.Handle("POST /v1/keys/{name}/revoke", s.api(s.revokeKey))
+	mux.Handle("GET /v1/keys/{name}/key-list", s.api(s.getKeyList))
+	mux.Handle("POST /v1/transitions", s.api(s.transitionKeys))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
 	mux.Handle("POST /v1/lock", s.api(s.lock))
 	mux.Handle("GET /v1/status", s.api(s.status))
@@ -298,7 +322,8 @@ func (s *Server) Handler() http.Handler {
 		"/v1/tokens": "POST", "/v1/tokens/verify": "POST", "/v1/tokens/deny-list": "POST",
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
-		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST"} {
+		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
+		"/v1/keys/{name}/rotate": "POST", "/v1/keys/{name}/revoke": "POST", "/v1/keys/{name}/key-list": "GET", "/v1/transitions": "POST"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)
@@ -420,7 +445,7 @@ func (s *Server) recordRefusal(c *call, err error) error {
 // authentication and error rendering.
 func (s *Server) api(h func(*call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r, id: newRequestID(), start: time.Now()}
+		c := &call{w: w, r: r, id: newRequestID(), start: s.now()}
 		w.Header()["X-Request-Id"] = []string{c.id}
 		err := s.serve(c, h)
 		if err != nil {

@@ -112,7 +112,7 @@ func Sign(payloadType string, payload []byte, signers ...crypto.Signer) ([]byte,
 		}
 		w.Signatures = append(w.Signatures, wireSig{KeyID: id, Sig: sig})
 	}
-	b, err := json.MarshalIndent(w, "", "  ")
+	b, err := json.Marshal(w)
 	if err != nil {
 		return nil, err
 	}
