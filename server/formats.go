@@ -42,8 +42,8 @@ type signContext struct {
 	version keystore.Version // the version signer holds
 	signer  crypto.Signer
 	now     time.Time // the signatures' time
-	opts   *api.SignOptions
-	limits *Limits
+	opts    *api.SignOptions
+	limits  *Limits
 	// authorize checks that the caller may sign artifact with this key in
 	// this format, for formats whose input names further artifacts (the
 	// subjects of an attestation).
