@@ -29,7 +29,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -189,6 +189,40 @@ type OpenPGPKey struct {
 	Fingerprint string `json:"fingerprint"` // 40 hex digits
 	UID         string `json:"uid"`
 	Certificate []byte `json:"certificate"` // what 'gpg --export' would give, base64
+}
+
+// CSRRequest asks for a PKCS #10 certificate request signed by a key
+// (POST /v1/keys/{name}/csr), for a CA to issue the key a code-signing
+// certificate.
+type CSRRequest struct {
+	// Subject is the distinguished name requested, RFC 4514 style:
+	// "CN=Example Release,O=Example Corp,C=US". Default: CN= the key's
+	// uid, or its name.
+	Subject string `json:"subject,omitempty"`
+}
+
+// CSR is a certificate request made by a key.
+type CSR struct {
+	Key     string `json:"key"`
+	Subject string `json:"subject"`
+	CSR     string `json:"csr"` // PEM CERTIFICATE REQUEST
+}
+
+// ChainRequest attaches a certificate chain to a key (PUT
+// /v1/keys/{name}/chain), replacing any previous one.
+type ChainRequest struct {
+	Chain string `json:"chain"` // PEM certificates, leaf (the key's) first, then each issuer
+}
+
+// KeyChain is the certificate chain attached to a key.
+type KeyChain struct {
+	Key       string    `json:"key"`
+	Chain     string    `json:"chain"`   // PEM, leaf first
+	Subject   string    `json:"subject"` // of the leaf
+	Issuer    string    `json:"issuer"`
+	Serial    string    `json:"serial"` // of the leaf, hex
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
 }
 
 // CatalogSignRequest asks the server to check and sign the index of a

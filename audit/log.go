@@ -48,10 +48,11 @@ var ErrClosed = errors.New("audit log closed")
 // fsync), signs one checkpoint for it and hands every caller its receipts.
 // A caller returns only once its entries are durable.
 type Log struct {
-	opts  Options
-	queue chan *pending
-	quit  chan struct{}
-	done  chan struct{}
+	opts    Options
+	queue   chan *pending
+	quit    chan struct{}
+	done    chan struct{}
+	indexed chan struct{} // closed when the digest indexer has stopped
 
 	mu        sync.Mutex
 	edge      *edge     // right edge of the tree as last committed by this Log
@@ -115,8 +116,10 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: reading the tree of %d entries: %w", size, err)
 	}
-	l := &Log{opts: opts, queue: make(chan *pending, 1024), quit: make(chan struct{}), done: make(chan struct{}), edge: e}
+	l := &Log{opts: opts, queue: make(chan *pending, 1024), quit: make(chan struct{}), done: make(chan struct{}), edge: e,
+		indexed: make(chan struct{})}
 	go l.write()
+	go l.indexDigests()
 	return l, nil
 }
 
@@ -178,6 +181,7 @@ func (l *Log) Close() error {
 		close(l.quit)
 	}
 	<-l.done
+	<-l.indexed
 	return nil
 }
 
@@ -324,6 +328,38 @@ func (l *Log) commit(batch []*pending) {
 			l.mu.Unlock()
 		}
 		close(p.done)
+	}
+}
+
+// indexDigests keeps the store's digest index a second or so behind the
+// log (including what other replicas appended). Larger chunks amortize
+// better, since each page of the index is written once per chunk; 5,000
+// entries keep a chunk's transaction short.
+func (l *Log) indexDigests() {
+	defer close(l.indexed)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.quit:
+			return
+		case <-t.C:
+		}
+		for {
+			caughtUp, err := l.opts.Store.IndexDigests(context.Background(), 5000)
+			if err != nil {
+				l.opts.Log.Warn("indexing audit entries by digest; searches scan the entries not indexed", "err", err)
+				break
+			}
+			if caughtUp {
+				break
+			}
+			select {
+			case <-l.quit:
+				return
+			default:
+			}
+		}
 	}
 }
 

@@ -351,8 +351,18 @@ func TestTamper(t *testing.T) {
 					execSQL(t, db, "UPDATE entries SET principal = 'nobody' WHERE idx = 3")
 				}, 3, "search index tampered"},
 				{"digest index removed", func(t *testing.T, db *sql.DB, s Store) {
-					execSQL(t, db, "DELETE FROM digests WHERE idx = 4")
+					for {
+						if done, err := s.IndexDigests(context.Background(), 7); err != nil {
+							t.Fatal(err)
+						} else if done {
+							break
+						}
+					}
+					execSQL(t, s.(*SQLStore).ix.w, "DELETE FROM digest_index WHERE idx = 4")
 				}, 4, "search index tampered"},
+				{"digest column edited", func(t *testing.T, db *sql.DB, s Store) {
+					execSQL(t, db, "UPDATE entries SET digests = 'sha256:00' WHERE idx = 9")
+				}, 9, "search index tampered"},
 			} {
 				t.Run(tt.name, func(t *testing.T) {
 					k := newLogKey(t)
@@ -657,4 +667,72 @@ func TestMain(m *testing.M) {
 		pgOnce.srv.Close()
 	}
 	os.Exit(code)
+}
+
+// TestDigestIndexLag checks that a search by digest is complete whether
+// the digest index is empty, partly built or caught up.
+func TestDigestIndexLag(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			k := newLogKey(t)
+			s, _ := b.open(t)
+			l := openLog(t, s, k.signer)
+			for i := range 50 {
+				e := testEntry(i)
+				e.Artifact.Digests = []string{fmt.Sprintf("sha256:%064x", i%10)} // each digest signed 5 times
+				if _, err := l.Append(context.Background(), e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.Close()
+			ix := s.(*SQLStore).ix
+			execSQL(t, ix.w, "DELETE FROM digest_index")
+			execSQL(t, ix.w, "UPDATE digest_index_head SET indexed = 0")
+			want := "[3 13 23 33 43]"
+			search := func(stage string) {
+				t.Helper()
+				var got []int64
+				q := Query{Digest: fmt.Sprintf("sha256:%064x", 3), After: -1, Limit: 2}
+				for {
+					ms, next, err := Search(context.Background(), s, q, 50)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, m := range ms {
+						got = append(got, m.Index)
+					}
+					if next < 0 {
+						break
+					}
+					q.After = next
+				}
+				if fmt.Sprint(got) != want {
+					t.Errorf("%s: digest search found %v, want %s", stage, got, want)
+				}
+			}
+			search("index empty")
+			if done, err := s.IndexDigests(context.Background(), 25); err != nil || done {
+				t.Fatalf("first chunk: done %v, %v", done, err)
+			}
+			search("index half built")
+			for {
+				done, err := s.IndexDigests(context.Background(), 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if done {
+					break
+				}
+			}
+			search("index caught up")
+			// A signature digest is found like an artifact digest.
+			ms, _, err := Search(context.Background(), s, Query{Digest: fmt.Sprintf("sha256:%064x", 1_000_007), After: -1}, 50)
+			if err != nil || len(ms) != 1 || ms[0].Index != 7 {
+				t.Errorf("signature digest: %v %v", ms, err)
+			}
+			if r, err := Verify(context.Background(), s, k.vkey); err != nil || !r.OK() {
+				t.Errorf("verify with the index rebuilt: %+v %v", r, err)
+			}
+		})
+	}
 }

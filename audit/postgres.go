@@ -39,11 +39,18 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("audit: connecting to PostgreSQL: %w", err)
 	}
-	_, err = conn.ExecContext(ctx, d.schema())
+	ix := &digestIndex{w: db, r: db, d: d, begin: "SET LOCAL synchronous_commit TO OFF"}
+	_, err = conn.ExecContext(ctx, d.schema()+ix.schema())
 	conn.ExecContext(ctx, "SELECT pg_advisory_unlock(7166510)")
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("audit: creating the log tables: %w", err)
 	}
-	return newSQLStore(db, db, d)
+	s, err := newSQLStore(db, db, d)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.ix = ix
+	return s, nil
 }

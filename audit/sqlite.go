@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -13,7 +14,7 @@ import (
 
 // OpenSQLite opens (creating if needed) the embedded log database at path:
 // one file in WAL mode with synchronous=FULL, so that a commit is on disk
-// when it returns. One process writes it; `signet audit verify --data` may
+// when it returns, and beside it the digest index (path with -digests.db). One process writes it; `signet audit verify --data` may
 // read it at the same time.
 //
 // The WAL is checkpointed into the database by a background connection,
@@ -41,17 +42,47 @@ func OpenSQLite(path string) (*SQLStore, error) {
 		return nil, fmt.Errorf("audit: opening %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
+	ix, err := openSQLiteDigestIndex(strings.TrimSuffix(path, ".db")+"-digests.db", d)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
 	s, err := newSQLStore(w, r, d)
 	if err != nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("audit: preparing %s: %w", path, err)
 	}
+	s.ix = ix
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go checkpointWAL(r, stop, done)
 	s.closeFn = func() { close(stop); <-done }
 	return s, nil
+}
+
+// openSQLiteDigestIndex opens the digest index's own file: derived data,
+// so synchronous=NORMAL (no fsync per chunk; WAL keeps it consistent).
+func openSQLiteDigestIndex(path string, d dialect) (*digestIndex, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("audit: opening %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	x := &digestIndex{w: w, d: d}
+	if _, err := w.Exec(x.schema()); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("audit: preparing %s: %w", path, err)
+	}
+	if x.r, err = sql.Open("sqlite", dsn); err != nil {
+		w.Close()
+		return nil, err
+	}
+	x.r.SetMaxOpenConns(4)
+	return x, nil
 }
 
 // checkpointWAL copies the WAL into the database every second. PASSIVE

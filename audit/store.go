@@ -41,6 +41,11 @@ type Store interface {
 	// Manifest returns a stored content manifest by its digest.
 	Manifest(ctx context.Context, digest string) ([]byte, error)
 
+	// IndexDigests brings the index of entries by digest up to date by up
+	// to max entries, and reports whether it caught up. The log calls it
+	// in the background; searches are complete either way.
+	IndexDigests(ctx context.Context, max int) (caughtUp bool, err error)
+
 	// Ping proves the store is writable, durably, without changing the log.
 	Ping(ctx context.Context) error
 
@@ -73,6 +78,9 @@ type StoredEntry struct {
 	Version   int
 	Artifact  string
 	Digests   []string
+	// Indexed are the digests the digest index holds for the entry, when
+	// it has reached it (read back by Fields, for verification).
+	Indexed []string
 }
 
 // A StoredCheckpoint is a signed checkpoint as stored.

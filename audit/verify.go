@@ -233,14 +233,19 @@ func checkFields(ctx context.Context, s Store, start, end int64, data [][]byte, 
 	return nil
 }
 
-// sameFields compares the searchable fields of two stored entries.
+// sameFields compares the searchable fields of stored entry a with those
+// of b, built from the entry's bytes. Digests the index holds must be the
+// entry's too.
 func sameFields(a, b StoredEntry) bool {
-	da, db := slices.Clone(a.Digests), slices.Clone(b.Digests)
-	slices.Sort(da)
-	slices.Sort(db)
+	sorted := func(x []string) []string {
+		x = slices.Clone(x)
+		slices.Sort(x)
+		return slices.Compact(x)
+	}
+	want := sorted(b.Digests)
 	return a.Index == b.Index && a.Time.Equal(b.Time) && a.Action == b.Action && a.Decision == b.Decision &&
 		a.Principal == b.Principal && a.Subject == b.Subject && a.Key == b.Key && a.Version == b.Version &&
-		a.Artifact == b.Artifact && slices.Equal(da, db)
+		a.Artifact == b.Artifact && slices.Equal(sorted(a.Digests), want) && (a.Indexed == nil || slices.Equal(sorted(a.Indexed), want))
 }
 
 // InclusionProof proves entry index is in the tree of the given size.

@@ -13,6 +13,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -51,6 +53,7 @@ type Config struct {
 	Tokens       *Tokens        `yaml:"tokens"` // nil: no tokens, client certificates only
 	Keystore     Keystore       `yaml:"keystore"`
 	Audit        Audit          `yaml:"audit"`
+	Log          Log            `yaml:"log"`
 	ServerID     string         `yaml:"server_id"` // names this replica in audit entries; default host name and port
 	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
 }
@@ -80,6 +83,20 @@ const (
 	DefaultMaxTTL              = 12 * time.Hour
 	DefaultPartialUnlockWindow = 15 * time.Minute
 )
+
+// Log configures the server's own log (not the audit log): one line per
+// request and event, on standard error.
+type Log struct {
+	Format string `yaml:"format"` // "json" (default) or "text"
+	Level  string `yaml:"level"`  // "debug", "info" (default), "warn" or "error"
+}
+
+// SlogLevel returns the configured level.
+func (l Log) SlogLevel() slog.Level {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(cmp.Or(l.Level, "info"))) // checked by Parse
+	return lv
+}
 
 // Audit configures the audit log. Without postgres, the log is a SQLite
 // database in DATA/audit/log.db.
@@ -214,6 +231,15 @@ func (c *Config) check() error {
 		seen[p.Name] = true
 		if p.Certificate.SHA256 != "" && p.Certificate.CA != "" {
 			errs = append(errs, fmt.Errorf("principal %q: certificate.ca has no effect with certificate.sha256, which pins one certificate; remove one of them", p.Name))
+		}
+	}
+	if f := c.Log.Format; f != "" && f != "json" && f != "text" {
+		errs = append(errs, fmt.Errorf("log.format %q: use json or text", f))
+	}
+	if lv := c.Log.Level; lv != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(lv)); err != nil {
+			errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", lv))
 		}
 	}
 	if o := c.AuditOrigin(); strings.ContainsAny(o, " \t\n+") {
@@ -446,6 +472,10 @@ func parseEd25519(s string) (ed25519.PublicKey, error) {
 
 // KeystoreDir is where the file keystore lives.
 func (c *Config) KeystoreDir() string { return filepath.Join(c.Data, "keystore") }
+
+// CertsDir is where the certificate chains attached to keys live: public
+// data, beside the keystore.
+func (c *Config) CertsDir() string { return filepath.Join(c.Data, "certs") }
 
 // ServerTLS loads the server certificate and client CAs into a TLS 1.3
 // configuration that requires client certificates unless tokens are on.

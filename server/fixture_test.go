@@ -20,6 +20,7 @@ import (
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
@@ -44,6 +45,7 @@ type fixture struct {
 	tokens  *token.Verifier
 	audit   *audit.Log
 	logKey  string // the audit log's verifier key
+	certDir string // where certificate chains attached to keys are kept
 }
 
 // newFixture starts a server over real mutual TLS on loopback with keys of
@@ -125,7 +127,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{keys: keys, ca: ca, clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, tokens: verifier}
+	f := &fixture{keys: keys, ca: ca, clients: map[string]*client.Client{}, tls: map[string]*tls.Config{}, tokens: verifier, certDir: filepath.Join(tb.TempDir(), "certs")}
 	var rules []authn.CertRule
 	certs := map[string]tls.Certificate{}
 	f.certs = certs
@@ -192,6 +194,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		Authn:    &authn.Authenticator{Certs: certRules, Tokens: verifier},
 		Limits:   limits,
 		Tokens:   server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
+		Certs:    keycert.NewDir(f.certDir),
 
 		KeyListKey: o.keyListKey,
 		Now:        o.now,

@@ -48,6 +48,9 @@ type signContext struct {
 	// this format, for formats whose input names further artifacts (the
 	// subjects of an attestation).
 	authorize func(artifact string) error
+	// chain returns the key's certificate chain, checked, for formats
+	// that embed it (Authenticode).
+	chain chainFunc
 }
 
 // signed is the result of signing one item.
@@ -67,6 +70,7 @@ var formats = map[string]signingFormat{
 	"dsse":          dsseFormat{},
 	"pgp":           pgpFormat{},
 	"pgp-clearsign": pgpClearsignFormat{},
+	"authenticode":  authenticodeFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

@@ -255,7 +255,7 @@ func (s *Server) sign(c *call) error {
 	if err := s.checkAuditReady(); err != nil {
 		return err
 	}
-	sc := &signContext{key: k, version: v, signer: signer, now: c.start, opts: &req.Options, limits: &s.limits}
+	sc := &signContext{key: k, version: v, signer: signer, now: c.start, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
 	sc.authorize = func(artifact string) error {
 		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
 	}

@@ -157,6 +157,7 @@ type Options struct {
 	Log      *slog.Logger // nil discards
 	Tokens   TokenOptions
 	Catalogs []*catalog.Catalog // indexes signed in pull mode (POST /v1/catalogs/{name}/sign)
+	Certs    CertStore          // certificate chains attached to keys (Authenticode); nil: none can be
 	// KeyListKey is the keystore key (Ed25519, usage key-list) that signs
 	// key lists; "" if this server signs none.
 	KeyListKey string
@@ -187,6 +188,7 @@ type Server struct {
 	slots    chan struct{}
 
 	catalogs map[string]*catalog.Catalog
+	certs    CertStore
 
 	keyListKey string
 	now        func() time.Time
@@ -215,6 +217,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{
 		catalogs: catalogs,
+		certs:    o.Certs,
 		keys:     o.Keys,
 		policy:   o.Policy,
 		authn:    o.Authn,
@@ -297,6 +300,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys/{name}/revoke", s.api(s.revokeKey))
 	mux.Handle("GET /v1/keys/{name}/key-list", s.api(s.getKeyList))
 	mux.Handle("POST /v1/transitions", s.api(s.transitionKeys))
+	mux.Handle("POST /v1/keys/{name}/csr", s.api(s.keyCSR))
+	mux.Handle("GET /v1/keys/{name}/chain", s.api(s.keyChain))
+	mux.Handle("PUT /v1/keys/{name}/chain", s.api(s.attachChain))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
 	mux.Handle("POST /v1/lock", s.api(s.lock))
 	mux.Handle("GET /v1/status", s.api(s.status))
@@ -323,7 +329,8 @@ func (s *Server) Handler() http.Handler {
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
 		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
-		"/v1/keys/{name}/rotate": "POST", "/v1/keys/{name}/revoke": "POST", "/v1/keys/{name}/key-list": "GET", "/v1/transitions": "POST"} {
+		"/v1/keys/{name}/rotate": "POST", "/v1/keys/{name}/revoke": "POST", "/v1/keys/{name}/key-list": "GET", "/v1/transitions": "POST",
+		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)

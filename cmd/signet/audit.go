@@ -104,7 +104,7 @@ func auditCheckReceipt(env *cmdEnv, fs *flag.FlagSet, logKey *string, args []str
 		}
 	}
 	if *sigFile != "" {
-		sig, err := os.ReadFile(*sigFile)
+		sig, err := signatureIn(*sigFile, e)
 		if err != nil {
 			return err
 		}

@@ -36,11 +36,11 @@ func formatFlags(fs *flag.FlagSet) *formatChoice {
 // check refuses flags that do not apply to the format chosen.
 func (f *formatChoice) check(pss bool) error {
 	switch *f.format {
-	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign":
+	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign", "authenticode":
 	case "dsse":
 		return hintf("use 'signet attest --key NAME --subject FILE --predicate-type URI --predicate P.json'", "sign --format dsse: attestations are made with 'signet attest'")
 	default:
-		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign", "sign: unknown format %q", *f.format)
+		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign, or authenticode for Windows PE files", "sign: unknown format %q", *f.format)
 	}
 	switch {
 	case *f.format == "ssh" && *f.namespace == "":

@@ -37,7 +37,7 @@ func (o *clientOptions) client() (*client.Client, error) {
 
 func runKey(env *cmdEnv, args []string) error {
 	if len(args) == 0 {
-		return usagef("key needs a subcommand: create, list or public")
+		return usagef("key needs a subcommand: create, list, public or cert")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("key "+sub, flag.ContinueOnError)
@@ -47,6 +47,7 @@ func runKey(env *cmdEnv, args []string) error {
 	uid := fs.String("uid", "", "")
 	pubFormat := fs.String("format", "pem", "")
 	armor := fs.Bool("armor", false, "")
+	certOpts := certFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -110,8 +111,10 @@ func runKey(env *cmdEnv, args []string) error {
 			return err
 		}
 		env.stdout.Write(b)
+	case "cert":
+		return runKeyCert(env, c, pos, certOpts)
 	default:
-		return usagef("unknown key subcommand %q: use create, list or public", sub)
+		return usagef("unknown key subcommand %q: use create, list, public or cert", sub)
 	}
 	return nil
 }
@@ -141,6 +144,9 @@ func runSign(env *cmdEnv, args []string) error {
 	c, err := cf.client()
 	if err != nil {
 		return err
+	}
+	if *ff.format == "authenticode" {
+		return signAuthenticode(env, c, *key, files, *out)
 	}
 	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {

@@ -32,11 +32,13 @@ Usage:
     signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']
     signet key list
     signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]
+    signet key cert NAME [--csr [--subject 'CN=…,O=…'] | --import-chain chain.pem]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
     signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
     signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
     signet sign --format pgp-clearsign --key NAME FILE                (FILE.asc)
+    signet sign --format authenticode --key NAME [-o SIGNED.exe] APP.exe...  (in place)
     signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
     signet catalog sign NAME [--param K=V]... (INDEX | --sha256 HEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
@@ -87,8 +89,9 @@ OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid). A key signs
 in one format family, its usage, fixed at creation: raw (the default), ssh
 (SSH signatures, git), minisign (ed25519 only), dsse (in-toto
 attestations), cot (Taskcluster chain of trust, ed25519 only) or pgp
-(OpenPGP keys, which sign nothing else); token and audit keys sign
-Signet's tokens and log checkpoints. See docs/formats.md.
+(OpenPGP keys, which sign nothing else) or authenticode (Windows PE
+files; ECDSA and RSA); token and audit keys sign Signet's tokens and log
+checkpoints. See docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
 a single file), in one request for all files. ECDSA and RSA keys sign a
@@ -109,6 +112,15 @@ or with --armor FILE.asc; only the file's SHA-256 state is sent. sign
 clearsigned text. Both verify with gpgv; see docs/formats.md. key public
 --format openpgp prints the key's certificate for gpg --import or apt's
 signed-by.
+
+sign --format authenticode signs Windows PE files (.exe, .dll) in place,
+or to -o SIGNED.exe: the Authenticode hash is computed here, the server
+returns the PKCS #7 signature with the key's code-signing certificate
+chain, and it is embedded in the file (osslsigncode verify, Windows). The
+key needs that certificate first: key cert NAME --csr prints a PKCS #10
+request signed by the key, for your CA; key cert NAME --import-chain FILE
+attaches the chain it issued (leaf first), after the server has checked
+it; key cert NAME prints the chain attached.
 
 catalog sign has the server check a configured repository index (APT
 Release, RPM repomd.xml, SHA256SUMS) and everything it references, then

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,7 +20,9 @@ import (
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/internal/dev"
 	"github.com/signet-dev/signet/internal/harden"
+	"github.com/signet-dev/signet/internal/logbuf"
 	"github.com/signet-dev/signet/internal/sdlisten"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
 )
@@ -63,7 +66,9 @@ func runServe(env *cmdEnv, args []string) error {
 		})
 	}
 
-	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	logw := logbuf.New(env.stderr, 200*time.Millisecond)
+	defer logw.Close()
+	log := newLogger(logw, cfg.Log, *devMode)
 	if !*devMode {
 		// Before any key is unlocked: no core dumps, no ptrace by the
 		// same user, no swapping where allowed.
@@ -137,7 +142,7 @@ func runServe(env *cmdEnv, args []string) error {
 		serverID = net.JoinHostPort(host, port)
 	}
 	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs}
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs, Certs: keycert.NewDir(cfg.CertsDir())}
 	if t := cfg.Tokens; t != nil {
 		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
 		if err := checkTokenSigningKey(cfg, keys, log); err != nil {
@@ -187,6 +192,16 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newLogger returns the server's log: JSON lines in production (text in
+// development, or as configured), buffered.
+func newLogger(w io.Writer, c config.Log, dev bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "text" || c.Format == "" && dev {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // listen returns the socket systemd passed (socket activation), or a new

@@ -37,9 +37,9 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the transcripts in testdata/*.txt: real servers on
 // loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
-// git, minisign and go-securesystemslib.
+// git, minisign, osslsigncode and go-securesystemslib.
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
@@ -59,6 +59,10 @@ func TestScripts(t *testing.T) {
 			"cotgraph":   cmdCoTGraph,
 			"cotuse":     cmdCoTUse,
 			"dsseverify": cmdDSSEVerify,
+			"mkpe":       cmdMkPE,
+			"winexe":     cmdWinExe,
+			"issuecs":    cmdIssueCodeSigning,
+			"flipbyte":   cmdFlipByte,
 		},
 	})
 }

@@ -1,6 +1,7 @@
 // Package devpki is a minimal certificate authority for development servers
 // and tests: it issues a TLS server certificate for the listen address and
-// client certificates for principals, all ECDSA P-256.
+// client certificates for principals, all ECDSA P-256, and code-signing
+// certificates for the keys of certificate requests.
 //
 // It exists so that `signet serve --dev` and the test suite use real mutual
 // TLS with no external tooling. Production deployments bring their own PKI;
@@ -131,4 +132,34 @@ func KeyPEM(c tls.Certificate) ([]byte, error) {
 // TLSCertificate returns the CA itself as a tls.Certificate.
 func (ca *CA) TLSCertificate() tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{ca.Cert.Raw}, PrivateKey: ca.Key, Leaf: ca.Cert}
+}
+
+// IssueCodeSigning issues a code-signing certificate (extended key usage
+// codeSigning, as Authenticode needs) for the subject and public key of
+// a PKCS #10 certificate request, after checking the request's signature.
+func (ca *CA) IssueCodeSigning(csrDER []byte) (*x509.Certificate, error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      csr.Subject,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(2 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issuing code-signing certificate for %q: %w", csr.Subject, err)
+	}
+	return x509.ParseCertificate(der)
 }
