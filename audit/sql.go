@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_time ON entries (time);
 CREATE INDEX IF NOT EXISTS entries_key ON entries (key, time);
+CREATE INDEX IF NOT EXISTS entries_key_idx ON entries (key, idx);
+CREATE INDEX IF NOT EXISTS entries_key_version_idx ON entries (key, version, idx);
 CREATE INDEX IF NOT EXISTS entries_principal ON entries (principal, time);
 CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, time);
 CREATE TABLE IF NOT EXISTS hash_runs (first BIGINT PRIMARY KEY, hashes BLOB NOT NULL);

@@ -277,6 +277,9 @@ func ConsistencyProof(ctx context.Context, s Store, old, new int64) ([][]byte, e
 type Match struct {
 	Index int64  `json:"index"`
 	Entry []byte `json:"entry"`
+	// Proof, when asked for (GET /v1/audit/search?proofs=1), proves the
+	// entry is in the checkpoint the search was answered against.
+	Proof [][]byte `json:"proof,omitempty"`
 }
 
 // Search returns every entry matching q below size, in index order, up to
@@ -297,14 +300,14 @@ func Search(ctx context.Context, s Store, q Query, size int64) ([]Match, int64, 
 		if err != nil {
 			return nil, -1, err
 		}
-		for _, i := range idx {
+		data, err := entriesAt(ctx, s, idx)
+		if err != nil {
+			return nil, -1, err
+		}
+		for k, i := range idx {
 			q.After = i
-			data, err := s.Entries(ctx, i, i+1)
-			if err != nil {
-				return nil, -1, err
-			}
 			if q.Name != "" {
-				e, err := ParseEntry(data[0])
+				e, err := ParseEntry(data[k])
 				if err != nil || e.Artifact == nil {
 					continue
 				}
@@ -312,7 +315,7 @@ func Search(ctx context.Context, s Store, q Query, size int64) ([]Match, int64, 
 					continue
 				}
 			}
-			out = append(out, Match{Index: i, Entry: data[0]})
+			out = append(out, Match{Index: i, Entry: data[k]})
 			if len(out) == q.Limit {
 				return out, i, nil
 			}

@@ -246,6 +246,21 @@ func (s *Server) auditSearch(c *call) error {
 	if err != nil {
 		return badRequest("%v", err)
 	}
+	if p.Get("proofs") == "1" && len(matches) > 0 {
+		// Each match proven in the checkpoint answered against, as an
+		// incident report needs.
+		idx := make([]int64, len(matches))
+		for i, m := range matches {
+			idx[i] = m.Index
+		}
+		proofs, err := audit.InclusionProofs(c.r.Context(), s.audit.Store(), idx, cp.Size)
+		if err != nil {
+			return err
+		}
+		for i := range matches {
+			matches[i].Proof = proofs[i]
+		}
+	}
 	out := api.AuditSearch{Checkpoint: signed, Matches: matches}
 	if out.Matches == nil {
 		out.Matches = []audit.Match{}

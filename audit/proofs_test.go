@@ -1,0 +1,88 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	mrand "math/rand/v2"
+	"testing"
+)
+
+// TestInclusionProofs checks the batched proofs against one-at-a-time
+// ones and against the checkpoint, on both backends, for scattered and
+// dense sets of entries, and that EntriesAt reads scattered entries.
+func TestInclusionProofs(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			k := newLogKey(t)
+			s, _ := b.open(t)
+			l := openLog(t, s, k.signer)
+			// Several commits of several sizes, so that proofs cross runs.
+			for i := 0; i < 300; {
+				n := 1 + i%37
+				var batch []Entry
+				for j := 0; j < n && i < 300; j++ {
+					batch = append(batch, testEntry(i))
+					i++
+				}
+				if _, err := l.Append(ctx, batch...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			signed, size, err := s.Head(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, err := OpenCheckpoint(signed, k.vkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := mrand.New(mrand.NewPCG(1, 2))
+			sets := [][]int64{{0}, {size - 1}, {}}
+			var scattered, all []int64
+			for i := int64(0); i < size; i++ {
+				all = append(all, i)
+				if r.IntN(9) == 0 {
+					scattered = append(scattered, i)
+				}
+			}
+			sets = append(sets, scattered, all, []int64{size - 1, 3, 3, 0})
+			for _, set := range sets {
+				proofs, err := InclusionProofs(ctx, s, set, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := s.(*SQLStore).EntriesAt(ctx, set)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, i := range set {
+					one, err := InclusionProof(ctx, s, i, size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmt.Sprint(one) != fmt.Sprint(proofs[k]) {
+						t.Fatalf("entry %d: batched proof differs", i)
+					}
+					want, _ := s.Entries(ctx, i, i+1)
+					if !bytes.Equal(data[k], want[0]) {
+						t.Fatalf("EntriesAt read another entry for %d", i)
+					}
+					if err := VerifyInclusion(cp, i, data[k], proofs[k]); err != nil {
+						t.Fatalf("entry %d: %v", i, err)
+					}
+					if i > 0 && VerifyInclusion(cp, i-1, data[k], proofs[k]) == nil {
+						t.Fatalf("entry %d's proof verifies at %d", i, i-1)
+					}
+				}
+			}
+			if _, err := InclusionProofs(ctx, s, []int64{size}, size); err == nil {
+				t.Error("a proof beyond the tree")
+			}
+			if _, err := s.(*SQLStore).EntriesAt(ctx, []int64{size + 5}); err == nil {
+				t.Error("EntriesAt read an entry that is not stored")
+			}
+		})
+	}
+}
