@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/incident"
 )
 
 // AuditKey returns the audit log's name and verifier key. Pin the key:
@@ -150,4 +152,31 @@ func (c *Client) doRaw(ctx context.Context, path string, q url.Values, out *[]by
 	}
 	*out = b
 	return nil
+}
+
+// AuditSource is an incident.Source over a server's search API: each page
+// is answered, with inclusion proofs, against the server's latest
+// checkpoint (GET /v1/audit/search?proofs=1). Reading it needs an audit
+// grant.
+type AuditSource struct{ C *Client }
+
+// SearchProven implements incident.Source.
+func (s AuditSource) SearchProven(ctx context.Context, q audit.Query) (*incident.Page, error) {
+	v := url.Values{"proofs": {"1"}, "key": {q.Key}, "after": {strconv.FormatInt(q.After+1, 10)}}
+	if q.Version != 0 {
+		v.Set("version", strconv.Itoa(q.Version))
+	}
+	for name, t := range map[string]time.Time{"since": q.Since, "until": q.Until} {
+		if !t.IsZero() {
+			v.Set(name, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	page, err := s.C.Search(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return &incident.Page{Checkpoint: page.Checkpoint, Matches: page.Matches, Next: page.Next - 1}, nil
 }

@@ -56,6 +56,7 @@ type Config struct {
 	Log          Log            `yaml:"log"`
 	ServerID     string         `yaml:"server_id"` // names this replica in audit entries; default host name and port
 	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
+	Rotation     Rotation       `yaml:"rotation"`  // key versions: rotation policies, the key-list root
 }
 
 // Keystore configures custody of the keys: how long an unlock lasts, how
@@ -105,6 +106,37 @@ type Audit struct {
 	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit"
 	Postgres        string        `yaml:"postgres"`         // PostgreSQL URL of the log shared by a fleet
 	CheckpointEvery time.Duration `yaml:"checkpoint_every"` // least time between stored checkpoints; default 1s
+}
+
+// Rotation configures key versions (docs/rotation.md): which keys rotate
+// by themselves, and the root key that signs key lists.
+type Rotation struct {
+	KeyListKey string               `yaml:"key_list_key"` // keystore key (ed25519, usage key-list) signing key lists; default "key-list"
+	Keys       map[string]KeyPolicy `yaml:"keys"`         // by key name
+}
+
+// KeyPolicy is the lifecycle policy of one key.
+type KeyPolicy struct {
+	// RotateEvery is how long a version signs: when its window ends,
+	// the next signature (or the server's once-a-second check) makes a
+	// new version. 0: the key rotates only by hand.
+	RotateEvery time.Duration `yaml:"rotate_every"`
+}
+
+// MinRotateEvery is the shortest rotation period accepted.
+const MinRotateEvery = time.Minute
+
+// KeyListKey returns the name of the key-list root key.
+func (c *Config) KeyListKey() string {
+	if c.Rotation.KeyListKey == "" {
+		return "key-list"
+	}
+	return c.Rotation.KeyListKey
+}
+
+// RotateEvery returns the rotation period of key name; 0 if it has none.
+func (c *Config) RotateEvery(name string) time.Duration {
+	return c.Rotation.Keys[name].RotateEvery
 }
 
 // AuditKey returns the name of the log key.
@@ -306,6 +338,23 @@ func (c *Config) check() error {
 			if _, err := path.Match(k, ""); err != nil {
 				errs = append(errs, fmt.Errorf("%s.keys: bad pattern %q: %w", at, k, err))
 			}
+		}
+	}
+	if err := keystore.ValidName(c.KeyListKey()); err != nil {
+		errs = append(errs, fmt.Errorf("rotation.key_list_key: %w", err))
+	}
+	for name, p := range c.Rotation.Keys {
+		if err := keystore.ValidName(name); err != nil {
+			errs = append(errs, fmt.Errorf("rotation.keys: %w", err))
+		}
+		switch {
+		case p.RotateEvery < 0:
+			errs = append(errs, fmt.Errorf("rotation.keys.%s.rotate_every is negative; leave the key out to rotate it only by hand", name))
+		case p.RotateEvery > 0 && p.RotateEvery < MinRotateEvery:
+			errs = append(errs, fmt.Errorf("rotation.keys.%s.rotate_every %v is shorter than %v: every window's public key must reach verifiers before it signs", name, p.RotateEvery, MinRotateEvery))
+		}
+		if name == c.AuditKey() || c.Tokens != nil && name == c.Tokens.SigningKey || name == c.KeyListKey() {
+			errs = append(errs, fmt.Errorf("rotation.keys.%s: the audit, token and key-list keys are pinned by their verifiers (audit.key, tokens.verifiers, the key-list root) and do not rotate on a schedule", name))
 		}
 	}
 	if k := c.Keystore; k.IdleTTL > 0 && k.MaxTTL > 0 && k.IdleTTL > k.MaxTTL {

@@ -158,7 +158,8 @@ func (rawFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		return nil, badRequest("%q: format raw takes no trusted comment; trusted comments are for format minisign", it.Name)
 	}
 	opts := raw.Options{PSS: sc.opts.RSAPSS}
-	if _, err := raw.Algorithm(k.Public, opts); err != nil {
+	alg, err := raw.Algorithm(k.Public, opts)
+	if err != nil {
 		return nil, badRequest("key %q (%s): %v", k.Name, k.Type, err)
 	}
 	h, err := raw.Hash(k.Public)
@@ -193,5 +194,7 @@ func (rawFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signed{sig: sig, digests: []string{digest}}, nil
+	// The algorithm is recorded so that re-signing (signet incident
+	// resign) can sign as before.
+	return &signed{sig: sig, digests: []string{digest}, details: map[string]string{"algorithm": alg}}, nil
 }

@@ -91,12 +91,16 @@ func runServe(env *cmdEnv, args []string) error {
 		ttl = keystore.Timeouts{} // a development keystore stays unlocked
 	}
 	keys := keystore.NewKeyring(dir, ttl)
+	keys.SetRotation(cfg.RotateEvery)
 	defer keys.Lock() // wipe keys and log out of tokens on the way out
 	if passphrase != nil {
 		if err := keys.Unlock("dev", passphrase); err != nil {
 			return fmt.Errorf("unlocking development keystore: %w", err)
 		}
 		if err := dev.EnsureAuditKey(dir, cfg.AuditKey()); err != nil {
+			return err
+		}
+		if err := dev.EnsureKeyListKey(dir, cfg.KeyListKey()); err != nil {
 			return err
 		}
 	}
@@ -142,7 +146,8 @@ func runServe(env *cmdEnv, args []string) error {
 		serverID = net.JoinHostPort(host, port)
 	}
 	opts := server.Options{Keys: keys, Policy: pol, Authn: auth, Limits: cfg.Limits, Log: log,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs, Certs: keycert.NewDir(cfg.CertsDir())}
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Catalogs: catalogs, Certs: keycert.NewDir(cfg.CertsDir()),
+		KeyListKey: cfg.KeyListKey()}
 	if t := cfg.Tokens; t != nil {
 		opts.Tokens = server.TokenOptions{Verifier: auth.Tokens, Audience: cfg.Name, SigningKey: t.SigningKey, MaxTTL: t.MaxTTL}
 		if err := checkTokenSigningKey(cfg, keys, log); err != nil {
