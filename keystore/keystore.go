@@ -614,7 +614,7 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 		return Key{}, fmt.Errorf("create key %q: %w; choose another name", name, ErrExists)
 	}
 	if tok != nil {
-		if err := d.reconnect(tok.name); err != nil {
+		if err := d.loggedIn(tok); err != nil {
 			return Key{}, fmt.Errorf("create key %q: %w", name, err)
 		}
 	}

@@ -202,6 +202,19 @@ func (d *Dir) reconnect(name string) error {
 	return nil
 }
 
+// loggedIn logs into t unless it is logged in and working. Logging in
+// again would invalidate the signers handed out in the current login, as
+// PKCS #11 object handles belong to their sessions.
+func (d *Dir) loggedIn(t *token) error {
+	d.mu.RLock()
+	ok := t.in && !t.broken.Load()
+	d.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	return d.reconnect(t.name)
+}
+
 // tokenBroken reports whether the token of a key needs a new login. d.mu
 // is held for reading.
 func (d *Dir) tokenBroken(backend string) bool {

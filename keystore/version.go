@@ -489,7 +489,7 @@ func (d *Dir) keyPair(t Type, tok *token, label string) (*newVersion, error) {
 		}
 		return &newVersion{secret: der, signer: priv}, nil
 	}
-	if err := d.reconnect(tok.name); err != nil {
+	if err := d.loggedIn(tok); err != nil {
 		return nil, err
 	}
 	id, pub, err := tok.dev.Generate(t.material(), label)

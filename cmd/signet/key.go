@@ -215,8 +215,12 @@ func runVerify(env *cmdEnv, args []string) error {
 	if k != nil {
 		// Any version the key has had, unless revoked (docs/rotation.md).
 		var n int
-		if n, err = client.VerifyFileVersions(k, file, sig, raw.Options{PSS: *pss}); err == nil && n != 0 {
-			label = fmt.Sprintf("key %s version %d", k.Name, n)
+		if n, err = client.VerifyFileVersions(k, file, sig, raw.Options{PSS: *pss}); err == nil && n != 0 && n != k.Version {
+			for _, v := range k.Versions {
+				if v.Version == n {
+					label = fmt.Sprintf("key %s version %d (%s), %s", k.Name, n, v.Fingerprint, v.State)
+				}
+			}
 		}
 	} else {
 		err = client.VerifyFile(pub, file, sig, raw.Options{PSS: *pss})

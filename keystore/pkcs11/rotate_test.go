@@ -64,6 +64,24 @@ func TestRotateInToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	signs(k, "hsm-p256", keystore.ECDSAP256, 1)
+	// The primary of the OpenPGP key, made in the same login as its
+	// first subkey, signs with its own key.
+	certifies := func(k *keystore.Keyring) {
+		t.Helper()
+		ps, err := k.PrimarySigner("hsm-pgp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := signMessage(ps, keystore.Ed25519, msg, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := opensslVerify(t, keystore.Ed25519, ps.Public(), msg, sig, false); err != nil {
+			t.Fatalf("the primary signer signs with another key: %v", err)
+		}
+	}
+	certifies(k)
+	signs(k, "hsm-pgp", keystore.Ed25519, 1)
 	held, _ := k.Signer("hsm-p256")
 	key, err := k.Rotate("hsm-p256")
 	if err != nil {
@@ -81,9 +99,8 @@ func TestRotateInToken(t *testing.T) {
 	if _, err := k.Rotate("hsm-pgp"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.PrimarySigner("hsm-pgp"); err != nil {
-		t.Fatal(err)
-	}
+	certifies(k)
+	signs(k, "hsm-pgp", keystore.Ed25519, 2)
 	if _, err := k.Revoke("hsm-p256", 1, keystore.Compromised); err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +112,7 @@ func TestRotateInToken(t *testing.T) {
 	}
 	signs(k2, "hsm-p256", keystore.ECDSAP256, 2)
 	signs(k2, "hsm-pgp", keystore.Ed25519, 2)
-	if _, err := k2.PrimarySigner("hsm-pgp"); err != nil {
-		t.Fatal(err)
-	}
+	certifies(k2)
 	key, _ = k2.Key("hsm-p256")
 	if v := key.Versions[0]; v.State != keystore.Revoked || !strings.Contains(string(v.Reason), "compromised") {
 		t.Fatalf("version 1 after reopening: %+v", v)
