@@ -459,7 +459,10 @@ type AuditCheckpoints struct {
 // AuditSearch is one page of search results, answered against Checkpoint:
 // every matching entry below its size is in this page or the next ones.
 type AuditSearch struct {
-	Checkpoint string        `json:"checkpoint"`
-	Matches    []audit.Match `json:"matches"`
-	Next       int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
+	Checkpoint string `json:"checkpoint,omitempty"` // absent when the request gave size=
+	// Size is the number of entries searched (and proofs are in the tree
+	// of): the checkpoint's, or the size= the request gave.
+	Size    int64         `json:"size,omitempty"`
+	Matches []audit.Match `json:"matches"`
+	Next    int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
 }

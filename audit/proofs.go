@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -28,13 +29,18 @@ func InclusionProofs(ctx context.Context, s Store, indexes []int64, size int64) 
 
 // A Prover makes inclusion proofs in the tree of one size. It keeps the
 // stored hashes it has read, so that proofs made a page at a time read
-// each hash once.
+// each hash once. It is safe for concurrent use.
 type Prover struct {
 	s    Store
 	size int64
+
+	mu   sync.Mutex
 	have mapReader
 	all  sliceReader // every stored hash of the tree, after LoadAll
 }
+
+// Size returns the size of the tree p proves in.
+func (p *Prover) Size() int64 { return p.size }
 
 // NewProver returns a Prover for the tree of size entries of s.
 func NewProver(s Store, size int64) *Prover {
@@ -49,6 +55,8 @@ const MaxLoadAll = 1 << 21
 // indexes, for a caller about to prove much of it. It does nothing for a
 // tree of more than MaxLoadAll stored hashes, which is proven as asked.
 func (p *Prover) LoadAll(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	n := tlog.StoredHashCount(p.size)
 	if p.all != nil || n > MaxLoadAll {
 		return nil
@@ -78,6 +86,8 @@ func (p *Prover) LoadAll(ctx context.Context) error {
 // where the proofs need more than one hash in 64, a read of just those
 // hashes where they need fewer), then builds the proofs from memory.
 func (p *Prover) Prove(ctx context.Context, indexes []int64) ([][][]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for _, i := range indexes {
 		if i < 0 || i >= p.size {
 			return nil, fmt.Errorf("%w: entry %d is not in a tree of size %d", ErrNotFound, i, p.size)

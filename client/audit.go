@@ -154,14 +154,21 @@ func (c *Client) doRaw(ctx context.Context, path string, q url.Values, out *[]by
 	return nil
 }
 
-// AuditSource is an incident.Source over a server's search API: each page
-// is answered, with inclusion proofs, against the server's latest
-// checkpoint (GET /v1/audit/search?proofs=1). Reading it needs an audit
-// grant.
-type AuditSource struct{ C *Client }
+// AuditSource is an incident.Source over a server's search API
+// (GET /v1/audit/search?proofs=1): the first page is answered against the
+// server's latest checkpoint, and the next ones, with size=, against the
+// same entries and tree, so that the whole report is proven in one
+// checkpoint. Reading it needs an audit grant. Use one AuditSource per
+// report.
+type AuditSource struct {
+	C *Client
+
+	checkpoint string
+	size       int64
+}
 
 // SearchProven implements incident.Source.
-func (s AuditSource) SearchProven(ctx context.Context, q audit.Query) (*incident.Page, error) {
+func (s *AuditSource) SearchProven(ctx context.Context, q audit.Query) (*incident.Page, error) {
 	v := url.Values{"proofs": {"1"}, "key": {q.Key}, "after": {strconv.FormatInt(q.After+1, 10)}}
 	if q.Version != 0 {
 		v.Set("version", strconv.Itoa(q.Version))
@@ -174,9 +181,21 @@ func (s AuditSource) SearchProven(ctx context.Context, q audit.Query) (*incident
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
+	if s.size > 0 {
+		v.Set("size", strconv.FormatInt(s.size, 10))
+	}
 	page, err := s.C.Search(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	return &incident.Page{Checkpoint: page.Checkpoint, Matches: page.Matches, Next: page.Next - 1}, nil
+	if s.size == 0 {
+		cp, err := audit.ParseUnverified(page.Checkpoint)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint from %s: %w", s.C.base.Host, err)
+		}
+		s.checkpoint, s.size = page.Checkpoint, cp.Size
+	} else if page.Size != s.size {
+		return nil, fmt.Errorf("the server answered for %d entries, not the %d asked for", page.Size, s.size)
+	}
+	return &incident.Page{Checkpoint: s.checkpoint, Matches: page.Matches, Next: page.Next - 1}, nil
 }

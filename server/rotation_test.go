@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/format/openpgp"
+	"github.com/signet-dev/signet/incident"
+	"github.com/signet-dev/signet/server"
 )
 
 // fakeClock is a settable clock for the server and its keyring.
@@ -372,4 +376,107 @@ func TestKeyListNeedsItsRoot(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Status != 501 || !strings.Contains(ce.Message, "rotation.key_list_key") {
 		t.Fatalf("key list without a root: %v", err)
 	}
+}
+
+// TestIncidentReportThroughAPI builds the same report through the search
+// API (pages answered against one size, each match proven) and from the
+// store, while the log grows between pages, and checks the API's size=.
+func TestIncidentReportThroughAPI(t *testing.T) {
+	f := newFixture(t, server.Limits{})
+	ctx := context.Background()
+	builder, admin := f.clients["builder"], f.clients["admin"]
+	for i := range 30 {
+		if _, err := builder.SignFiles(ctx, "release", writeFiles(t, fmt.Sprintf("a%d.tar.gz", i)), api.SignOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := builder.SignFiles(ctx, "release", writeFiles(t, "evil.exe"), api.SignOptions{}); err == nil {
+		t.Fatal("builder signed evil.exe")
+	}
+	tok, claims, err := issue(t, f, "ci", api.TokenRequest{Subject: "build-9", TTL: "1h", Keys: []string{"release"}, Formats: []string{"raw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.tokenClient(t, tok).SignFiles(ctx, "release", writeFiles(t, "t.tar.gz"), api.SignOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Small pages, and a signature between every two, so that the API
+	// answers later pages while the log has grown.
+	src := &growingAPI{AuditSource: client.AuditSource{C: admin}, sign: func() {
+		if _, err := builder.SignFiles(ctx, "release", writeFiles(t, "late.tar.gz"), api.SignOptions{}); err != nil {
+			t.Error(err)
+		}
+	}}
+	viaAPI, err := incident.Build(ctx, src, incident.Query{Key: "release"}, f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaAPI.Signatures.N != 31 || viaAPI.Refused.N != 1 || len(viaAPI.Checkpoints) != 1 {
+		t.Fatalf("report: %d signatures, %d refused, %d checkpoints", viaAPI.Signatures.N, viaAPI.Refused.N, len(viaAPI.Checkpoints))
+	}
+	var tokenGroup *incident.Group
+	for i, g := range viaAPI.Groups {
+		if g.Kind == "token" {
+			tokenGroup = &viaAPI.Groups[i]
+		}
+	}
+	if tokenGroup == nil || tokenGroup.Token != claims.ID || tokenGroup.Subject != "build-9" || tokenGroup.Principal != "ci" || tokenGroup.Signatures.N != 1 {
+		t.Fatalf("token group: %+v", tokenGroup)
+	}
+	// The same report from the store, bounded at the same size.
+	fromStore, err := incident.Build(ctx, &incident.StoreSource{Store: &sizedStore{Store: f.audit.Store(), head: viaAPI.Checkpoints[0], size: viaAPI.Size}}, incident.Query{Key: "release"}, f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fromStore.Entries) != len(viaAPI.Entries) {
+		t.Fatalf("store: %d entries, API: %d", len(fromStore.Entries), len(viaAPI.Entries))
+	}
+	for i := range fromStore.Entries {
+		if fromStore.Entries[i].Index != viaAPI.Entries[i].Index {
+			t.Fatalf("entry %d: store %d, API %d", i, fromStore.Entries[i].Index, viaAPI.Entries[i].Index)
+		}
+	}
+	for _, q := range []string{"size=0", "size=999999"} {
+		if _, err := admin.Search(ctx, mustQuery(q+"&key=release&proofs=1")); err == nil {
+			t.Errorf("search with %s succeeded", q)
+		}
+	}
+	if _, err := builder.Search(ctx, mustQuery("key=release&proofs=1")); err == nil {
+		t.Error("a principal without an audit grant searched the log")
+	}
+}
+
+// growingAPI signs something before every page after the first, and
+// asks for pages of 7.
+type growingAPI struct {
+	client.AuditSource
+	sign  func()
+	pages int
+}
+
+func (g *growingAPI) SearchProven(ctx context.Context, q audit.Query) (*incident.Page, error) {
+	if g.pages > 0 {
+		g.sign()
+	}
+	g.pages++
+	q.Limit = 7
+	return g.AuditSource.SearchProven(ctx, q)
+}
+
+// sizedStore is a store whose head is an earlier checkpoint: a report
+// from it covers the same entries as one built through the API.
+type sizedStore struct {
+	audit.Store
+	head string
+	size int64
+}
+
+func (s *sizedStore) Head(context.Context) (string, int64, error) { return s.head, s.size, nil }
+
+func mustQuery(q string) url.Values {
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -193,6 +193,9 @@ type Server struct {
 	keyListKey string
 	now        func() time.Time
 
+	proversMu sync.Mutex
+	provers   [2]*audit.Prover // for incident reports; see prover
+
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 

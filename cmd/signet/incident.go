@@ -136,7 +136,7 @@ func incidentSource(env *cmdEnv, cf *clientOptions, data, pg, configFile string)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	return client.AuditSource{C: c}, cf.cfg.Server, func() {}, nil
+	return &client.AuditSource{C: c}, cf.cfg.Server, func() {}, nil
 }
 
 // printReport writes r for people.
