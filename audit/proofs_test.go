@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"testing"
@@ -84,5 +85,27 @@ func TestInclusionProofs(t *testing.T) {
 				t.Error("EntriesAt read an entry that is not stored")
 			}
 		})
+	}
+}
+
+// TestPackedHashes round-trips proofs through their compact JSON and
+// refuses strings that are not whole hashes.
+func TestPackedHashes(t *testing.T) {
+	p := PackedHashes{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)}
+	b, err := json.Marshal(Match{Index: 3, Entry: []byte("{}"), Proof: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Match
+	if err := json.Unmarshal(b, &m); err != nil || fmt.Sprint(m.Proof) != fmt.Sprint(p) {
+		t.Fatalf("round trip: %v, %v", m.Proof, err)
+	}
+	for _, bad := range []string{`{"index":1,"entry":"","proof":"AAAA"}`, `{"index":1,"entry":"","proof":["AAAA"]}`, `{"index":1,"entry":"","proof":7}`} {
+		if err := json.Unmarshal([]byte(bad), &m); err == nil {
+			t.Errorf("%s was accepted", bad)
+		}
+	}
+	if _, err := json.Marshal(PackedHashes{{1, 2}}); err == nil {
+		t.Error("a short hash was encoded")
 	}
 }
