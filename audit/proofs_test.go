@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -108,4 +109,32 @@ func TestPackedHashes(t *testing.T) {
 	if _, err := json.Marshal(PackedHashes{{1, 2}}); err == nil {
 		t.Error("a short hash was encoded")
 	}
+}
+
+// FuzzPackedHashes checks that no JSON value makes the proof decoder
+// panic, and that what it accepts is whole hashes that encode back.
+func FuzzPackedHashes(f *testing.F) {
+	f.Add([]byte(`"` + strings.Repeat("A", 44) + `"`))
+	f.Add([]byte(`"AAAA"`))
+	f.Add([]byte(`"\u0041AAA"`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h PackedHashes
+		if err := h.UnmarshalJSON(b); err != nil {
+			return
+		}
+		for _, x := range h {
+			if len(x) != 32 {
+				t.Fatalf("a hash of %d bytes from %q", len(x), b)
+			}
+		}
+		out, err := h.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back PackedHashes
+		if err := back.UnmarshalJSON(out); err != nil || fmt.Sprint(back) != fmt.Sprint(h) {
+			t.Fatalf("round trip of %q: %v", b, err)
+		}
+	})
 }

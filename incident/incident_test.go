@@ -348,3 +348,35 @@ func TestArtifacts(t *testing.T) {
 		t.Fatalf("%d artifacts, want %d", len(arts), len(latest))
 	}
 }
+
+// FuzzParse checks that no report file makes Parse panic, and that what
+// it accepts marshals to a report it accepts again, unchanged.
+func FuzzParse(f *testing.F) {
+	l := newTestLog(f, f.TempDir())
+	l.fill(f, 60, 20, 7)
+	r, err := Build(context.Background(), &StoreSource{Store: l.store}, Query{Key: "release"}, l.vkey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := r.Marshal()
+	f.Add(good)
+	f.Add([]byte(`{"key":"release","checkpoints":[],"entries":[]}`))
+	f.Add([]byte(`{"log":"test/audit","key":"release","size":3,"checkpoints":["x"],"entries":[{"index":0,"kind":"signature","checkpoint":0,"entry":"e30=","proof":[]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Parse(b, l.vkey)
+		if err != nil {
+			return
+		}
+		out, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse(out, l.vkey)
+		if err != nil {
+			t.Fatalf("re-parsing: %v", err)
+		}
+		if out2, _ := again.Marshal(); !bytes.Equal(out, out2) {
+			t.Fatal("a parsed report changes when parsed again")
+		}
+	})
+}
