@@ -255,7 +255,14 @@ func (s *Server) sign(c *call) error {
 	if err := s.checkAuditReady(); err != nil {
 		return err
 	}
-	sc := &signContext{key: k, version: v, signer: signer, now: c.start, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
+	// A version made by a scheduled rotation during this request is
+	// younger than the request: its signatures are dated no earlier than
+	// it (an OpenPGP signature older than its subkey does not verify).
+	now := c.start
+	if now.Before(v.Created) {
+		now = v.Created
+	}
+	sc := &signContext{key: k, version: v, signer: signer, now: now, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
 	sc.authorize = func(artifact string) error {
 		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
 	}
