@@ -121,7 +121,8 @@ func (t Type) isPGP() bool { return t == PGPEd25519 || t == PGPRSA4096 }
 // versions' states.
 type versionSigner struct {
 	s       *slot
-	number  int // the version; for a separate primary, 0
+	name    string // the key's
+	number  int    // the version; for a separate primary, 0
 	pub     crypto.PublicKey
 	backend string
 	certify bool          // the OpenPGP primary's signer for certifications
@@ -129,7 +130,7 @@ type versionSigner struct {
 }
 
 func newVersionSigner(s *slot, sk *sealedKey, certify bool) *versionSigner {
-	return &versionSigner{s: s, number: sk.v.Number, pub: sk.v.Public, backend: sk.v.Backend, certify: certify}
+	return &versionSigner{s: s, name: s.rec.key.Name, number: sk.v.Number, pub: sk.v.Public, backend: sk.v.Backend, certify: certify}
 }
 
 // sealed returns the key pair of vs in s's current record. d.mu is held.
@@ -192,7 +193,7 @@ func (vs *versionSigner) usable(now time.Time) error {
 // Format prints only the key name, whatever the verb, so that a Signer
 // handed to a logger or fmt.Printf("%+v") never prints private material.
 func (vs *versionSigner) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "keystore.Signer(%q)", vs.s.rec.key.Name)
+	fmt.Fprintf(f, "keystore.Signer(%q)", vs.name)
 }
 
 // PrimarySigner returns the signer of an OpenPGP key's primary key, which
@@ -205,13 +206,17 @@ func (d *Dir) PrimarySigner(name string) (crypto.Signer, error) {
 	d.mu.RLock()
 	s := d.slots[name]
 	locked := d.kek == nil
+	var t Type
+	if s != nil {
+		t = s.rec.key.Type
+	}
 	ready := s != nil && s.primary != nil && s.primary.priv != nil && !d.tokenBroken(s.primary.backend)
 	d.mu.RUnlock()
 	switch {
 	case s == nil:
 		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
-	case s.rec.certifier() == nil:
-		return nil, fmt.Errorf("key %q is %s, not an OpenPGP key: it has no primary key", name, s.rec.key.Type)
+	case !t.isPGP():
+		return nil, fmt.Errorf("key %q is %s, not an OpenPGP key: it has no primary key", name, t)
 	case locked:
 		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", name, ErrLocked)
 	}
