@@ -29,7 +29,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -47,15 +47,15 @@ type SignOptions struct {
 // SHA256State is set: Digest for keys and formats that sign a digest (raw
 // ECDSA and RSA, ssh, minisign), Data for those that sign the message
 // itself (raw pure Ed25519; dsse, whose data is the in-toto statement;
-// pgp-clearsign, whose data is the text), SHA256State for detached
-// OpenPGP signatures (pgp).
+// pgp-clearsign, whose data is the text; rpm, whose data is the package's
+// main header), SHA256State for detached OpenPGP signatures (pgp, deb).
 type SignItem struct {
 	Name   string `json:"name"`             // artifact name, checked against grants
 	Size   int64  `json:"size,omitempty"`   // artifact size in bytes, as the client saw it
 	Digest string `json:"digest,omitempty"` // "sha256:HEX", "sha384:HEX", "sha512:HEX" or "blake2b512:HEX"
-	Data   []byte `json:"data,omitempty"`   // the artifact, base64
+	Data   []byte `json:"data,omitzero"`    // the artifact, base64; empty (not absent) for an empty file
 	// SHA256State is the artifact's SHA-256, stopped before finishing;
-	// only format pgp takes it.
+	// formats pgp and deb take it.
 	SHA256State *HashState `json:"sha256_state,omitempty"`
 	// TrustedComment is the signed comment of a minisign signature,
 	// conventionally "timestamp:UNIX\tfile:NAME\thashed"; only format
@@ -65,6 +65,21 @@ type SignItem struct {
 	// file list, an image's layers). The server stores it beside the audit
 	// log and records its digest in the signature's entry.
 	Manifest []ManifestFile `json:"manifest,omitempty"`
+	// Package identifies the package an item of format rpm or deb signs;
+	// no other format takes it.
+	Package *PackageID `json:"package,omitempty"`
+}
+
+// PackageID identifies a software package. For format rpm it is the
+// NEVRA, which the server checks against the header it signs; for format
+// deb, the Package, Version (whole, epoch included) and Architecture of
+// the control file, which the server records as the client states them.
+type PackageID struct {
+	Name    string `json:"name"`
+	Epoch   string `json:"epoch,omitempty"` // rpm: decimal; absent when the package has none
+	Version string `json:"version"`
+	Release string `json:"release,omitempty"` // rpm only
+	Arch    string `json:"arch"`
 }
 
 // HashState is a SHA-256 computation stopped after the artifact's last
@@ -372,6 +387,16 @@ type Error struct {
 	Message   string `json:"error"`
 	Code      string `json:"code"`
 	RequestID string `json:"request_id,omitempty"`
+	// Items lists the items of a sign request at fault, when the request
+	// failed because of them alone: a client may drop them and send the
+	// others again.
+	Items []ItemError `json:"items,omitempty"`
+}
+
+// ItemError is why one item of a sign request was refused.
+type ItemError struct {
+	Item  int    `json:"item"` // its position in the request, from 1
+	Error string `json:"error"`
 }
 
 // Digest formats a digest as "ALG:HEX".

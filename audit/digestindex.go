@@ -28,11 +28,14 @@ CREATE TABLE IF NOT EXISTS digest_index_head (id INTEGER PRIMARY KEY CHECK (id =
 INSERT INTO digest_index_head (id, indexed) VALUES (0, 0) ON CONFLICT DO NOTHING;
 `
 
+// schema returns the tables kept behind the log: the digest index and
+// the entry counts (counts.go).
 func (x *digestIndex) schema() string {
 	if x.d.name == "sqlite" {
-		return strings.ReplaceAll(digestIndexSchema, "PRIMARY KEY (digest, idx));", "PRIMARY KEY (digest, idx)) WITHOUT ROWID;")
+		return strings.ReplaceAll(digestIndexSchema, "PRIMARY KEY (digest, idx));", "PRIMARY KEY (digest, idx)) WITHOUT ROWID;") +
+			strings.ReplaceAll(countSchema, "principal, refusal)\n);", "principal, refusal)\n) WITHOUT ROWID;")
 	}
-	return digestIndexSchema
+	return digestIndexSchema + countSchema
 }
 
 // indexed returns the mark: entries below it are indexed.

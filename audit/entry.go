@@ -33,6 +33,14 @@ type Entry struct {
 	// catalog's parameters, a custody share index. Never secrets.
 	Details map[string]string `json:"details,omitempty"`
 
+	// IdempotencyKey is the id the client gave the request, the same on
+	// every attempt of it, and Attempt which attempt this was (from 1).
+	// An entry with Attempt > 1 also has RetryOf = IdempotencyKey: it
+	// repeats a request whose outcome the client did not learn, so an
+	// auditor counts the signatures of one key once (docs/api.md#retries).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	Attempt        int    `json:"attempt,omitempty"`
+
 	manifest []byte // attached content manifest, stored beside the log
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -31,8 +33,15 @@ type Options struct {
 	// Retry is how often an unwritable log is probed until it recovers
 	// (default 1s).
 	Retry time.Duration
-	Log   *slog.Logger
-	Now   func() time.Time
+	// CommitDelay and InFlight let a commit wait a little for entries that
+	// are about to come, as PostgreSQL's commit_delay does: when more
+	// requests are in flight (InFlight) than have queued, the writer waits
+	// up to CommitDelay for them before committing. One fsync then covers
+	// more entries. Off when either is zero.
+	CommitDelay time.Duration
+	InFlight    func() int
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // ErrNoCheckpoint is returned by Append when the entries were recorded
@@ -133,10 +142,25 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
 	p := &pending{entries: entries, done: make(chan struct{})}
 	p.data = make([][]byte, len(entries))
 	p.leaves = make([]tlog.Hash, len(entries))
+	cloned := false
 	for i := range entries {
 		b, err := entries[i].Marshal()
 		if err != nil {
 			return nil, err
+		}
+		if !validText(&entries[i]) {
+			// JSON stored invalid UTF-8 as U+FFFD: search and count what
+			// was stored, which verify checks the columns against.
+			e, err := ParseEntry(b)
+			if err != nil {
+				return nil, err
+			}
+			e.manifest = entries[i].manifest
+			if !cloned { // the caller's entries stay as they were
+				entries, cloned = slices.Clone(entries), true
+				p.entries = entries
+			}
+			entries[i] = *e
 		}
 		p.data[i], p.leaves[i] = b, tlog.RecordHash(b)
 		if m := entries[i].manifest; m != nil {
@@ -157,6 +181,23 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
 	// be committed, and the caller must know.
 	<-p.done
 	return p.receipts, p.err
+}
+
+// validText reports whether the fields an entry is searched by are valid
+// UTF-8.
+func validText(e *Entry) bool {
+	ok := utf8.ValidString(e.Principal.Name) && utf8.ValidString(e.Principal.Subject) && utf8.ValidString(string(e.Action)) &&
+		utf8.ValidString(string(e.Decision))
+	if e.Key != nil {
+		ok = ok && utf8.ValidString(e.Key.Name)
+	}
+	if a := e.Artifact; a != nil {
+		ok = ok && utf8.ValidString(a.Name) && utf8.ValidString(a.Signature)
+		for _, d := range a.Digests {
+			ok = ok && utf8.ValidString(d)
+		}
+	}
+	return ok
 }
 
 // Ready reports why the log cannot record, or nil.
@@ -215,8 +256,29 @@ func (l *Log) write() {
 				break fill
 			}
 		}
+		batch = l.delay(batch, n)
 		l.commit(batch)
 	}
+}
+
+// delay waits up to CommitDelay for more requests while others are in
+// flight, and returns the batch grown with them.
+func (l *Log) delay(batch []*pending, n int) []*pending {
+	if l.opts.CommitDelay <= 0 || l.opts.InFlight == nil || l.opts.InFlight() <= len(batch) {
+		return batch
+	}
+	t := time.NewTimer(l.opts.CommitDelay)
+	defer t.Stop()
+	for n < l.opts.MaxBatch && l.opts.InFlight() > len(batch) {
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+			n += len(p.entries)
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes one batch and answers its callers.

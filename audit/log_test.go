@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -734,5 +735,45 @@ func TestDigestIndexLag(t *testing.T) {
 				t.Errorf("verify with the index rebuilt: %+v %v", r, err)
 			}
 		})
+	}
+}
+
+// TestCommitDelay checks that a commit waits for requests in flight and
+// only for them: with the delay far longer than the test, the first
+// append is committed together with the second, which arrives later, and a
+// lone append is committed at once.
+func TestCommitDelay(t *testing.T) {
+	k := newLogKey(t)
+	s, _ := backends(t)[0].open(t)
+	var inFlight atomic.Int64
+	l, err := Open(context.Background(), Options{Store: s, Origin: origin, Key: k.signer,
+		CommitDelay: time.Hour, InFlight: func() int { return int(inFlight.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	inFlight.Store(2)
+	first := make(chan error, 1)
+	go func() {
+		_, err := l.Append(context.Background(), testEntry(0))
+		first <- err
+	}()
+	if _, err := l.Append(context.Background(), testEntry(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Commits != 1 || st.Entries != 2 {
+		t.Fatalf("two requests in flight: %d commits of %d entries, want 1 of 2", st.Commits, st.Entries)
+	}
+
+	inFlight.Store(1)
+	if _, err := l.Append(context.Background(), testEntry(2)); err != nil { // would hang an hour if it waited
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Commits != 2 {
+		t.Fatalf("a lone request: %d commits, want 2", st.Commits)
 	}
 }

@@ -41,7 +41,7 @@ type SQLStore struct {
 
 	// Statements of every commit, prepared once on w where the dialect
 	// prepares; nil otherwise.
-	insEntry, insRun, setHead, setHeadSize, insCheckpoint *sql.Stmt
+	getHead, insEntry, insRun, setHead, setHeadSize, insCheckpoint *sql.Stmt
 
 	ix      *digestIndex
 	closeFn func()
@@ -80,6 +80,7 @@ CREATE INDEX IF NOT EXISTS entries_key_idx ON entries (key, idx);
 CREATE INDEX IF NOT EXISTS entries_key_version_idx ON entries (key, version, idx);
 CREATE INDEX IF NOT EXISTS entries_principal ON entries (principal, time);
 CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, time);
+CREATE INDEX IF NOT EXISTS entries_decision ON entries (decision, time);
 CREATE TABLE IF NOT EXISTS hash_runs (first BIGINT PRIMARY KEY, hashes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL, time BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS manifests (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -122,7 +123,7 @@ func newSQLStore(w, r *sql.DB, d dialect) (*SQLStore, error) {
 			to    **sql.Stmt
 			query string
 		}{
-			{&s.insEntry, insertEntrySQL}, {&s.insRun, insertRunSQL},
+			{&s.getHead, d.lockHead}, {&s.insEntry, insertEntrySQL}, {&s.insRun, insertRunSQL},
 			{&s.setHead, setHeadSQL}, {&s.setHeadSize, setHeadSizeSQL}, {&s.insCheckpoint, insertCheckpointSQL},
 		} {
 			st, err := w.Prepare(d.q(p.query))
@@ -147,7 +148,7 @@ func (s *SQLStore) Close() error {
 	if s.closeFn != nil {
 		s.closeFn()
 	}
-	for _, st := range []*sql.Stmt{s.insEntry, s.insRun, s.setHead, s.setHeadSize, s.insCheckpoint} {
+	for _, st := range []*sql.Stmt{s.getHead, s.insEntry, s.insRun, s.setHead, s.setHeadSize, s.insCheckpoint} {
 		if st != nil {
 			st.Close()
 		}
@@ -173,7 +174,11 @@ func (s *SQLStore) Append(ctx context.Context, build func(int64, tlog.HashReader
 		}
 	}()
 	var size int64
-	if err := tx.QueryRowContext(ctx, s.d.lockHead).Scan(&size); err != nil {
+	row := func() *sql.Row { return tx.QueryRowContext(ctx, s.d.lockHead) }
+	if s.getHead != nil {
+		row = func() *sql.Row { return tx.StmtContext(ctx, s.getHead).QueryRowContext(ctx) }
+	}
+	if err := row().Scan(&size); err != nil {
 		return err
 	}
 	b, err := build(size, &hashReader{ctx: ctx, q: tx, d: s.d})
@@ -549,9 +554,18 @@ func (s *SQLStore) digestCandidates(ctx context.Context, d string, after, before
 }
 
 // IndexDigests indexes the digests of up to max entries the digest index
-// has not reached, and reports whether it has caught up with the log.
+// has not reached, counts up to max entries not counted yet (see Counts),
+// and reports whether both have caught up with the log.
 func (s *SQLStore) IndexDigests(ctx context.Context, max int) (bool, error) {
-	return s.ix.index(ctx, s, max)
+	indexed, err := s.ix.index(ctx, s, max)
+	if err != nil {
+		return false, err
+	}
+	counted, err := s.ix.count(ctx, s, max)
+	if err != nil {
+		return false, fmt.Errorf("counting entries: %w", err)
+	}
+	return indexed && counted, nil
 }
 
 func (s *SQLStore) Manifest(ctx context.Context, digest string) ([]byte, error) {

@@ -41,10 +41,20 @@ type Store interface {
 	// Manifest returns a stored content manifest by its digest.
 	Manifest(ctx context.Context, digest string) ([]byte, error)
 
-	// IndexDigests brings the index of entries by digest up to date by up
-	// to max entries, and reports whether it caught up. The log calls it
-	// in the background; searches are complete either way.
+	// IndexDigests brings what is kept behind the log — the index of
+	// entries by digest, the entry counts — up to date by up to max
+	// entries, and reports whether it caught up. The log calls it in the
+	// background; searches and counts are complete either way.
 	IndexDigests(ctx context.Context, max int) (caughtUp bool, err error)
+
+	// Counts returns how many entries of each kind fall in each bucket of
+	// q (see CountQuery), for every entry stored.
+	Counts(ctx context.Context, q CountQuery) ([]Count, error)
+
+	// LatestRefusals returns the indexes of the latest (by time) denied
+	// or failed entries in [since, until) below before, at most limit,
+	// latest first.
+	LatestRefusals(ctx context.Context, since, until time.Time, before int64, limit int) ([]int64, error)
 
 	// Ping proves the store is writable, durably, without changing the log.
 	Ping(ctx context.Context) error

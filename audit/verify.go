@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -56,6 +57,16 @@ const verifyChunk = 1000
 // that an entry cannot be hidden from searches.
 func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 	r := &Report{FirstBad: -1}
+	// The counts first: their mark is then at most the size read next.
+	var stored, computed counts
+	counted := int64(-1)
+	if cs, ok := src.(countStore); ok {
+		var err error
+		if stored, counted, err = cs.storedCounts(ctx); err != nil {
+			return nil, fmt.Errorf("reading entry counts: %w", err)
+		}
+		computed = counts{}
+	}
 	headNote, size, err := src.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the log head: %w", err)
@@ -114,8 +125,11 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 		}
 		for i, b := range data {
 			n := start + int64(i)
-			if _, err := ParseEntry(b); err != nil {
+			e, err := ParseEntry(b)
+			if err != nil {
 				r.fail(n, "entry %d: %v", n, err)
+			} else if n < counted {
+				computed.add(countedOf(n, e))
 			}
 			if err := o.append(tlog.RecordHash(b)); err != nil {
 				return nil, err
@@ -160,7 +174,51 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 		o = newOverlay(e)
 	}
 	r.Size = o.size
+	if computed != nil && r.Size >= counted {
+		checkCounts(stored, computed, counted, r)
+	}
 	return r, nil
+}
+
+// countStore is implemented by stores that keep entry counts.
+type countStore interface {
+	storedCounts(ctx context.Context) (counts, int64, error)
+}
+
+// countedOf is what the counter reads of entry n.
+func countedOf(n int64, e *Entry) countedEntry {
+	s := storedEntry(n, e, nil)
+	c := countedEntry{idx: n, refusal: RefusalOf(e)}
+	c.key = countKey{start: s.Time.UnixNano(), action: s.Action, decision: s.Decision, key: s.Key, version: s.Version,
+		principal: s.Principal, refusal: c.refusal}
+	return c
+}
+
+// checkCounts compares the entry counts kept behind the log with the ones
+// recomputed from the first n entries, so that no entry is hidden from
+// timelines.
+func checkCounts(stored, computed counts, n int64, r *Report) {
+	var bad []string
+	for k, want := range computed {
+		if got := stored[k]; got != want {
+			bad = append(bad, fmt.Sprintf("%v from %s, %s %s, key %q v%d, principal %q: %d counted, %d entries",
+				k.span, time.Unix(k.start, 0).UTC().Format(time.RFC3339), k.action, k.decision, k.key, k.version, k.principal, got, want))
+		}
+	}
+	for k, got := range stored {
+		if _, ok := computed[k]; !ok {
+			bad = append(bad, fmt.Sprintf("%v from %s, %s %s, key %q v%d, principal %q: %d counted, no entries",
+				k.span, time.Unix(k.start, 0).UTC().Format(time.RFC3339), k.action, k.decision, k.key, k.version, k.principal, got))
+		}
+	}
+	slices.Sort(bad)
+	for i, b := range bad {
+		if i == 3 {
+			r.fail(-1, "entry counts: %d more differ", len(bad)-i)
+			break
+		}
+		r.fail(-1, "entry counts of the first %d entries do not match them (timeline tampered): %s", n, b)
+	}
 }
 
 // checkHashes compares the tree hashes recomputed from the entries with

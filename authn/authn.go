@@ -23,6 +23,12 @@
 // Rules are tried in order and the first match wins, so list specific rules
 // before general ones. A verified certificate that matches no rule is
 // refused: being signed by a trusted CA is not by itself a grant.
+//
+// A request may also carry an agent's assertion (header Signet-Local-User):
+// "I, the principal proven above, ask on behalf of local user U", as
+// signet agent sends it after the kernel told it who U is. Authenticate
+// only checks its syntax and reports it in Principal.LocalUser; whether
+// the principal may delegate at all is policy's decision, not ours.
 package authn
 
 import (
@@ -40,6 +46,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/token"
 )
 
@@ -49,6 +56,10 @@ type Principal struct {
 	Method string        // how it was proven: "mtls" or "token"
 	ID     string        // what proved it: "sha256:<hex>" of the client certificate, or "token:<jti>"
 	Token  *token.Claims // the token's claims, for Method "token"
+	// LocalUser is the local user an agent asserts it asks for; "" when
+	// the principal asks for itself. Nothing here vouches for it but the
+	// principal: policy decides whether the principal may delegate.
+	LocalUser string
 }
 
 // Authenticator proves callers by token or client certificate.
@@ -59,8 +70,27 @@ type Authenticator struct {
 }
 
 // Authenticate returns the principal proven by r: its bearer token if it
-// has one, else its verified client certificate.
+// has one, else its verified client certificate; with the local user it
+// asserts to ask for, if any.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	p, err := a.authenticate(r)
+	if err != nil {
+		return p, err
+	}
+	switch v := r.Header.Values(api.LocalUserHeader); len(v) {
+	case 0:
+	case 1:
+		if err := api.CheckLocalUser(v[0]); err != nil {
+			return Principal{}, fmt.Errorf("%w: %s header: %w", ErrUnauthenticated, api.LocalUserHeader, err)
+		}
+		p.LocalUser = v[0]
+	default:
+		return Principal{}, fmt.Errorf("%w: %d %s headers; an agent asserts one local user", ErrUnauthenticated, len(v), api.LocalUserHeader)
+	}
+	return p, nil
+}
+
+func (a *Authenticator) authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return a.Certs.Authenticate(r.TLS)

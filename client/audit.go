@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -129,26 +128,12 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 
 // doRaw GETs path and returns the body as is.
 func (c *Client) doRaw(ctx context.Context, path string, q url.Values, out *[]byte) error {
-	u := c.base.JoinPath(path)
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	b, _, err := c.roundTrip(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("contacting %s: %w", c.base.Host, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return errorFrom(resp.StatusCode, b)
 	}
 	*out = b
 	return nil

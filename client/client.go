@@ -6,6 +6,23 @@
 // digest (ECDSA, RSA) [Client.SignFiles] hashes files locally, streaming, and
 // sends only the digest; only pure Ed25519, which signs the message itself,
 // sends the file, and only up to the size the server accepts.
+// [Client.SignBatch] signs many files: it hashes them concurrently and sends
+// them in batches as large as the server accepts.
+//
+// A Client may know several servers (replicas of one deployment) and fail
+// over between them. A request that fails on a connection error, a timeout
+// or a 5xx answer is tried again, on the next server, with exponential
+// backoff and jitter, up to [Retry.Attempts] times in all; a 4xx answer is
+// final. Every attempt of one request carries the same idempotency key and
+// its attempt number, which the server records in the audit log, so that a
+// request repeated after an unknown outcome (the connection broke after
+// the server signed) is recorded as a retry of the first, not as a second
+// independent request (docs/api.md#retries).
+//
+// The server may also be a local signet agent, "unix:/run/signet/agent.sock":
+// the agent proves to the server who the local caller is, so the client
+// presents no credentials of its own, and the agent, not the client, fails
+// over and retries.
 //
 // Errors from the server are *Error values carrying the HTTP status, the
 // server's message and its request id, which is what an operator needs to
@@ -15,16 +32,23 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/signet-dev/signet/api"
@@ -34,11 +58,43 @@ import (
 
 // Config says where the server is and how to prove who we are.
 type Config struct {
-	Server     string // base URL, https://host:port
+	// Server is the base URL, https://host:port. Several URLs, separated
+	// by commas or spaces, are replicas of one deployment, tried in turn.
+	// "unix:PATH" is the socket of a local signet agent.
+	Server     string
 	CACert     string // PEM file of the CA that issued the server certificate
 	ClientCert string // PEM client certificate
 	ClientKey  string // PEM private key of ClientCert
 	Token      string // bearer token; with it, a client certificate is optional
+	Retry      Retry  // zero fields take their defaults
+}
+
+// Retry bounds how a Client retries a request that failed for a reason
+// that may be temporary.
+type Retry struct {
+	Attempts   int           // attempts of one request, over all servers; default 5, and 1 through an agent
+	MinBackoff time.Duration // wait before the first retry, doubled for each further one; default 100ms
+	MaxBackoff time.Duration // longest wait; default 5s
+	Timeout    time.Duration // one attempt, response included; default 5m
+}
+
+func (r Retry) withDefaults(agent bool) Retry {
+	if r.Attempts <= 0 {
+		r.Attempts = 5
+		if agent {
+			r.Attempts = 1
+		}
+	}
+	if r.MinBackoff <= 0 {
+		r.MinBackoff = 100 * time.Millisecond
+	}
+	if r.MaxBackoff < r.MinBackoff {
+		r.MaxBackoff = max(5*time.Second, r.MinBackoff)
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = 5 * time.Minute
+	}
+	return r
 }
 
 // FromEnv reads SIGNET_SERVER, SIGNET_CACERT, SIGNET_CLIENT_CERT,
@@ -53,22 +109,76 @@ func FromEnv() Config {
 	}
 }
 
-// Client is a connection to one Signet server. It is safe for concurrent
-// use.
+// Client is a connection to the servers of one Signet deployment, or to a
+// local agent. It is safe for concurrent use.
 type Client struct {
-	base  *url.URL
-	http  *http.Client
-	token string
+	servers []server
+	base    *url.URL // the first server, for messages
+	http    *http.Client
+	token   string
+	retry   Retry
+	state   *state
+	// localUser is asserted on every request (api.LocalUserHeader): set
+	// by signet agent, never by an ordinary client.
+	localUser string
+}
+
+// server is one place requests go.
+type server struct {
+	url  *url.URL // base URL requests are made against
+	name string   // for messages: host:port, or unix:PATH
+}
+
+// state is what copies of a Client share.
+type state struct {
+	next    atomic.Int64 // index of the server to try first
+	retries atomic.Int64 // attempts beyond the first, over all requests
+}
+
+// ParseServers parses a Config.Server value: https URLs separated by
+// commas or spaces, or one "unix:PATH".
+func ParseServers(s string) ([]*url.URL, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	if len(fields) == 0 {
+		return nil, errors.New("no server given: set SIGNET_SERVER (or --server), e.g. '. DATA/client.env' after 'signet serve --dev'")
+	}
+	var out []*url.URL
+	for _, f := range fields {
+		u, err := url.Parse(f)
+		switch {
+		case err == nil && u.Scheme == "unix":
+			if len(fields) > 1 {
+				return nil, fmt.Errorf("server %q is a local agent socket: give it alone, the agent fails over between servers itself", f)
+			}
+			if socketPath(u) == "" {
+				return nil, fmt.Errorf("server %q names no socket; write unix:/run/signet/agent.sock", f)
+			}
+		case err != nil || u.Scheme != "https" || u.Host == "":
+			return nil, fmt.Errorf("server %q is not an https:// URL (nor unix:PATH of a signet agent)", f)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// socketPath returns the socket of a unix: URL.
+func socketPath(u *url.URL) string {
+	if u.Opaque != "" {
+		return u.Opaque
+	}
+	return u.Path
 }
 
 // New returns a Client for cfg after loading its certificates.
 func New(cfg Config) (*Client, error) {
-	if cfg.Server == "" {
-		return nil, errors.New("no server given: set SIGNET_SERVER (or --server), e.g. '. DATA/client.env' after 'signet serve --dev'")
+	urls, err := ParseServers(cfg.Server)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(cfg.Server)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("server %q is not an https:// URL", cfg.Server)
+	if urls[0].Scheme == "unix" {
+		// The agent proves who we are; credentials of our own would not
+		// reach the server, so they are not asked for.
+		return newAgentClient(socketPath(urls[0]), cfg.Retry), nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13}
 	if cfg.CACert != "" {
@@ -91,22 +201,70 @@ func New(cfg Config) (*Client, error) {
 	case cfg.Token == "":
 		return nil, errors.New("no credentials: set SIGNET_TOKEN, or SIGNET_CLIENT_CERT and SIGNET_CLIENT_KEY (or --token, --cert and --cert-key)")
 	}
-	c := NewWithTLS(u, tc)
+	c := newClient(urls, tc, cfg.Retry)
 	c.token = cfg.Token
 	return c, nil
 }
 
 // NewWithTLS returns a Client for the server at base using tc as is.
 func NewWithTLS(base *url.URL, tc *tls.Config) *Client {
+	return newClient([]*url.URL{base}, tc, Retry{})
+}
+
+func newClient(urls []*url.URL, tc *tls.Config, retry Retry) *Client {
 	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
 		TLSClientConfig:     tc,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	return &Client{base: base, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
+	c := &Client{base: urls[0], http: &http.Client{Transport: tr}, retry: retry.withDefaults(false), state: new(state)}
+	for _, u := range urls {
+		c.servers = append(c.servers, server{url: u, name: u.Host})
+	}
+	if len(urls) > 1 {
+		// Clients spread over the replicas, and each stays with one
+		// until it fails.
+		c.state.next.Store(int64(mrand.IntN(len(urls))))
+	}
+	return c
 }
+
+// newAgentClient returns a Client for the signet agent listening on the
+// Unix socket at path: plain HTTP, no credentials.
+func newAgentClient(path string, retry Retry) *Client {
+	var d net.Dialer
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	u := &url.URL{Scheme: "http", Host: "signet-agent"}
+	return &Client{
+		servers: []server{{url: u, name: "unix:" + path}},
+		base:    u,
+		http:    &http.Client{Transport: tr},
+		retry:   retry.withDefaults(true),
+		state:   new(state),
+	}
+}
+
+// OnBehalfOf returns a copy of c that asserts, on every request, that it
+// asks on behalf of localUser. Only signet agent does this, and the server
+// accepts it only from principals allowed to delegate.
+func (c *Client) OnBehalfOf(localUser string) *Client {
+	cc := *c
+	cc.localUser = localUser
+	return &cc
+}
+
+// Retries returns how many attempts beyond the first this client (and its
+// copies) made, over all requests so far.
+func (c *Client) Retries() int64 { return c.state.retries.Load() }
 
 // Error is an error answered by the server.
 type Error struct {
@@ -114,6 +272,10 @@ type Error struct {
 	Code      string // stable word to branch on: "forbidden", "locked", …
 	Message   string
 	RequestID string
+	// Items lists the items of a sign request at fault, when the request
+	// was refused because of them alone.
+	Items      []api.ItemError
+	RetryAfter time.Duration // the server's Retry-After, if any
 }
 
 func (e *Error) Error() string {
@@ -127,7 +289,7 @@ func (e *Error) Error() string {
 func errorFrom(status int, body []byte) *Error {
 	var ae api.Error
 	json.Unmarshal(body, &ae)
-	e := &Error{Status: status, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID}
+	e := &Error{Status: status, Code: ae.Code, Message: ae.Message, RequestID: ae.RequestID, Items: ae.Items}
 	if e.Message == "" {
 		e.Message = strings.TrimSpace(string(body))
 		if len(e.Message) > 200 {
@@ -276,46 +438,198 @@ func (c *Client) Sign(ctx context.Context, req *api.SignRequest) (*api.SignRespo
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
 	}
-	path, query, _ := strings.Cut(path, "?")
-	u := c.base.JoinPath(path)
-	u.RawQuery = query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
+	b, where, err := c.roundTrip(ctx, method, path, body)
+	if err != nil || out == nil {
 		return err
 	}
-	if in != nil {
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("response from %s is not valid JSON: %w", where, err)
+	}
+	return nil
+}
+
+// maxResponse bounds a response body.
+const maxResponse = 256 << 20
+
+type idempotencyKey struct{}
+
+// WithIdempotencyKey returns a context under which requests carry key, and
+// count their attempts from first, instead of a fresh key of their own.
+// signet agent uses it to pass on the key of the local client it serves.
+// Give each distinct request its own key.
+func WithIdempotencyKey(ctx context.Context, key string, first int) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, keyAttempt{key, max(first, 1)})
+}
+
+type keyAttempt struct {
+	key   string
+	first int
+}
+
+// NewIdempotencyKey returns a fresh random idempotency key.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// roundTrip makes a request, with retries and failover, and returns the
+// body of its 2xx response and the server that gave it.
+func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte) ([]byte, string, error) {
+	ka, ok := ctx.Value(idempotencyKey{}).(keyAttempt)
+	if !ok {
+		ka = keyAttempt{NewIdempotencyKey(), 1}
+	}
+	n := int64(len(c.servers))
+	for attempt := 1; ; attempt++ {
+		i := c.state.next.Load()
+		srv := c.servers[i%n]
+		b, err := c.attempt(ctx, srv, method, path, body, ka.key, ka.first+attempt-1)
+		if err == nil {
+			return b, srv.name, nil
+		}
+		if ctx.Err() != nil || !Retryable(err) {
+			return nil, srv.name, err
+		}
+		if attempt >= c.retry.Attempts || ka.first+attempt > api.MaxAttempts {
+			if attempt > 1 {
+				return nil, srv.name, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+			}
+			return nil, srv.name, err
+		}
+		// The next attempt goes to the next server; concurrent requests
+		// that failed on the same one move on only once.
+		c.state.next.CompareAndSwap(i, i+1)
+		c.state.retries.Add(1)
+		if err := sleep(ctx, c.backoff(attempt, err)); err != nil {
+			return nil, srv.name, err
+		}
+	}
+}
+
+// backoff returns the wait before attempt+1: exponential from MinBackoff,
+// at most MaxBackoff, with jitter over its upper half so that clients
+// that failed together do not return together; at least what the server
+// asked for with Retry-After.
+func (c *Client) backoff(attempt int, err error) time.Duration {
+	d := c.retry.MaxBackoff
+	if attempt < 30 {
+		d = min(d, c.retry.MinBackoff<<(attempt-1))
+	}
+	d = d/2 + mrand.N(d/2+1)
+	var se *Error
+	if errors.As(err, &se) && se.RetryAfter > d {
+		d = min(se.RetryAfter, c.retry.MaxBackoff)
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempt makes one attempt of a request at srv.
+func (c *Client) attempt(ctx context.Context, srv server, method, path string, body []byte, key string, attempt int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.retry.Timeout)
+	defer cancel()
+	path, query, _ := strings.Cut(path, "?")
+	u := srv.url.JoinPath(path)
+	u.RawQuery = query
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	req.Header.Set(api.IdempotencyKeyHeader, key)
+	req.Header.Set(api.AttemptHeader, strconv.Itoa(attempt))
+	if c.localUser != "" {
+		req.Header.Set(api.LocalUserHeader, c.localUser)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("contacting %s: %w", c.base.Host, err)
+		return nil, fmt.Errorf("contacting %s: %w", srv.name, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return fmt.Errorf("reading response from %s: %w", c.base.Host, err)
+		return nil, fmt.Errorf("reading response from %s: %w", srv.name, err)
 	}
 	if resp.StatusCode >= 300 {
-		return errorFrom(resp.StatusCode, b)
+		e := errorFrom(resp.StatusCode, b)
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return nil, e
 	}
-	if out == nil {
-		return nil
+	return b, nil
+}
+
+// Retryable reports whether a request that failed with err may succeed if
+// made again, on this server or another: connection failures, timeouts of
+// one attempt and 5xx answers (an unavailable audit log, a locked
+// keystore, an overloaded or dying replica). 4xx answers are final, and
+// so are certificate problems, which are configuration, not outages, and
+// a canceled request.
+func Retryable(err error) bool {
+	var se *Error
+	if errors.As(err, &se) {
+		return se.Status >= 500 && se.Status != http.StatusNotImplemented && se.Status != http.StatusHTTPVersionNotSupported
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("response from %s is not valid JSON: %w", c.base.Host, err)
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		header    tls.RecordHeaderError
+		op        *net.OpError
+	)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return false
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify):
+		return false
+	case errors.As(err, &header):
+		return false // not TLS at the other end
+	case errors.As(err, &op) && op.Op == "remote error":
+		return false // the server's TLS refused us: our certificate
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENOENT):
+		return true
 	}
-	return nil
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	// HTTP/2 reports a reset stream, a lost connection or a server going
+	// away with errors of unexported types: the outcome is unknown, and
+	// the request is repeated under the same idempotency key.
+	s := err.Error()
+	return strings.Contains(s, "http2: ") || strings.Contains(s, "stream error: stream ID")
 }
 
 // Endpoint describes how c reaches its server, for tools that drive the

@@ -84,21 +84,12 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 	}
 	out := make([]FileSignature, len(paths))
 	for i, s := range resp.Signatures {
-		check := func() error {
+		fresh := func() hash.Hash {
 			h := sha256.New()
 			h.(encoding.BinaryUnmarshaler).UnmarshalBinary(states[i])
-			return openpgp.CheckDetached(cert.Certificate, h, s.Signature)
+			return h
 		}
-		err := check()
-		if err != nil && i == 0 {
-			// The key may have been rotated after its certificate was
-			// fetched: the new subkey is in a fresh one.
-			if cert, err = c.OpenPGPKey(ctx, key); err != nil {
-				return nil, err
-			}
-			err = check()
-		}
-		if err != nil {
+		if err := c.checkDetached(ctx, key, &cert, fresh, s.Signature); err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %v", paths[i], key, cert.Fingerprint, err)
 		}
 		if s.Receipt == nil {
@@ -107,6 +98,23 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 		out[i] = FileSignature{Path: paths[i], Signature: s.Signature, Receipt: s.Receipt}
 	}
 	return out, nil
+}
+
+// checkDetached checks sig, a detached signature of what fresh() hashes,
+// against *cert; if it does not verify, it fetches the key's certificate
+// again once and checks with that: the key may have been rotated since
+// *cert was fetched, and signed with a subkey *cert does not have.
+func (c *Client) checkDetached(ctx context.Context, key string, cert **api.OpenPGPKey, fresh func() hash.Hash, sig []byte) error {
+	err := openpgp.CheckDetached((*cert).Certificate, fresh(), sig)
+	if err == nil {
+		return nil
+	}
+	again, ferr := c.OpenPGPKey(ctx, key)
+	if ferr != nil {
+		return err
+	}
+	*cert = again
+	return openpgp.CheckDetached(again.Certificate, fresh(), sig)
 }
 
 // ClearsignFile has the server clearsign the text file at path, which is

@@ -106,6 +106,23 @@ type Audit struct {
 	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit"
 	Postgres        string        `yaml:"postgres"`         // PostgreSQL URL of the log shared by a fleet
 	CheckpointEvery time.Duration `yaml:"checkpoint_every"` // least time between stored checkpoints; default 1s
+	CommitDelay     time.Duration `yaml:"commit_delay"`     // wait for requests in flight before a commit; default 200µs, negative: never
+}
+
+// DefaultCommitDelay is audit.commit_delay when unset.
+const DefaultCommitDelay = 200 * time.Microsecond
+
+// AuditCommitDelay returns how long a commit may wait for requests in
+// flight (0: never).
+func (c *Config) AuditCommitDelay() time.Duration {
+	switch d := c.Audit.CommitDelay; {
+	case d < 0:
+		return 0
+	case d == 0:
+		return DefaultCommitDelay
+	default:
+		return d
+	}
 }
 
 // Rotation configures key versions (docs/rotation.md): which keys rotate

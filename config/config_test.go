@@ -53,7 +53,7 @@ func TestExample(t *testing.T) {
 	for _, p := range c.Principals {
 		names = append(names, p.Name)
 	}
-	if want := []string{"release-admin", "builders", "nightly"}; !slices.Equal(names, want) {
+	if want := []string{"release-admin", "builders", "nightly", "build-host-7"}; !slices.Equal(names, want) {
 		t.Fatalf("principals = %q, want %q", names, want)
 	}
 	admin, builders, nightly := c.Principals[0], c.Principals[1], c.Principals[2]
@@ -87,6 +87,9 @@ func TestExample(t *testing.T) {
 		{policy.Request{Principal: "nightly", Action: policy.Sign, Key: "nightly", Format: "raw", Artifact: "nightly/signet.tar.gz"}, false},
 		{policy.Request{Principal: "release-admin", Action: policy.Admin}, true},
 		{policy.Request{Principal: "release-admin", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "a.tar.gz"}, false},
+		{policy.Request{Principal: "build-host-7", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "a.tar.gz", LocalUser: "build-3"}, true},
+		{policy.Request{Principal: "build-host-7", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "a.tar.gz", LocalUser: "alice"}, false},
+		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "a.tar.gz", LocalUser: "build-3"}, false},
 	} {
 		if err := pol.Authorize(tc.r); (err == nil) != tc.ok {
 			t.Errorf("Authorize(%+v) = %v, want allowed %v", tc.r, err, tc.ok)

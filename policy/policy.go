@@ -17,6 +17,14 @@
 // log and do nothing else, and only principals with issue_tokens may hand
 // out tokens — never for more than their own grants cover.
 //
+// Delegation is a right of its own. A principal with delegate: true (the
+// host certificate of a build machine running `signet agent`) may act on
+// behalf of the local users the agent names, optionally only those whose
+// names match local_users. A delegated request is authorized against the
+// delegating principal's grants — the agent has already narrowed it to the
+// local user's — and may only sign: administration, auditing and token
+// issuance need the principal's own credentials, never a local user's.
+//
 // Authorize is a pure function of the policy and the request, so it is cheap
 // on the hot path and easy to test from a table. A denial is a *Denial whose
 // message says what was refused and which grant would be needed.
@@ -38,6 +46,7 @@ const (
 	Audit      Action = "audit"       // read the audit log's entries
 	IssueToken Action = "issue-token" // issue a token for a key in a format
 	Custody    Action = "custody"     // unlock (passphrase or share), lock, see the keystore's status
+	Delegate   Action = "delegate"    // act on behalf of Request.LocalUser
 )
 
 // Grant allows signing with the keys, in the formats, for the artifact names
@@ -50,11 +59,16 @@ type Grant struct {
 
 // Rules are everything one principal may do.
 type Rules struct {
-	Admin       bool    `yaml:"admin"`
-	Custodian   bool    `yaml:"custodian"`    // may unlock, lock and see status; admins may too
-	Audit       bool    `yaml:"audit"`        // may read and search the audit log; admins may too
-	IssueTokens bool    `yaml:"issue_tokens"` // may issue tokens within its own grants
-	Grants      []Grant `yaml:"grants"`
+	Admin       bool `yaml:"admin"`
+	Custodian   bool `yaml:"custodian"`    // may unlock, lock and see status; admins may too
+	Audit       bool `yaml:"audit"`        // may read and search the audit log; admins may too
+	IssueTokens bool `yaml:"issue_tokens"` // may issue tokens within its own grants
+	// Delegate lets the principal act on behalf of local users that a
+	// signet agent vouches for; LocalUsers, if set, are patterns of the
+	// local user names it may name (default: any).
+	Delegate   bool     `yaml:"delegate"`
+	LocalUsers []string `yaml:"local_users"`
+	Grants     []Grant  `yaml:"grants"`
 }
 
 // Policy holds the rules of every principal, by principal name.
@@ -66,6 +80,14 @@ type Policy struct {
 // well formed.
 func New(rules map[string]Rules) (*Policy, error) {
 	for name, r := range rules {
+		for _, p := range r.LocalUsers {
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("principal %q local_users: bad pattern %q: %w", name, p, err)
+			}
+		}
+		if len(r.LocalUsers) > 0 && !r.Delegate {
+			return nil, fmt.Errorf("principal %q lists local_users but may not delegate; add delegate: true or remove local_users", name)
+		}
 		for i, g := range r.Grants {
 			for _, list := range [][]string{g.Keys, g.Formats, g.Artifacts} {
 				for _, p := range list {
@@ -86,6 +108,9 @@ type Request struct {
 	Key       string // for Sign and IssueToken
 	Format    string // for Sign and IssueToken
 	Artifact  string // for Sign: the name of the artifact being signed
+	// LocalUser is the local user a signet agent asserts the request is
+	// made for; "" when the principal acts for itself.
+	LocalUser string
 }
 
 // ErrDenied is matched by every *Denial.
@@ -103,13 +128,34 @@ func (d *Denial) Error() string {
 
 func (d *Denial) Is(target error) bool { return target == ErrDenied }
 
+// ArtifactDenial is a Denial of one artifact name only: the principal may
+// use the key in the format, for other artifacts. The other items of a
+// batch may still be signed without it.
+type ArtifactDenial struct{ *Denial }
+
+func (d *ArtifactDenial) Unwrap() error { return d.Denial }
+
 // Authorize returns nil if r is allowed and a *Denial if not.
 func (p *Policy) Authorize(r Request) error {
 	rules, ok := p.rules[r.Principal]
 	if !ok {
 		return &Denial{r, "has no grants; add it to the principals in the server config"}
 	}
+	if r.LocalUser != "" {
+		switch {
+		case !rules.Delegate:
+			return &Denial{r, fmt.Sprintf("may not act on behalf of local users (needs delegate: true); its request for local user %q is refused", r.LocalUser)}
+		case len(rules.LocalUsers) > 0 && !matchAny(rules.LocalUsers, r.LocalUser):
+			return &Denial{r, fmt.Sprintf("may not act on behalf of local user %q (not in its local_users)", r.LocalUser)}
+		case r.Action == Delegate:
+			return nil
+		case r.Action != Sign:
+			return &Denial{r, fmt.Sprintf("may only sign on behalf of local user %q; %s needs the principal's own credentials", r.LocalUser, r.Action)}
+		}
+	}
 	switch r.Action {
+	case Delegate:
+		return &Denial{r, "asked to delegate without naming a local user"}
 	case Admin:
 		if !rules.Admin {
 			return &Denial{r, "is not an administrator (needs admin: true)"}
@@ -141,7 +187,7 @@ func (p *Policy) Authorize(r Request) error {
 			return &Denial{r, fmt.Sprintf("may not use key %q in format %q", r.Key, r.Format)}
 		}
 		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return g.Allows(r) }) {
-			return &Denial{r, fmt.Sprintf("may not sign artifact %q with key %q in format %q", r.Artifact, r.Key, r.Format)}
+			return &ArtifactDenial{&Denial{r, fmt.Sprintf("may not sign artifact %q with key %q in format %q", r.Artifact, r.Key, r.Format)}}
 		}
 		return nil
 	}

@@ -52,6 +52,12 @@ func TestAuthorize(t *testing.T) {
 		case tt.deny != "" && (!strings.Contains(err.Error(), tt.deny) || !errors.Is(err, ErrDenied)):
 			t.Errorf("Authorize(%+v) = %v, want ErrDenied containing %q", tt.req, err, tt.deny)
 		}
+		// Only a denial of the artifact name alone leaves other artifacts
+		// of a batch signable.
+		var ad *ArtifactDenial
+		if got, want := errors.As(err, &ad), strings.Contains(tt.deny, "may not sign artifact"); got != want {
+			t.Errorf("Authorize(%+v) = %v: ArtifactDenial %v, want %v", tt.req, err, got, want)
+		}
 	}
 }
 
@@ -79,5 +85,76 @@ func TestNewRejectsBadPattern(t *testing.T) {
 	_, err := New(map[string]Rules{"x": {Grants: []Grant{{Keys: []string{"[unclosed"}}}}})
 	if err == nil || !strings.Contains(err.Error(), `bad pattern "[unclosed"`) {
 		t.Fatalf("New = %v, want bad pattern error", err)
+	}
+}
+
+func TestDelegation(t *testing.T) {
+	release := []Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz"}}}
+	p, err := New(map[string]Rules{
+		// A build host running signet agent for any local user.
+		"host": {Delegate: true, Admin: true, Audit: true, IssueTokens: true, Grants: release},
+		// A host that may vouch only for its build accounts.
+		"ci-host": {Delegate: true, LocalUsers: []string{"build-*"}, Grants: release},
+		// A principal with grants but no right to delegate.
+		"builder": {Grants: release},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(who, local string, a Action) Request {
+		r := Request{Principal: who, Action: a, LocalUser: local}
+		if a == Sign {
+			r.Key, r.Format, r.Artifact = "release", "raw", "app.tar.gz"
+		}
+		return r
+	}
+	tests := []struct {
+		req  Request
+		deny string // "" means allowed
+	}{
+		{req("host", "alice", Delegate), ""},
+		{req("host", "alice", Sign), ""},
+		{Request{Principal: "host", Action: Sign, Key: "release", Format: "raw", Artifact: "app.zip", LocalUser: "alice"}, `may not sign artifact "app.zip"`}, // the host's grants bound the local user
+		{Request{Principal: "host", Action: Sign, Key: "other", Format: "raw", Artifact: "app.tar.gz", LocalUser: "alice"}, `may not use key "other"`},
+		{req("host", "", Sign), ""}, // the host signs for itself
+		{req("host", "alice", Admin), `may only sign on behalf of local user "alice"; admin needs the principal's own credentials`},
+		{req("host", "alice", Audit), "may only sign on behalf"},
+		{Request{Principal: "host", Action: IssueToken, Key: "release", Format: "raw", LocalUser: "alice"}, "may only sign on behalf"},
+		{req("host", "", Admin), ""},
+		{req("host", "", Delegate), "without naming a local user"},
+		{req("ci-host", "build-7", Sign), ""},
+		{req("ci-host", "build-7", Delegate), ""},
+		{req("ci-host", "alice", Delegate), `may not act on behalf of local user "alice" (not in its local_users)`},
+		{req("ci-host", "alice", Sign), "not in its local_users"},
+		{req("builder", "alice", Delegate), `may not act on behalf of local users (needs delegate: true); its request for local user "alice" is refused`},
+		{req("builder", "alice", Sign), "needs delegate: true"},
+		{req("builder", "", Sign), ""},
+		{req("stranger", "alice", Delegate), "has no grants"},
+	}
+	for _, tt := range tests {
+		err := p.Authorize(tt.req)
+		switch {
+		case tt.deny == "" && err != nil:
+			t.Errorf("Authorize(%+v) = %v, want allowed", tt.req, err)
+		case tt.deny != "" && err == nil:
+			t.Errorf("Authorize(%+v) allowed, want denial %q", tt.req, tt.deny)
+		case tt.deny != "" && (!strings.Contains(err.Error(), tt.deny) || !errors.Is(err, ErrDenied)):
+			t.Errorf("Authorize(%+v) = %v, want ErrDenied containing %q", tt.req, err, tt.deny)
+		}
+	}
+}
+
+func TestNewRejectsBadDelegation(t *testing.T) {
+	for _, tt := range []struct {
+		rules Rules
+		want  string
+	}{
+		{Rules{Delegate: true, LocalUsers: []string{"[a-"}}, `local_users: bad pattern "[a-"`},
+		{Rules{LocalUsers: []string{"alice"}}, "lists local_users but may not delegate"},
+	} {
+		_, err := New(map[string]Rules{"host": tt.rules})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%+v) = %v, want error containing %q", tt.rules, err, tt.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -65,6 +66,9 @@ type fixtureOptions struct {
 	// auditOff replaces the log by one that records nothing, to measure
 	// what the log costs. Only benchmarks use it.
 	auditOff bool
+	// principals are further principals, each with a client certificate
+	// of its name.
+	principals map[string]policy.Rules
 	// now, if set, is the clock of the server and the keyring (set
 	// before any key is created); rotateEvery their rotation policy.
 	now         func() time.Time
@@ -131,7 +135,11 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	var rules []authn.CertRule
 	certs := map[string]tls.Certificate{}
 	f.certs = certs
-	for _, name := range []string{"admin", "builder", "ci", "releaser", "stranger"} {
+	names := []string{"admin", "builder", "ci", "releaser", "stranger"}
+	for name := range o.principals {
+		names = append(names, name)
+	}
+	for _, name := range names {
 		c, err := ca.IssueClient(name)
 		if err != nil {
 			tb.Fatal(err)
@@ -146,14 +154,16 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		tb.Fatal(err)
 	}
 	all := []string{"*"}
-	pol, err := policy.New(map[string]policy.Rules{
+	rulesOf := map[string]policy.Rules{
 		"admin":   {Admin: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
 		"builder": {Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz"}}}},
 		"ci":      {IssueTokens: true, Grants: []policy.Grant{{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"*.tar.gz", "*.zip"}}}},
 		// releaser signs in format ssh with any key, and attests
 		// (format dsse) to *.tar.gz only: grants are per format.
 		"releaser": {IssueTokens: true, Grants: []policy.Grant{{Keys: all, Formats: []string{"ssh"}, Artifacts: all}, {Keys: all, Formats: []string{"dsse"}, Artifacts: []string{"*.tar.gz"}}}},
-	})
+	}
+	maps.Copy(rulesOf, o.principals)
+	pol, err := policy.New(rulesOf)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -176,7 +186,14 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	}
 	var srv *server.Server
 	f.audit, err = audit.Open(context.Background(), audit.Options{Store: store, Origin: "test/audit",
-		Key: func() (crypto.Signer, error) { return srv.AuditKey() }})
+		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
+		CommitDelay: 200 * time.Microsecond, // as signet serve by default
+		InFlight: func() int {
+			if srv == nil {
+				return 0
+			}
+			return srv.InFlight()
+		}})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -70,6 +70,8 @@ var formats = map[string]signingFormat{
 	"dsse":          dsseFormat{},
 	"pgp":           pgpFormat{},
 	"pgp-clearsign": pgpClearsignFormat{},
+	"rpm":           rpmFormat{},
+	"deb":           debFormat{},
 	"authenticode":  authenticodeFormat{},
 }
 

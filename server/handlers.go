@@ -14,7 +14,6 @@ import (
 	"path"
 	"slices"
 	"strconv"
-	"unicode"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
@@ -31,6 +30,22 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.message }
+
+// itemError is the failure of a sign request because of some of its
+// items alone; the error response lists them (api.Error.Items), so that a
+// client can drop them and send the rest again. err is the first one's.
+type itemError struct {
+	items []api.ItemError
+	err   error
+}
+
+func (e *itemError) Error() string { return e.err.Error() }
+func (e *itemError) Unwrap() error { return e.err }
+
+// oneItem is the failure of item i (from 1) alone.
+func oneItem(i int, err error) error {
+	return &itemError{[]api.ItemError{{Item: i, Error: err.Error()}}, err}
+}
 
 func badRequest(format string, args ...any) error {
 	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
@@ -51,11 +66,17 @@ func statusOf(err error) int {
 // text goes to the server log and the client sees only the request id.
 func (s *Server) writeError(c *call, err error) {
 	ae := &apiError{http.StatusInternalServerError, "internal", "internal error; the server log has details under this request id"}
-	errors.As(err, &ae)
+	var items []api.ItemError
+	if errors.As(err, &ae) {
+		var ie *itemError
+		if errors.As(err, &ie) {
+			items = ie.items
+		}
+	}
 	if ae.code == "overloaded" {
 		c.w.Header().Set("Retry-After", "1")
 	}
-	s.writeJSON(c.w, ae.status, api.Error{Message: ae.message, Code: ae.code, RequestID: c.id})
+	s.writeJSON(c.w, ae.status, api.Error{Message: ae.message, Code: ae.code, RequestID: c.id, Items: items})
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
@@ -183,8 +204,12 @@ func (s *Server) createKey(c *call) error {
 }
 
 // defaultUsage is the usage of a key created without one: the only usage
-// its type has, or raw.
+// its type has, or raw; pgp for OpenPGP keys, which may also be created
+// for rpm or deb.
 func defaultUsage(t keystore.Type) string {
+	if slices.Contains(pgpTypes, t) {
+		return "pgp"
+	}
 	var only string
 	for _, f := range formats {
 		if slices.Contains(f.keyTypes(), t) {
@@ -222,12 +247,30 @@ func (s *Server) sign(c *call) error {
 	if t := c.principal.Token; t != nil && t.Scope.MaxItems > 0 && len(req.Items) > t.Scope.MaxItems {
 		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
 	}
-	for _, it := range req.Items {
+	// Every item is authorized; when only artifact names are refused, the
+	// refusal lists all of them.
+	var refused *itemError
+	for i, it := range req.Items {
 		c.artifact = &audit.Artifact{Name: it.Name}
-		err := s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: it.Name})
-		if err != nil {
+		r := policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: it.Name}
+		err := s.authorize(c, r)
+		if err == nil {
+			continue
+		}
+		if !s.artifactOnly(c, r) {
 			return err
 		}
+		if refused == nil {
+			refused = &itemError{err: err}
+		}
+		refused.items = append(refused.items, api.ItemError{Item: i + 1, Error: err.Error()})
+	}
+	if refused != nil {
+		c.artifact = &audit.Artifact{Name: req.Items[refused.items[0].Item-1].Name}
+		if len(refused.items) > 1 {
+			c.details = map[string]string{"refused_items": strconv.Itoa(len(refused.items)), "items": strconv.Itoa(len(req.Items))}
+		}
+		return refused
 	}
 	// A refusal from here on concerns the whole batch; its entry names the
 	// first item and the count.
@@ -314,7 +357,7 @@ func signError(i, n int, key string, err error) error {
 		if n > 1 {
 			ae.message = fmt.Sprintf("item %d: %s", i+1, ae.message)
 		}
-		return ae
+		return oneItem(i+1, ae)
 	}
 	if errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
 		return keyError(key, err)
@@ -324,7 +367,13 @@ func signError(i, n int, key string, err error) error {
 
 // checkSignRequest validates everything that does not depend on the key or
 // the format.
-func checkSignRequest(req *api.SignRequest, maxBatch int) error {
+func checkSignRequest(req *api.SignRequest, maxBatch int) (err error) {
+	item := 0 // the item being checked, for errors about it
+	defer func() {
+		if err != nil && item > 0 {
+			err = oneItem(item, err)
+		}
+	}()
 	if err := keystore.ValidName(req.Key); err != nil {
 		return badRequest("%v", err)
 	}
@@ -338,6 +387,7 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 		return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("%d items in one request; this server's limit is %d (limits.max_batch): split the batch", n, maxBatch)}
 	}
 	for i, it := range req.Items {
+		item = i + 1
 		if err := checkArtifactName(it.Name); err != nil {
 			return badRequest("item %d: %v", i+1, err)
 		}
@@ -346,6 +396,9 @@ func checkSignRequest(req *api.SignRequest, maxBatch int) error {
 		}
 		if err := checkManifest(it.Manifest); err != nil {
 			return badRequest("item %d (%q): manifest: %v", i+1, it.Name, err)
+		}
+		if it.Package != nil && req.Format != "rpm" && req.Format != "deb" {
+			return badRequest("item %d (%q): package identity is for formats rpm and deb, not %s", i+1, it.Name, req.Format)
 		}
 		given := 0
 		for _, set := range []bool{it.Digest != "", it.Data != nil, it.SHA256State != nil} {
@@ -394,26 +447,13 @@ func checkManifest(m []api.ManifestFile) error {
 
 // checkArtifactName keeps names printable and bounded, so they are safe to
 // log and to match against grants.
-func checkArtifactName(name string) error {
-	if name == "" {
-		return errors.New("artifact name is empty; name what you are signing")
-	}
-	if len(name) > 1024 {
-		return fmt.Errorf("artifact name is %d bytes; the limit is 1024", len(name))
-	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
-			return fmt.Errorf("artifact name %.80q contains a control or invalid character", name)
-		}
-	}
-	return nil
-}
+func checkArtifactName(name string) error { return api.CheckArtifactName(name) }
 
 // authorize decides r for the caller. A token caller may only sign, only
 // within the token's scope, and only while its issuer could still issue
 // that token and sign that artifact itself.
 func (s *Server) authorize(c *call, r policy.Request) error {
-	r.Principal = c.principal.Name
+	r.Principal, r.LocalUser = c.principal.Name, c.principal.LocalUser
 	if t := c.principal.Token; t != nil {
 		if r.Action != policy.Sign {
 			return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s may only sign; %s needs a client certificate", t.ID, r.Action)}
@@ -430,6 +470,24 @@ func (s *Server) authorize(c *call, r policy.Request) error {
 	if err := s.policy.Authorize(r); err != nil {
 		return &apiError{http.StatusForbidden, "forbidden", err.Error()}
 	}
+	return nil
+}
+
+// artifactOnly reports whether policy refuses r for its artifact name
+// alone, while the caller may use the key in the format: the other items
+// of a batch may then still be signed.
+func (s *Server) artifactOnly(c *call, r policy.Request) bool {
+	if t := c.principal.Token; t != nil {
+		return false // a token's scope is checked as a whole
+	}
+	r.Principal, r.LocalUser = c.principal.Name, c.principal.LocalUser
+	var ad *policy.ArtifactDenial
+	return errors.As(s.policy.Authorize(r), &ad)
+}
+
+// getLimits tells clients how to size their batches.
+func (s *Server) getLimits(c *call) error {
+	s.writeJSON(c.w, http.StatusOK, api.Limits{MaxBatch: s.limits.MaxBatch, MaxBodyBytes: s.limits.MaxBodyBytes, MaxMessageBytes: s.limits.MaxMessageBytes})
 	return nil
 }
 

@@ -39,10 +39,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/catalog"
 	"github.com/signet-dev/signet/custody"
+	"github.com/signet-dev/signet/explorer"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/token"
@@ -189,6 +191,7 @@ type Server struct {
 
 	catalogs map[string]*catalog.Catalog
 	certs    CertStore
+	ui       *explorer.Explorer // the audit explorer, under /ui/
 
 	keyListKey string
 	now        func() time.Time
@@ -238,6 +241,7 @@ func New(o Options) *Server {
 	if c, ok := o.Keys.(Custodian); ok {
 		c.Notify(s.recordEvent)
 	}
+	s.ui = s.newExplorer()
 	return s
 }
 
@@ -275,6 +279,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	go s.expireLeases(ctx)
+	go s.ui.Run(ctx) // verifies the log, follows its checkpoints
 	select {
 	case err := <-errc:
 		return err
@@ -325,6 +330,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/checkpoints", s.api(s.auditCheckpoints))
 	mux.Handle("GET /v1/audit/search", s.api(s.auditSearch))
 	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
+	mux.Handle("GET /v1/limits", s.api(s.getLimits))
+	mux.Handle("GET /ui/", s.api(s.explore))
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",
@@ -333,7 +340,7 @@ func (s *Server) Handler() http.Handler {
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
 		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
 		"/v1/keys/{name}/rotate": "POST", "/v1/keys/{name}/revoke": "POST", "/v1/keys/{name}/key-list": "GET", "/v1/transitions": "POST",
-		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT"} {
+		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/v1/limits": "GET", "/ui/": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)
@@ -364,6 +371,9 @@ type call struct {
 	artifact *audit.Artifact
 	details  map[string]string // e.g. a custody share's index, also on refusals
 	recorded bool              // the handler appended its entries
+
+	idempotencyKey string // the client's id for this request, on every attempt
+	attempt        int    // which attempt of it, from 1
 }
 
 // entry returns an audit entry for c with what is known so far.
@@ -371,6 +381,9 @@ func (c *call) entry(d audit.Decision, reason string) audit.Entry {
 	p := audit.Principal{Kind: c.principal.Method, Name: c.principal.Name, ID: c.principal.ID}
 	if t := c.principal.Token; t != nil {
 		p.Subject = t.Subject
+	}
+	if c.principal.LocalUser != "" {
+		p.Kind, p.LocalUser = "agent", c.principal.LocalUser
 	}
 	if p.Kind == "" {
 		p.Kind = "anonymous"
@@ -382,10 +395,17 @@ func (c *call) entry(d audit.Decision, reason string) audit.Entry {
 	if c.authErr != nil {
 		action = audit.ActionAuthentication
 	}
-	return audit.Entry{
+	e := audit.Entry{
 		Time: c.start, RequestID: c.id, Action: action, Decision: d, Reason: reason,
 		Principal: p, Client: c.r.RemoteAddr, Key: c.key, Format: c.format, Artifact: c.artifact, Details: c.details,
 	}
+	if c.idempotencyKey != "" {
+		e.IdempotencyKey, e.Attempt = c.idempotencyKey, c.attempt
+		if c.attempt > 1 {
+			e.RetryOf = c.idempotencyKey
+		}
+	}
+	return e
 }
 
 // record appends entries to the audit log, waits until they are durable
@@ -482,9 +502,45 @@ func (s *Server) serve(c *call, h func(*call) error) error {
 		return &apiError{http.StatusUnauthorized, authCode(err), err.Error()}
 	}
 	c.principal = p
+	if err := c.readIdempotency(); err != nil {
+		return err
+	}
+	if p.LocalUser != "" {
+		if err := s.policy.Authorize(policy.Request{Principal: p.Name, Action: policy.Delegate, LocalUser: p.LocalUser}); err != nil {
+			return &apiError{http.StatusForbidden, "forbidden", err.Error()}
+		}
+	}
 	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.limits.MaxBodyBytes)
 	return h(c)
 }
+
+// readIdempotency reads the request's idempotency key and attempt number
+// (docs/api.md#retries), which its audit entries record.
+func (c *call) readIdempotency() error {
+	h := c.r.Header
+	key, attempt := h.Get(api.IdempotencyKeyHeader), h.Get(api.AttemptHeader)
+	if key == "" {
+		if attempt != "" {
+			return badRequest("%s without %s: an attempt number counts the attempts of one keyed request", api.AttemptHeader, api.IdempotencyKeyHeader)
+		}
+		return nil
+	}
+	if err := api.CheckIdempotencyKey(key); err != nil {
+		return badRequest("%v", err)
+	}
+	c.idempotencyKey, c.attempt = key, 1
+	if attempt != "" {
+		n, err := api.ParseAttempt(attempt)
+		if err != nil {
+			return badRequest("%v", err)
+		}
+		c.attempt = n
+	}
+	return nil
+}
+
+// InFlight returns the number of API requests being handled now.
+func (s *Server) InFlight() int { return len(s.slots) }
 
 func (s *Server) acquire(ctx context.Context) error {
 	select {

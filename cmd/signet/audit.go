@@ -15,17 +15,12 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/config"
 )
 
 // writeReceipt saves the audit receipt of a signature beside it.
-func writeReceipt(name string, r *audit.Receipt) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(name, append(b, '\n'), 0o644)
-}
+func writeReceipt(name string, r *audit.Receipt) error { return client.WriteReceipt(name, r) }
 
 func runAudit(env *cmdEnv, args []string) error {
 	if len(args) == 0 {

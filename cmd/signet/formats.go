@@ -36,11 +36,11 @@ func formatFlags(fs *flag.FlagSet) *formatChoice {
 // check refuses flags that do not apply to the format chosen.
 func (f *formatChoice) check(pss bool) error {
 	switch *f.format {
-	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign", "authenticode":
+	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb":
 	case "dsse":
 		return hintf("use 'signet attest --key NAME --subject FILE --predicate-type URI --predicate P.json'", "sign --format dsse: attestations are made with 'signet attest'")
 	default:
-		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign, or authenticode for Windows PE files", "sign: unknown format %q", *f.format)
+		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign, authenticode for Windows PE files, rpm or deb for packages", "sign: unknown format %q", *f.format)
 	}
 	switch {
 	case *f.format == "ssh" && *f.namespace == "":
@@ -58,7 +58,8 @@ func (f *formatChoice) check(pss bool) error {
 }
 
 // sign signs files in the chosen format and returns the signatures and
-// the suffix of their files.
+// the suffix of their files: "" for formats that sign the file in place
+// (rpm, deb).
 func (f *formatChoice) sign(env *cmdEnv, c *client.Client, key string, files []string, opts api.SignOptions) ([]client.FileSignature, string, error) {
 	switch *f.format {
 	case "ssh":
@@ -73,6 +74,12 @@ func (f *formatChoice) sign(env *cmdEnv, c *client.Client, key string, files []s
 			return sigs, ".asc", err
 		}
 		return sigs, ".sig", err
+	case "rpm":
+		sigs, err := c.SignRPMs(env.ctx, key, files)
+		return sigs, "", err
+	case "deb":
+		sigs, err := c.SignDebs(env.ctx, key, files)
+		return sigs, "", err
 	case "pgp-clearsign":
 		if len(files) != 1 {
 			return nil, "", usagef("--format pgp-clearsign signs one text file at a time, got %d", len(files))

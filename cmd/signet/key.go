@@ -133,6 +133,7 @@ func runSign(env *cmdEnv, args []string) error {
 	pss := fs.Bool("rsa-pss", false, "")
 	out := fs.String("o", "", "")
 	ff := formatFlags(fs)
+	bf := batchFlags(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -140,13 +141,18 @@ func runSign(env *cmdEnv, args []string) error {
 	if err := ff.check(*pss); err != nil {
 		return err
 	}
+	if files, err = bf.files(files, os.Stdin); err != nil {
+		return err
+	}
 	switch {
 	case *key == "":
 		return usagef("sign needs --key NAME")
 	case len(files) == 0:
-		return usagef("sign needs at least one FILE")
+		return usagef("sign needs at least one FILE (or --files-from LIST)")
 	case *out != "" && len(files) > 1:
 		return usagef("-o names one signature file; it cannot be used with %d files", len(files))
+	case *out != "" && (*ff.format == "rpm" || *ff.format == "deb"):
+		return hintf("copy the package first to keep an unsigned one", "--format %s signs the package in place and takes no -o", *ff.format)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -154,6 +160,12 @@ func runSign(env *cmdEnv, args []string) error {
 	}
 	if *ff.format == "authenticode" {
 		return signAuthenticode(env, c, *key, files, *out)
+	}
+	if client.CanSignBatch(*ff.format) {
+		return bf.sign(env, c, *key, *ff.format, files, *out, api.SignOptions{RSAPSS: *pss, Namespace: *ff.namespace}, *ff.trustedComment)
+	}
+	if *bf.skipExisting {
+		return usagef("--skip-existing applies to --format raw, ssh and minisign")
 	}
 	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {
@@ -164,8 +176,10 @@ func runSign(env *cmdEnv, args []string) error {
 		if *out != "" {
 			name = *out
 		}
-		if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
-			return err
+		if suffix != "" { // else the signature is inside the file, already rewritten
+			if err := os.WriteFile(name, s.Signature, 0o644); err != nil {
+				return err
+			}
 		}
 		if err := writeReceipt(name+".receipt", s.Receipt); err != nil {
 			return err

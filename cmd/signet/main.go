@@ -40,11 +40,14 @@ Usage:
     signet verify-key-list --root ROOT.pem [--key NAME] KEY-LIST.json
     signet key cert NAME [--csr [--subject 'CN=…,O=…'] | --import-chain chain.pem]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
+    signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--files-from LIST|-] [FILE...]
     signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
     signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
     signet sign --format pgp-clearsign --key NAME FILE                (FILE.asc)
     signet sign --format authenticode --key NAME [-o SIGNED.exe] APP.exe...  (in place)
+    signet sign --format rpm --key NAME PKG.rpm...                    (signed in place)
+    signet sign --format deb --key NAME PKG.deb...                    (signed in place)
     signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
     signet catalog sign NAME [--param K=V]... (INDEX | --sha256 HEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
@@ -63,6 +66,7 @@ Usage:
     signet incident report --key NAME [--version V] [--since T] [--until T] [--json] [-o FILE]
                            [--log-key KEY] [--data DIR | --config FILE | --postgres URL | --server URL]
     signet incident resign --report R --source DIR --key NEW [--log-key KEY]
+    signet agent --config agent.yaml [--socket PATH]
     signet cot sign --key NAME [-o SIG] chain-of-trust.json
     signet cot verify --task-id ID --queue URL --trust trust.yaml
                       [--task-type TYPE] [--json] [--require-rebuild] [--parallel N]
@@ -111,16 +115,25 @@ Key types: ed25519, ecdsa-p256, ecdsa-p384, rsa-3072, rsa-4096, and the
 OpenPGP v4 types pgp-ed25519 and pgp-rsa4096 (which need --uid). A key signs
 in one format family, its usage, fixed at creation: raw (the default), ssh
 (SSH signatures, git), minisign (ed25519 only), dsse (in-toto
-attestations), cot (Taskcluster chain of trust, ed25519 only) or pgp
-(OpenPGP keys, which sign nothing else) or authenticode (Windows PE
-files; ECDSA and RSA); token and audit keys sign Signet's tokens and log
-checkpoints. See docs/formats.md.
+attestations), cot (Taskcluster chain of trust, ed25519 only), pgp
+(OpenPGP keys, which sign nothing else), authenticode (Windows PE files;
+ECDSA and RSA), rpm or deb (OpenPGP keys for package signatures only);
+token and audit keys sign Signet's tokens and log checkpoints. See
+docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
-a single file), in one request for all files. ECDSA and RSA keys sign a
+a single file), and its audit receipt as FILE.sig.receipt. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
+
+sign hashes --jobs files at once (default 8) and sends them in batches as
+large as the server accepts (--batch N for fewer); it lists the signature
+files written, shows progress on a terminal and a summary otherwise, and
+exits non-zero listing every file that failed. --files-from LIST reads more
+files from LIST ('-': standard input), one per line or NUL-separated
+(find -print0). --skip-existing leaves out files whose signature already
+verifies with the key, so a failed run can simply be repeated.
 
 sign --format ssh writes SSH signatures (ssh-keygen -Y verify, git); sign
 --format minisign writes minisign signatures (minisign -V). attest writes a
@@ -144,6 +157,13 @@ key needs that certificate first: key cert NAME --csr prints a PKCS #10
 request signed by the key, for your CA; key cert NAME --import-chain FILE
 attaches the chain it issued (leaf first), after the server has checked
 it; key cert NAME prints the chain attached.
+
+sign --format rpm puts a header signature into each RPM package (rpmkeys
+--checksig); only the package's header is sent. sign --format deb adds the
+debsigs origin signature, the _gpgorigin member, to each Debian package
+(debsig-verify); only a hash state is sent. Both check the package first,
+rewrite it in place (atomically) and write PKG.receipt; they need a
+pgp-ed25519 or pgp-rsa4096 key created with --usage rpm or --usage deb.
 
 catalog sign has the server check a configured repository index (APT
 Release, RPM repomd.xml, SHA256SUMS) and everything it references, then
@@ -176,6 +196,16 @@ token inspect has the server verify a token and prints its claims. token
 deny prints a signed deny list revoking tokens by id or subject, for the
 tokens.deny_list file of every replica. See docs/tokens.md.
 
+agent runs on a build host as a user of its own: local programs sign
+through its Unix socket with SIGNET_SERVER=unix:/run/signet/agent.sock and
+no credentials; the kernel tells the agent who they are, its grants say
+what they may sign, and it forwards to the servers with the host's
+certificate, naming the local user. See docs/agent.md.
+
+Client options may list several servers, SIGNET_SERVER=https://a,https://b:
+requests that fail on a connection error, a timeout or a 5xx are retried on
+the next one (4xx never), and the audit log marks the retries.
+
 cot sign signs a Taskcluster chain-of-trust.json with a key created with
 --usage cot (raw Ed25519 over its exact bytes) and writes
 chain-of-trust.json.sig; workers sign with their job token and keep no key.
@@ -188,7 +218,7 @@ did not. cot fetch verifies the same way and places the upstream artifacts
 match the signed digests. See docs/cot.md.
 
 Client options (all commands but serve and keystore init):
-    --server URL      server URL              (default $SIGNET_SERVER)
+    --server URL      server URL(s), or unix:SOCKET of an agent (default $SIGNET_SERVER)
     --cacert FILE     CA of the server        (default $SIGNET_CACERT)
     --cert FILE       client certificate      (default $SIGNET_CLIENT_CERT)
     --cert-key FILE   client certificate key  (default $SIGNET_CLIENT_KEY)
@@ -253,6 +283,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runVerifyTransition(env, rest)
 	case "verify-key-list":
 		err = runVerifyKeyList(env, rest)
+	case "agent":
+		err = runAgent(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -133,7 +133,14 @@ func runServe(env *cmdEnv, args []string) error {
 	var srv *server.Server
 	auditLog, err := audit.Open(env.ctx, audit.Options{
 		Store: store, Origin: cfg.AuditOrigin(), CheckpointEvery: cfg.Audit.CheckpointEvery, Log: log,
-		Key: func() (crypto.Signer, error) { return srv.AuditKey() },
+		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
+		CommitDelay: cfg.AuditCommitDelay(),
+		InFlight: func() int {
+			if srv == nil {
+				return 0
+			}
+			return srv.InFlight()
+		},
 	})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,9 +38,10 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the transcripts in testdata/*.txt: real servers on
 // loopback, the real CLI, and signatures checked by openssl, ssh-keygen,
-// git, minisign, osslsigncode and go-securesystemslib.
+// git, minisign, osslsigncode, go-securesystemslib, rpmkeys,
+// debsig-verify and curl (the audit explorer's pages).
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
@@ -62,7 +64,10 @@ func TestScripts(t *testing.T) {
 			"mkpe":       cmdMkPE,
 			"winexe":     cmdWinExe,
 			"issuecs":    cmdIssueCodeSigning,
+			"debsigdir":  cmdDebsigDir,
 			"flipbyte":   cmdFlipByte,
+			"waitsock":   cmdWaitSock,
+			"localuser":  cmdLocalUser,
 		},
 	})
 }
@@ -110,6 +115,36 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("nothing listening on %s after %v", args[0], waitLimit)
 		}
 	}
+}
+
+// waitsock PATH waits until something accepts connections on the Unix
+// socket at PATH.
+func cmdWaitSock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitsock PATH")
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("unix", ts.MkAbs(args[0]), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Since(start) > waitLimit {
+			ts.Fatalf("nothing listening on %s after %v", args[0], waitLimit)
+		}
+	}
+}
+
+// localuser NAME UID sets NAME and UID to the name and uid of the user
+// running the script.
+func cmdLocalUser(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: localuser NAMEVAR UIDVAR")
+	}
+	u, err := user.Current()
+	ts.Check(err)
+	ts.Setenv(args[0], u.Username)
+	ts.Setenv(args[1], u.Uid)
 }
 
 // freeport VAR sets VAR to a loopback TCP port that was free a moment ago.

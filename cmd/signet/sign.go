@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/client"
+)
+
+// batchOptions are the flags of 'signet sign' for many files.
+type batchOptions struct {
+	jobs         *int
+	filesFrom    *string
+	skipExisting *bool
+	batch        *int
+}
+
+func batchFlags(fs *flag.FlagSet) *batchOptions {
+	return &batchOptions{
+		jobs:         fs.Int("jobs", 8, ""),
+		filesFrom:    fs.String("files-from", "", ""),
+		skipExisting: fs.Bool("skip-existing", false, ""),
+		batch:        fs.Int("batch", 0, ""),
+	}
+}
+
+// files returns the files named on the command line and in --files-from.
+func (b *batchOptions) files(args []string, stdin io.Reader) ([]string, error) {
+	if *b.jobs < 1 || *b.batch < 0 {
+		return nil, usagef("--jobs takes a number of files hashed at once (at least 1); --batch a number of files per request (0: the server's limit)")
+	}
+	if *b.filesFrom == "" {
+		return args, nil
+	}
+	r := stdin
+	if *b.filesFrom != "-" {
+		f, err := os.Open(*b.filesFrom)
+		if err != nil {
+			return nil, hintf("give a file with one path per line, or '-' for standard input ('find dist -type f | signet sign --key K --files-from -')", "--files-from: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	listed, err := client.ReadFileList(r)
+	if err != nil {
+		return nil, fmt.Errorf("--files-from %s: %w", *b.filesFrom, err)
+	}
+	return append(args, listed...), nil
+}
+
+// sign signs files with the batch pipeline: signatures next to the files
+// (or to out, for one file), their names on standard output, progress or
+// a summary on standard error, and every failed file listed at the end.
+func (b *batchOptions) sign(env *cmdEnv, c *client.Client, key, format string, files []string, out string, opts api.SignOptions, trustedComment string) error {
+	o := client.BatchOptions{
+		Key: key, Format: format, Options: opts, TrustedComment: trustedComment,
+		Jobs: *b.jobs, MaxBatch: *b.batch, SkipExisting: *b.skipExisting,
+		Done: func(r client.FileResult) {
+			if r.Signature != "" {
+				fmt.Fprintln(env.stdout, r.Signature)
+			}
+		},
+	}
+	if out != "" {
+		o.Output = func(string) string { return out }
+	}
+	var bar *progressBar
+	if f, ok := env.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		o.Progress = new(client.Progress)
+		bar = startProgress(env.stderr, o.Progress)
+	}
+	sum, err := c.SignBatch(env.ctx, files, o)
+	bar.stop()
+	if err != nil {
+		return err
+	}
+	if len(files) > 1 || bar != nil || sum.Skipped > 0 {
+		fmt.Fprintln(env.stderr, summaryLine(sum))
+	}
+	if len(sum.Failed) == 0 {
+		return nil
+	}
+	var msg strings.Builder
+	fmt.Fprintf(&msg, "%d of %d files failed:", len(sum.Failed), sum.Files)
+	for _, f := range sum.Failed {
+		fmt.Fprintf(&msg, "\n  %s: %v", f.Path, f.Err)
+	}
+	if env.ctx.Err() != nil {
+		return errors.New(msg.String())
+	}
+	return hintf("fix these and run the same command again with --skip-existing: files signed already are checked and left alone", "%s", msg.String())
+}
+
+// summaryLine sums up a run in one line.
+func summaryLine(s *client.BatchSummary) string {
+	secs := s.Elapsed.Seconds()
+	line := fmt.Sprintf("signed %d of %d files (%s) in %s: %.0f files/s, %s/s; %d requests",
+		s.Signed, s.Files, size(s.Bytes), s.Elapsed.Round(time.Millisecond), float64(s.Files)/secs, size(int64(float64(s.Bytes)/secs)), s.Requests)
+	if s.Retries > 0 {
+		line += fmt.Sprintf(", %d retried", s.Retries)
+	}
+	if s.Skipped > 0 {
+		line += fmt.Sprintf("; %d already signed", s.Skipped)
+	}
+	if len(s.Failed) > 0 {
+		line += fmt.Sprintf("; %d failed", len(s.Failed))
+	}
+	return line
+}
+
+// size formats a byte count with a binary unit.
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// progressBar redraws one line on a terminal while a batch runs.
+type progressBar struct {
+	w       io.Writer
+	p       *client.Progress
+	done    chan struct{}
+	stopped chan struct{}
+}
+
+func startProgress(w io.Writer, p *client.Progress) *progressBar {
+	b := &progressBar{w: w, p: p, done: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(b.stopped)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.done:
+				fmt.Fprint(b.w, "\r\033[K")
+				return
+			case <-t.C:
+				fmt.Fprint(b.w, "\r"+progressLine(b.p.Snapshot(), 80)+"\033[K")
+			}
+		}
+	}()
+	return b
+}
+
+func (b *progressBar) stop() {
+	if b == nil {
+		return
+	}
+	close(b.done)
+	<-b.stopped
+}
+
+// progressLine draws s in at most width columns: a bar, files, bytes,
+// rate and the time left.
+func progressLine(s client.ProgressSnapshot, width int) string {
+	frac := 0.0
+	switch {
+	case s.TotalBytes > 0:
+		frac = float64(s.Bytes) / float64(s.TotalBytes)
+	case s.TotalFiles > 0:
+		frac = float64(s.Files) / float64(s.TotalFiles)
+	}
+	frac = min(max(frac, 0), 1)
+	rate, eta := 0.0, "--:--"
+	if secs := s.Elapsed.Seconds(); secs > 0 {
+		rate = float64(s.Bytes) / secs
+		if frac > 0 {
+			left := time.Duration(float64(s.Elapsed) * (1 - frac) / frac).Round(time.Second)
+			eta = fmt.Sprintf("%d:%02d", int(left.Minutes()), int(left.Seconds())%60)
+		}
+	}
+	const barWidth = 20
+	filled := int(frac * barWidth)
+	bar := strings.Repeat("=", filled) + strings.Repeat(" ", barWidth-filled)
+	line := fmt.Sprintf("[%s] %d/%d files  %s/%s  %s/s  ETA %s", bar, s.Files, s.TotalFiles, size(s.Bytes), size(s.TotalBytes), size(int64(rate)), eta)
+	if s.Failed > 0 {
+		line += fmt.Sprintf("  %d failed", s.Failed)
+	}
+	if len(line) > width {
+		line = line[:width]
+	}
+	return line
+}
