@@ -108,10 +108,12 @@
 // "back_sig" holds the primary key binding signature the subkey made over
 // itself when it was created (package format/openpgp), which GnuPG
 // requires and a retired subkey could not make again. An OpenPGP key
-// written before versions has no separate primary: its format 1 file
-// becomes format 2 with "legacy_primary": true, its version 1 stays the
-// primary (which signed documents itself and keeps certifying), and
-// cannot be revoked.
+// whose primary signs documents itself has no separate primary: its
+// version 1 is the primary, which keeps certifying after it retires and
+// cannot be revoked, and its later versions are subkeys. Such are the
+// OpenPGP keys written before versions (format 1 files, which become
+// format 2 with "primary_signs": true at their first change) and keys
+// created with Spec.PrimarySigns.
 //
 // Files are written atomically: the data goes to a temporary file named
 // ".tmp-*" in the same directory, which is synced and closed, then hard-linked
@@ -241,11 +243,13 @@ type Key struct {
 
 	Version  int       // the active version, which signs; 0 if none is
 	Versions []Version // every version, oldest first
-	// LegacyPrimary is set for an OpenPGP key made before key versions:
-	// its version 1 is its primary key, which signed documents itself;
-	// its later versions are subkeys. Other OpenPGP keys have a primary
-	// that only certifies, and every version is a subkey.
-	LegacyPrimary bool
+	// PrimarySigns is set for an OpenPGP key whose version 1 is its
+	// primary key, which signs documents itself until the first rotation;
+	// its later versions are subkeys. Such are the OpenPGP keys made
+	// before key versions, and those created with Spec.PrimarySigns.
+	// Other OpenPGP keys have a primary that only certifies, and every
+	// version is a subkey.
+	PrimarySigns bool
 
 	fingerprint string // of Public, computed once for keys from a Dir
 }
@@ -579,6 +583,10 @@ type Spec struct {
 	// Window is how long the first version signs before it must be
 	// rotated; 0 for until the key is rotated.
 	Window time.Duration
+	// PrimarySigns makes an OpenPGP key whose primary key is version 1
+	// and signs documents itself (see Key.PrimarySigns), for verifiers
+	// that pin the key that signs rather than its primary.
+	PrimarySigns bool
 }
 
 // Create generates a new key as spec says, encrypts it and writes it to
@@ -620,7 +628,9 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 	}
 	now := d.now().UTC().Truncate(time.Second)
 	rec := &record{key: Key{Name: name, Type: t, Usage: spec.Usage, UID: spec.UID, Created: now}, format: version}
-	if t.isPGP() || spec.Window > 0 {
+	separatePrimary := t.isPGP() && !spec.PrimarySigns
+	rec.primarySigns = t.isPGP() && spec.PrimarySigns
+	if separatePrimary || spec.Window > 0 {
 		rec.format, rec.serial = keyFormat2, 1
 	}
 	var made []*newVersion
@@ -633,7 +643,7 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 		}
 		return Key{}, fmt.Errorf("create key %q: %w", name, err)
 	}
-	if t.isPGP() {
+	if separatePrimary {
 		// The primary key, which only certifies; version 1 is its first
 		// signing subkey.
 		p, err := d.keyPair(t, tok, name)

@@ -55,7 +55,7 @@ type keyFile2 struct {
 	UID           string        `json:"uid,omitempty"`
 	Created       string        `json:"created"`
 	Serial        int           `json:"serial"`
-	LegacyPrimary bool          `json:"legacy_primary,omitempty"`
+	PrimarySigns bool          `json:"primary_signs,omitempty"`
 	Primary       *sealedFile   `json:"primary,omitempty"`
 	Versions      []versionFile `json:"versions"`
 	MAC           []byte        `json:"mac,omitempty"`
@@ -90,7 +90,7 @@ type record struct {
 	key      Key
 	format   int // 1 or 2
 	serial   int
-	legacy   bool       // an OpenPGP key whose version 1 is its primary
+	primarySigns bool   // an OpenPGP key whose version 1 is its primary
 	primary  *sealedKey // a separate OpenPGP primary key
 	versions []*sealedKey
 	mac      []byte
@@ -144,7 +144,7 @@ func parseKeyFile1(data []byte) (*record, error) {
 	}
 	sk.v.Number, sk.v.State = 1, Active
 	sk.v.Created, sk.v.NotBefore, sk.v.Updated = created, created, created
-	r := &record{format: version, serial: 0, legacy: f.Type.isPGP(), versions: []*sealedKey{sk}}
+	r := &record{format: version, serial: 0, primarySigns: f.Type.isPGP(), versions: []*sealedKey{sk}}
 	r.key = Key{Name: f.Name, Type: f.Type, Usage: f.Usage, UID: f.UID, Created: created}
 	r.build()
 	return r, nil
@@ -170,14 +170,14 @@ func parseKeyFile2(data []byte) (*record, error) {
 	}
 	pgp := f.Type.isPGP()
 	switch {
-	case pgp && f.LegacyPrimary == (f.Primary != nil):
-		return nil, errors.New("an OpenPGP key needs exactly one of primary and legacy_primary")
-	case !pgp && (f.LegacyPrimary || f.Primary != nil):
+	case pgp && f.PrimarySigns == (f.Primary != nil):
+		return nil, errors.New("an OpenPGP key needs exactly one of primary and primary_signs")
+	case !pgp && (f.PrimarySigns || f.Primary != nil):
 		return nil, fmt.Errorf("a %s key has no OpenPGP primary", f.Type)
 	case len(f.Versions) == 0 || len(f.Versions) > maxVersions:
 		return nil, fmt.Errorf("%d versions; want 1 to %d", len(f.Versions), maxVersions)
 	}
-	r := &record{format: keyFormat2, serial: f.Serial, legacy: f.LegacyPrimary, mac: f.MAC}
+	r := &record{format: keyFormat2, serial: f.Serial, primarySigns: f.PrimarySigns, mac: f.MAC}
 	r.key = Key{Name: f.Name, Type: f.Type, Usage: f.Usage, UID: f.UID, Created: created}
 	if f.Primary != nil {
 		if r.primary, err = parseSealed(*f.Primary, f.Type); err != nil {
@@ -194,11 +194,11 @@ func parseKeyFile2(data []byte) (*record, error) {
 		if i > 0 && vf.Number <= f.Versions[i-1].Number || vf.Number < 1 {
 			return nil, fmt.Errorf("version numbers must increase from 1; %d follows %d", vf.Number, f.Versions[max(i-1, 0)].Number)
 		}
-		subkey := pgp && !(f.LegacyPrimary && vf.Number == 1)
+		subkey := pgp && !(f.PrimarySigns && vf.Number == 1)
 		if subkey != (len(vf.BackSig) > 0) {
 			return nil, fmt.Errorf("version %d: back_sig is for the subkeys of OpenPGP keys, and they need one", vf.Number)
 		}
-		if f.LegacyPrimary && vf.Number == 1 && vf.State == Revoked {
+		if f.PrimarySigns && vf.Number == 1 && vf.State == Revoked {
 			return nil, errors.New("version 1 of this key is its OpenPGP primary key, which cannot be revoked")
 		}
 		if vf.State == Active {
@@ -305,7 +305,7 @@ func parseVersion(f versionFile, t Type) (*sealedKey, error) {
 func (r *record) build() {
 	k := &r.key
 	k.Versions = make([]Version, len(r.versions))
-	k.Version, k.LegacyPrimary = 0, r.legacy
+	k.Version, k.PrimarySigns = 0, r.primarySigns
 	for i, sk := range r.versions {
 		k.Versions[i] = sk.v
 		if sk.v.State == Active {
@@ -318,7 +318,7 @@ func (r *record) build() {
 	switch {
 	case r.primary != nil:
 		trusted = r.primary
-	case r.legacy:
+	case r.primarySigns:
 		trusted = r.versions[0]
 	case k.Version != 0:
 		trusted = r.version(k.Version)
@@ -345,12 +345,13 @@ func (r *record) active() *sealedKey {
 }
 
 // certifier returns the key pair that certifies an OpenPGP key's
-// subkeys: the separate primary, or version 1 of a legacy key.
+// subkeys: the separate primary, or version 1 of a key whose primary
+// signs.
 func (r *record) certifier() *sealedKey {
 	if r.primary != nil {
 		return r.primary
 	}
-	if r.legacy {
+	if r.primarySigns {
 		return r.versions[0]
 	}
 	return nil
@@ -381,7 +382,7 @@ func (r *record) marshal() ([]byte, error) {
 
 func (r *record) file2() keyFile2 {
 	f := keyFile2{Version: keyFormat2, Name: r.key.Name, Type: r.key.Type, Usage: r.key.Usage, UID: r.key.UID,
-		Created: formatTime(r.key.Created), Serial: r.serial, LegacyPrimary: r.legacy}
+		Created: formatTime(r.key.Created), Serial: r.serial, PrimarySigns: r.primarySigns}
 	if p := r.primary; p != nil {
 		f.Primary = &sealedFile{Public: p.pubDER, Nonce: p.nonce, Sealed: p.sealed, Backend: p.v.Backend}
 	}

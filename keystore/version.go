@@ -326,7 +326,7 @@ func (d *Dir) Revoke(name string, n int, reason Reason) (Key, error) {
 		return Key{}, fmt.Errorf("revoke key %q: %w: it has no version %d; 'signet key versions %s' lists them", name, ErrNotFound, n, name)
 	case sk.v.State == Revoked:
 		return Key{}, fmt.Errorf("revoke key %q: version %d was revoked already, at %s (%s)", name, n, formatTime(sk.v.Revoked), sk.v.Reason)
-	case old.legacy && n == 1:
+	case old.primarySigns && n == 1:
 		return Key{}, fmt.Errorf("revoke key %q: version 1 is the key's OpenPGP primary key, which every client trusts: revoking it would revoke the whole key; create a new key and run 'signet key transition %s NEW'", name, name)
 	}
 	rec, err := old.successor(d.kek)
@@ -360,7 +360,7 @@ func (r *record) nextNumber() int { return r.versions[len(r.versions)-1].v.Numbe
 // incremented. A format 1 record is converted, its key pair sealed again
 // under the format 2 additional data.
 func (r *record) successor(kek []byte) (*record, error) {
-	n := &record{key: r.key, format: keyFormat2, serial: r.serial + 1, legacy: r.legacy, primary: r.primary, versions: append([]*sealedKey(nil), r.versions...)}
+	n := &record{key: r.key, format: keyFormat2, serial: r.serial + 1, primarySigns: r.primarySigns, primary: r.primary, versions: append([]*sealedKey(nil), r.versions...)}
 	if r.format == keyFormat2 {
 		return n, nil
 	}
@@ -455,7 +455,7 @@ func (d *Dir) generate(r *record, tok *token, n int, now time.Time, kek []byte) 
 	if tok != nil {
 		nv.sk.v.Backend = tok.name
 	}
-	if k.Type.isPGP() {
+	if k.Type.isPGP() && !(r.primarySigns && n == 1) {
 		c := r.certifier()
 		if c == nil {
 			nv.discard()

@@ -300,7 +300,7 @@ func TestRotationPolicy(t *testing.T) {
 func writeLegacyPGP(t *testing.T, d *Dir, name string, created time.Time) ed25519.PrivateKey {
 	t.Helper()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	rec := &record{key: Key{Name: name, Type: PGPEd25519, Usage: "pgp", UID: "Legacy <legacy@example.org>", Created: created}, format: version, legacy: true}
+	rec := &record{key: Key{Name: name, Type: PGPEd25519, Usage: "pgp", UID: "Legacy <legacy@example.org>", Created: created}, format: version, primarySigns: true}
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)
 	sk, err := rec.newSealed(Version{Number: 1, State: Active, Created: created, NotBefore: created, Updated: created, Public: priv.Public()}, der, d.kek)
 	if err != nil {
@@ -339,7 +339,7 @@ func TestLegacyOpenPGPKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := d.Key("old-pgp")
-	if !k.LegacyPrimary || k.Version != 1 || !k.Public.(ed25519.PublicKey).Equal(priv.Public()) {
+	if !k.PrimarySigns || k.Version != 1 || !k.Public.(ed25519.PublicKey).Equal(priv.Public()) {
 		t.Fatalf("legacy key: %+v", k)
 	}
 	ps, err := d.PrimarySigner("old-pgp")
@@ -353,7 +353,7 @@ func TestLegacyOpenPGPKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fileVersion(t, dir, "old-pgp") != 2 || k.Version != 2 || !k.LegacyPrimary || k.Versions[0].State != Retired {
+	if fileVersion(t, dir, "old-pgp") != 2 || k.Version != 2 || !k.PrimarySigns || k.Versions[0].State != Retired {
 		t.Fatalf("after rotation: %+v", k)
 	}
 	// The primary still certifies; a certificate with the new subkey
@@ -397,7 +397,7 @@ func TestNewOpenPGPKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1 := k.Versions[0]
-	if k.LegacyPrimary || k.Public.(ed25519.PublicKey).Equal(v1.Public) || len(v1.BackSig) == 0 {
+	if k.PrimarySigns || k.Public.(ed25519.PublicKey).Equal(v1.Public) || len(v1.BackSig) == 0 {
 		t.Fatalf("new OpenPGP key: %+v", k)
 	}
 	ps, err := d.PrimarySigner("pgp")
@@ -504,5 +504,36 @@ func TestTamperVersions(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestPrimarySignsKey creates an OpenPGP key whose primary signs (for
+// debsig-verify): a single-version key written in format 1 like the keys
+// before versions, whose rotations add subkeys.
+func TestPrimarySignsKey(t *testing.T) {
+	d, dir := newStore(t)
+	k, err := d.Create(Spec{Name: "deb", Type: PGPEd25519, Usage: "deb", UID: "Deb <deb@example.org>", PrimarySigns: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := k.Versions[0]
+	if !k.PrimarySigns || fileVersion(t, dir, "deb") != 1 || !k.Public.(ed25519.PublicKey).Equal(v1.Public) || len(v1.BackSig) != 0 {
+		t.Fatalf("key: %+v", k)
+	}
+	if _, err := d.PrimarySigner("deb"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err = d.Rotate("deb", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if v2 := k.Versions[1]; len(v2.BackSig) == 0 || !k.PrimarySigns || fileVersion(t, dir, "deb") != 2 {
+		t.Fatalf("after rotation: %+v", k)
+	}
+	if _, err := d.Revoke("deb", 1, Superseded); err == nil {
+		t.Error("the signing primary was revoked")
+	}
+	d.Lock()
+	if err := d.Unlock(pass); err != nil {
+		t.Fatal(err)
 	}
 }

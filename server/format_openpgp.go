@@ -20,7 +20,7 @@ var pgpTypes = []keystore.Type{keystore.PGPEd25519, keystore.PGPRSA4096}
 // signed documents itself (docs/rotation.md).
 func openpgpPrimary(k keystore.Key) (*openpgp.Key, error) {
 	newKey := openpgp.NewCertifyingKey
-	if k.LegacyPrimary {
+	if k.PrimarySigns {
 		newKey = openpgp.NewKey
 	}
 	pk, err := newKey(k.Public, k.Created, k.UID)
@@ -30,9 +30,16 @@ func openpgpPrimary(k keystore.Key) (*openpgp.Key, error) {
 	return pk, nil
 }
 
+// primarySigningUsages are the usages whose OpenPGP keys sign with their
+// primary key (as version 1) rather than with a subkey: debsig-verify
+// finds the policy of a signature by the fingerprint of the key that
+// made it, so a signing subkey would need a new policy at every rotation
+// (docs/rotation.md).
+var primarySigningUsages = map[string]bool{"deb": true}
+
 // isPrimaryVersion reports whether version v of k is k's primary key.
 func isPrimaryVersion(k keystore.Key, v keystore.Version) bool {
-	return k.LegacyPrimary && v.Number == 1
+	return k.PrimarySigns && v.Number == 1
 }
 
 // openpgpSigner returns the OpenPGP signer of version v of k, whose

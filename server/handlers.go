@@ -185,7 +185,7 @@ func (s *Server) createKey(c *call) error {
 	if slices.Contains(pgpTypes, t) && req.UID == "" {
 		return badRequest("key %q: an OpenPGP key needs a user id, such as --uid 'Release Team <release@example.org>'", req.Name)
 	}
-	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID})
+	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID, PrimarySigns: primarySigningUsages[req.Usage]})
 	if err != nil {
 		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
 			return keyError(req.Name, err)
