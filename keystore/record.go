@@ -48,17 +48,17 @@ type keyFile struct {
 
 // keyFile2 is the JSON form of a format 2 key file: a key with versions.
 type keyFile2 struct {
-	Version       int           `json:"version"`
-	Name          string        `json:"name"`
-	Type          Type          `json:"type"`
-	Usage         string        `json:"usage"`
-	UID           string        `json:"uid,omitempty"`
-	Created       string        `json:"created"`
-	Serial        int           `json:"serial"`
+	Version      int           `json:"version"`
+	Name         string        `json:"name"`
+	Type         Type          `json:"type"`
+	Usage        string        `json:"usage"`
+	UID          string        `json:"uid,omitempty"`
+	Created      string        `json:"created"`
+	Serial       int           `json:"serial"`
 	PrimarySigns bool          `json:"primary_signs,omitempty"`
-	Primary       *sealedFile   `json:"primary,omitempty"`
-	Versions      []versionFile `json:"versions"`
-	MAC           []byte        `json:"mac,omitempty"`
+	Primary      *sealedFile   `json:"primary,omitempty"`
+	Versions     []versionFile `json:"versions"`
+	MAC          []byte        `json:"mac,omitempty"`
 }
 
 // sealedFile is one key pair in a format 2 key file.
@@ -87,13 +87,13 @@ type versionFile struct {
 // object ids, which are filled in at the first unlock: Rotate and Revoke
 // build a new record.
 type record struct {
-	key      Key
-	format   int // 1 or 2
-	serial   int
-	primarySigns bool   // an OpenPGP key whose version 1 is its primary
-	primary  *sealedKey // a separate OpenPGP primary key
-	versions []*sealedKey
-	mac      []byte
+	key          Key
+	format       int // 1 or 2
+	serial       int
+	primarySigns bool       // an OpenPGP key whose version 1 is its primary
+	primary      *sealedKey // a separate OpenPGP primary key
+	versions     []*sealedKey
+	mac          []byte
 }
 
 // sealedKey is one key pair of a record: its public description and its
