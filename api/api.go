@@ -11,6 +11,7 @@ package api
 import (
 	"crypto"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -102,7 +103,8 @@ type ManifestFile struct {
 type SignResponse struct {
 	RequestID      string      `json:"request_id"`
 	Key            string      `json:"key"`
-	KeyFingerprint string      `json:"key_fingerprint"`
+	KeyFingerprint string      `json:"key_fingerprint"` // of the version that signed
+	KeyVersion     int         `json:"key_version,omitempty"`
 	Signatures     []Signature `json:"signatures"`
 }
 
@@ -129,6 +131,57 @@ type Key struct {
 	// OpenPGPFingerprint is set for OpenPGP keys: 40 hex digits, as gpg
 	// prints it.
 	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
+	// Version is the active version, which signs; 0 if none is.
+	// Fingerprint and PublicKey are the active version's, except for an
+	// OpenPGP key, whose are its primary key's.
+	Version  int          `json:"version,omitempty"`
+	Versions []KeyVersion `json:"versions,omitempty"`
+}
+
+// KeyVersion is one version of a key: its validity window and state.
+type KeyVersion struct {
+	Version     int       `json:"version"`
+	State       string    `json:"state"` // "active", "retired" or "revoked"
+	Created     time.Time `json:"created"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after,omitzero"` // absent: until the next rotation
+	Revoked     time.Time `json:"revoked,omitzero"`
+	Reason      string    `json:"reason,omitempty"` // "compromised", "superseded" or "retired"
+	Fingerprint string    `json:"fingerprint"`
+	// OpenPGPFingerprint is the version's OpenPGP fingerprint: a
+	// subkey's, or the primary's for version 1 of an OpenPGP key made
+	// before versions.
+	OpenPGPFingerprint string `json:"openpgp_fingerprint,omitempty"`
+	PublicKey          string `json:"public_key,omitempty"` // PEM, with GET /v1/keys/{name}
+}
+
+// RevokeRequest revokes one version of a key (POST /v1/keys/{name}/revoke).
+type RevokeRequest struct {
+	Version int    `json:"version"`
+	Reason  string `json:"reason"` // "compromised", "superseded" or "retired"
+}
+
+// TransitionRequest asks for a transition statement from key Old to key
+// New, signed by both (POST /v1/transitions).
+type TransitionRequest struct {
+	Old    string `json:"old"`
+	New    string `json:"new"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// TransitionResponse carries the statement (a DSSE envelope, package
+// transition) and the receipt of its audit entry.
+type TransitionResponse struct {
+	Statement json.RawMessage `json:"statement"`
+	Receipt   *audit.Receipt  `json:"receipt,omitempty"`
+}
+
+// SignedKeyList is the answer to GET /v1/keys/{name}/key-list: the key's
+// versions signed by the server's key-list root key (package keylist).
+type SignedKeyList struct {
+	Key     string          `json:"key"`
+	Root    string          `json:"root"`     // the root key's name
+	KeyList json.RawMessage `json:"key_list"` // the DSSE envelope
 }
 
 // KeyList is the answer to GET /v1/keys.
@@ -431,7 +484,10 @@ type AuditCheckpoints struct {
 // AuditSearch is one page of search results, answered against Checkpoint:
 // every matching entry below its size is in this page or the next ones.
 type AuditSearch struct {
-	Checkpoint string        `json:"checkpoint"`
-	Matches    []audit.Match `json:"matches"`
-	Next       int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
+	Checkpoint string `json:"checkpoint,omitempty"` // absent when the request gave size=
+	// Size is the number of entries searched (and proofs are in the tree
+	// of): the checkpoint's, or the size= the request gave.
+	Size    int64         `json:"size,omitempty"`
+	Matches []audit.Match `json:"matches"`
+	Next    int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
 }

@@ -162,21 +162,8 @@ func VerifyReceipt(r *Receipt, vkey string) (*Entry, Checkpoint, error) {
 	if err != nil {
 		return nil, Checkpoint{}, err
 	}
-	if r.Index < 0 || r.Index >= c.Size {
-		return nil, c, fmt.Errorf("receipt: entry %d is not below the checkpoint's size %d", r.Index, c.Size)
-	}
-	if len(r.Proof) > 64 {
-		return nil, c, fmt.Errorf("receipt: proof of %d hashes is too long", len(r.Proof))
-	}
-	proof := make(tlog.RecordProof, len(r.Proof))
-	for i, h := range r.Proof {
-		if len(h) != tlog.HashSize {
-			return nil, c, fmt.Errorf("receipt: proof hash %d is %d bytes", i, len(h))
-		}
-		copy(proof[i][:], h)
-	}
-	if err := tlog.CheckRecord(proof, c.Size, c.Root, r.Index, tlog.RecordHash(r.Entry)); err != nil {
-		return nil, c, fmt.Errorf("receipt: entry %d is not in the log of size %d: %v", r.Index, c.Size, err)
+	if err := VerifyInclusion(c, r.Index, r.Entry, r.Proof); err != nil {
+		return nil, c, fmt.Errorf("receipt: %w", err)
 	}
 	e, err := ParseEntry(r.Entry)
 	if err != nil {

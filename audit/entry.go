@@ -67,6 +67,8 @@ const (
 	ActionKeyCreate      Action = "key.create"
 	ActionKeyRotate      Action = "key.rotate"
 	ActionKeyRevoke      Action = "key.revoke"
+	ActionKeyTransition  Action = "key.transition"
+	ActionKeyList        Action = "key.list"
 	ActionKeyCert        Action = "key.cert"
 	ActionUnlock         Action = "keystore.unlock"
 	ActionLock           Action = "keystore.lock"

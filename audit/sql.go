@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -75,6 +76,8 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_time ON entries (time);
 CREATE INDEX IF NOT EXISTS entries_key ON entries (key, time);
+CREATE INDEX IF NOT EXISTS entries_key_idx ON entries (key, idx);
+CREATE INDEX IF NOT EXISTS entries_key_version_idx ON entries (key, version, idx);
 CREATE INDEX IF NOT EXISTS entries_principal ON entries (principal, time);
 CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, time);
 CREATE INDEX IF NOT EXISTS entries_decision ON entries (decision, time);
@@ -298,8 +301,13 @@ func (h *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	}
 	out := make([]tlog.Hash, len(indexes))
 	for k, i := range indexes {
-		j := slices.IndexFunc(runs, func(r hashRun) bool { return r.covers(i) })
-		if j < 0 {
+		// The runs are in increasing order of first: the run holding i
+		// is the last one starting at or before it.
+		j, found := slices.BinarySearchFunc(runs, i, func(r hashRun, i int64) int { return cmp.Compare(r.first, i) })
+		if !found {
+			j--
+		}
+		if j < 0 || !runs[j].covers(i) {
 			level, n := tlog.SplitStoredHashIndex(i)
 			return nil, fmt.Errorf("audit: tree hash %d (level %d, node %d) is not stored", i, level, n)
 		}

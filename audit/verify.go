@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -335,6 +338,52 @@ func ConsistencyProof(ctx context.Context, s Store, old, new int64) ([][]byte, e
 type Match struct {
 	Index int64  `json:"index"`
 	Entry []byte `json:"entry"`
+	// Proof, when asked for (GET /v1/audit/search?proofs=1), proves the
+	// entry is in the checkpoint the search was answered against.
+	Proof PackedHashes `json:"proof,omitempty"`
+}
+
+// PackedHashes is a list of tree hashes that JSON encodes as one base64
+// string of their concatenation rather than as an array of strings: a
+// page of search results carries a thousand proofs, and one string each
+// is much cheaper to encode and decode.
+type PackedHashes [][]byte
+
+// MarshalJSON encodes h as one base64 string.
+func (h PackedHashes) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(h)*tlog.HashSize)
+	for _, x := range h {
+		if len(x) != tlog.HashSize {
+			return nil, fmt.Errorf("audit: a proof hash of %d bytes", len(x))
+		}
+		b = append(b, x...)
+	}
+	return json.Marshal(b)
+}
+
+// UnmarshalJSON decodes one base64 string of whole hashes.
+func (h *PackedHashes) UnmarshalJSON(data []byte) error {
+	var b []byte
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' && bytes.IndexByte(data, '\\') < 0 {
+		// The common case, decoded without a second JSON pass.
+		b = make([]byte, base64.StdEncoding.DecodedLen(n-2))
+		m, err := base64.StdEncoding.Decode(b, data[1:n-1])
+		if err != nil {
+			return fmt.Errorf("audit: proof: %w", err)
+		}
+		b = b[:m]
+	} else if err := json.Unmarshal(data, &b); err != nil {
+		return err
+	}
+	if len(b)%tlog.HashSize != 0 || len(b) > 64*tlog.HashSize {
+		return fmt.Errorf("audit: proof of %d bytes is not a list of at most 64 hashes", len(b))
+	}
+	out := make([][]byte, len(b)/tlog.HashSize)
+	for i := range out {
+		out[i] = b[i*tlog.HashSize : (i+1)*tlog.HashSize : (i+1)*tlog.HashSize]
+	}
+	*h = out
+	return nil
 }
 
 // Search returns every entry matching q below size, in index order, up to
@@ -355,14 +404,14 @@ func Search(ctx context.Context, s Store, q Query, size int64) ([]Match, int64, 
 		if err != nil {
 			return nil, -1, err
 		}
-		for _, i := range idx {
+		data, err := entriesAt(ctx, s, idx)
+		if err != nil {
+			return nil, -1, err
+		}
+		for k, i := range idx {
 			q.After = i
-			data, err := s.Entries(ctx, i, i+1)
-			if err != nil {
-				return nil, -1, err
-			}
 			if q.Name != "" {
-				e, err := ParseEntry(data[0])
+				e, err := ParseEntry(data[k])
 				if err != nil || e.Artifact == nil {
 					continue
 				}
@@ -370,7 +419,7 @@ func Search(ctx context.Context, s Store, q Query, size int64) ([]Match, int64, 
 					continue
 				}
 			}
-			out = append(out, Match{Index: i, Entry: data[0]})
+			out = append(out, Match{Index: i, Entry: data[k]})
 			if len(out) == q.Limit {
 				return out, i, nil
 			}

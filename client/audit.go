@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/incident"
 )
 
 // AuditKey returns the audit log's name and verifier key. Pin the key:
@@ -135,4 +137,50 @@ func (c *Client) doRaw(ctx context.Context, path string, q url.Values, out *[]by
 	}
 	*out = b
 	return nil
+}
+
+// AuditSource is an incident.Source over a server's search API
+// (GET /v1/audit/search?proofs=1): the first page is answered against the
+// server's latest checkpoint, and the next ones, with size=, against the
+// same entries and tree, so that the whole report is proven in one
+// checkpoint. Reading it needs an audit grant. Use one AuditSource per
+// report.
+type AuditSource struct {
+	C *Client
+
+	checkpoint string
+	size       int64
+}
+
+// SearchProven implements incident.Source.
+func (s *AuditSource) SearchProven(ctx context.Context, q audit.Query) (*incident.Page, error) {
+	v := url.Values{"proofs": {"1"}, "key": {q.Key}, "after": {strconv.FormatInt(q.After+1, 10)}}
+	if q.Version != 0 {
+		v.Set("version", strconv.Itoa(q.Version))
+	}
+	for name, t := range map[string]time.Time{"since": q.Since, "until": q.Until} {
+		if !t.IsZero() {
+			v.Set(name, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if s.size > 0 {
+		v.Set("size", strconv.FormatInt(s.size, 10))
+	}
+	page, err := s.C.Search(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if s.size == 0 {
+		cp, err := audit.ParseUnverified(page.Checkpoint)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint from %s: %w", s.C.base.Host, err)
+		}
+		s.checkpoint, s.size = page.Checkpoint, cp.Size
+	} else if page.Size != s.size {
+		return nil, fmt.Errorf("the server answered for %d entries, not the %d asked for", page.Size, s.size)
+	}
+	return &incident.Page{Checkpoint: s.checkpoint, Matches: page.Matches, Next: page.Next - 1}, nil
 }

@@ -45,6 +45,14 @@ func (c *Client) SignChainOfTrust(ctx context.Context, key, path string) ([]byte
 		return nil, err
 	}
 	sig := resp.Signatures[0].Signature
+	if resp.KeyVersion != k.Version {
+		if pub, err = c.versionPublic(ctx, k, resp.KeyVersion); err != nil {
+			return nil, err
+		}
+		if edPub, ok = pub.(ed25519.PublicKey); !ok {
+			return nil, fmt.Errorf("key %q version %d is not ed25519", key, resp.KeyVersion)
+		}
+	}
 	if err := formatcot.Verify(edPub, doc, sig); err != nil {
 		return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it", path, key, k.Fingerprint)
 	}

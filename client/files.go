@@ -110,6 +110,9 @@ func (c *Client) SignFiles(ctx context.Context, key string, paths []string, opts
 	if err != nil {
 		return nil, err
 	}
+	if pub, err = c.versionPublic(ctx, k, resp.KeyVersion); err != nil {
+		return nil, err
+	}
 	out := make([]FileSignature, len(paths))
 	ro := raw.Options{PSS: opts.RSAPSS}
 	for i, s := range resp.Signatures {
@@ -119,7 +122,7 @@ func (c *Client) SignFiles(ctx context.Context, key string, paths []string, opts
 			err = raw.VerifyDigest(pub, tbs[i], s.Signature, ro)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it", paths[i], key, k.Fingerprint)
+			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q version %d: refusing it", paths[i], key, resp.KeyVersion)
 		}
 		if s.Receipt == nil {
 			return nil, fmt.Errorf("%s: the server returned a signature without an audit receipt: refusing it", paths[i])

@@ -142,6 +142,14 @@ func (c *Client) signSSH(ctx context.Context, key, ns string, paths []string, it
 	if err != nil {
 		return nil, err
 	}
+	if resp.KeyVersion != k.Version {
+		if pub, err = c.versionPublic(ctx, k, resp.KeyVersion); err == nil {
+			spub, err = ssh.NewPublicKey(pub)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", key, err)
+		}
+	}
 	out := make([]FileSignature, len(items))
 	for i, s := range resp.Signatures {
 		sig, err := sshsig.Parse(s.Signature)
@@ -198,6 +206,14 @@ func (c *Client) SignMinisign(ctx context.Context, key string, paths []string, t
 	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "minisign", Items: items})
 	if err != nil {
 		return nil, err
+	}
+	if resp.KeyVersion != k.Version {
+		if pub, err = c.versionPublic(ctx, k, resp.KeyVersion); err == nil {
+			mpub, err = minisign.NewPublicKey(pub)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", key, err)
+		}
 	}
 	out := make([]FileSignature, len(items))
 	for i, s := range resp.Signatures {
@@ -256,6 +272,9 @@ func (c *Client) Attest(ctx context.Context, key string, subjects []string, pred
 		return nil, nil, err
 	}
 	env := resp.Signatures[0].Signature
+	if pub, err = c.versionPublic(ctx, k, resp.KeyVersion); err != nil {
+		return nil, nil, err
+	}
 	_, payload, err := dsse.Verify(ctx, env, pub, dsse.Options{PSS: opts.RSAPSS})
 	if err == nil && !bytes.Equal(payload, statement) {
 		err = errors.New("the statement signed is not the one sent")

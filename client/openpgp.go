@@ -84,9 +84,12 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 	}
 	out := make([]FileSignature, len(paths))
 	for i, s := range resp.Signatures {
-		h := sha256.New()
-		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(states[i])
-		if err := openpgp.CheckDetached(cert.Certificate, h, s.Signature); err != nil {
+		fresh := func() hash.Hash {
+			h := sha256.New()
+			h.(encoding.BinaryUnmarshaler).UnmarshalBinary(states[i])
+			return h
+		}
+		if err := c.checkDetached(ctx, key, &cert, fresh, s.Signature); err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %v", paths[i], key, cert.Fingerprint, err)
 		}
 		if s.Receipt == nil {
@@ -95,6 +98,23 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 		out[i] = FileSignature{Path: paths[i], Signature: s.Signature, Receipt: s.Receipt}
 	}
 	return out, nil
+}
+
+// checkDetached checks sig, a detached signature of what fresh() hashes,
+// against *cert; if it does not verify, it fetches the key's certificate
+// again once and checks with that: the key may have been rotated since
+// *cert was fetched, and signed with a subkey *cert does not have.
+func (c *Client) checkDetached(ctx context.Context, key string, cert **api.OpenPGPKey, fresh func() hash.Hash, sig []byte) error {
+	err := openpgp.CheckDetached((*cert).Certificate, fresh(), sig)
+	if err == nil {
+		return nil
+	}
+	again, ferr := c.OpenPGPKey(ctx, key)
+	if ferr != nil {
+		return err
+	}
+	*cert = again
+	return openpgp.CheckDetached(again.Certificate, fresh(), sig)
 }
 
 // ClearsignFile has the server clearsign the text file at path, which is
@@ -119,6 +139,13 @@ func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*FileSign
 	}
 	msg := resp.Signatures[0].Signature
 	got, err := openpgp.CheckClearsigned(cert.Certificate, msg)
+	if err != nil {
+		// Rotated after the certificate was fetched?
+		if cert, err = c.OpenPGPKey(ctx, key); err != nil {
+			return nil, err
+		}
+		got, err = openpgp.CheckClearsigned(cert.Certificate, msg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: the server's clearsigned text does not verify with key %q: refusing it: %v", path, key, err)
 	}

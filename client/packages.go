@@ -93,9 +93,12 @@ func (c *Client) SignRPMs(ctx context.Context, key string, paths []string) ([]Fi
 	out := make([]FileSignature, len(paths))
 	for i, s := range resp.Signatures {
 		pk := pkgs[i]
-		h := sha256.New()
-		h.Write(pk.p.Header.Bytes())
-		if err := openpgp.CheckDetached(cert.Certificate, h, s.Signature); err != nil {
+		fresh := func() hash.Hash {
+			h := sha256.New()
+			h.Write(pk.p.Header.Bytes())
+			return h
+		}
+		if err := c.checkDetached(ctx, key, &cert, fresh, s.Signature); err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %v", pk.path, key, cert.Fingerprint, err)
 		}
 		if s.Receipt == nil {
@@ -223,9 +226,12 @@ func (c *Client) SignDebs(ctx context.Context, key string, paths []string) ([]Fi
 	out := make([]FileSignature, len(paths))
 	for i, s := range resp.Signatures {
 		pk := pkgs[i]
-		h := sha256.New()
-		h.(encoding.BinaryUnmarshaler).UnmarshalBinary(pk.state)
-		if err := openpgp.CheckDetached(cert.Certificate, h, s.Signature); err != nil {
+		fresh := func() hash.Hash {
+			h := sha256.New()
+			h.(encoding.BinaryUnmarshaler).UnmarshalBinary(pk.state)
+			return h
+		}
+		if err := c.checkDetached(ctx, key, &cert, fresh, s.Signature); err != nil {
 			return nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %v", pk.path, key, cert.Fingerprint, err)
 		}
 		if s.Receipt == nil {

@@ -59,6 +59,7 @@ type Config struct {
 	Log          Log            `yaml:"log"`
 	ServerID     string         `yaml:"server_id"` // names this replica in audit entries; default host name and port
 	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
+	Rotation     Rotation       `yaml:"rotation"`  // key versions: rotation policies, the key-list root
 	Metrics      Metrics        `yaml:"metrics"`   // the listener of /metrics, /healthz and /readyz for operators' tools
 
 	file string     // where it was read from, for errors
@@ -129,6 +130,37 @@ func (c *Config) AuditCommitDelay() time.Duration {
 	default:
 		return d
 	}
+}
+
+// Rotation configures key versions (docs/rotation.md): which keys rotate
+// by themselves, and the root key that signs key lists.
+type Rotation struct {
+	KeyListKey string               `yaml:"key_list_key"` // keystore key (ed25519, usage key-list) signing key lists; default "key-list"
+	Keys       map[string]KeyPolicy `yaml:"keys"`         // by key name
+}
+
+// KeyPolicy is the lifecycle policy of one key.
+type KeyPolicy struct {
+	// RotateEvery is how long a version signs: when its window ends,
+	// the next signature (or the server's once-a-second check) makes a
+	// new version. 0: the key rotates only by hand.
+	RotateEvery time.Duration `yaml:"rotate_every"`
+}
+
+// MinRotateEvery is the shortest rotation period accepted.
+const MinRotateEvery = time.Minute
+
+// KeyListKey returns the name of the key-list root key.
+func (c *Config) KeyListKey() string {
+	if c.Rotation.KeyListKey == "" {
+		return "key-list"
+	}
+	return c.Rotation.KeyListKey
+}
+
+// RotateEvery returns the rotation period of key name; 0 if it has none.
+func (c *Config) RotateEvery(name string) time.Duration {
+	return c.Rotation.Keys[name].RotateEvery
 }
 
 // AuditKey returns the name of the log key.
@@ -343,6 +375,24 @@ func (c *Config) check() problems {
 			if _, err := path.Match(k, ""); err != nil {
 				errs.add(at+".keys", "%s.keys: bad pattern %q: %w", at, k, err)
 			}
+		}
+	}
+	if err := keystore.ValidName(c.KeyListKey()); err != nil {
+		errs.add("rotation.key_list_key", "rotation.key_list_key: %w", err)
+	}
+	for name, p := range c.Rotation.Keys {
+		at := "rotation.keys." + name
+		if err := keystore.ValidName(name); err != nil {
+			errs.add(at, "rotation.keys: %w", err)
+		}
+		switch {
+		case p.RotateEvery < 0:
+			errs.add(at+".rotate_every", "%s.rotate_every is negative; leave the key out to rotate it only by hand", at)
+		case p.RotateEvery > 0 && p.RotateEvery < MinRotateEvery:
+			errs.add(at+".rotate_every", "%s.rotate_every %v is shorter than %v: every window's public key must reach verifiers before it signs", at, p.RotateEvery, MinRotateEvery)
+		}
+		if name == c.AuditKey() || c.Tokens != nil && name == c.Tokens.SigningKey || name == c.KeyListKey() {
+			errs.add(at, "%s: the audit, token and key-list keys are pinned by their verifiers (audit.key, tokens.verifiers, the key-list root) and do not rotate on a schedule", at)
 		}
 	}
 	if k := c.Keystore; k.IdleTTL > 0 && k.MaxTTL > 0 && k.IdleTTL > k.MaxTTL {

@@ -10,14 +10,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -215,176 +213,6 @@ func openCheck(kek, check []byte) bool {
 	return err == nil && string(pt) == checkText
 }
 
-// keyFile is the JSON form of keys/<name>.json.
-type keyFile struct {
-	Version int    `json:"version"`
-	Name    string `json:"name"`
-	Type    Type   `json:"type"`
-	Usage   string `json:"usage"`
-	UID     string `json:"uid,omitempty"`
-	Created string `json:"created"` // RFC 3339, UTC, whole seconds
-	Public  []byte `json:"public"`  // PKIX DER
-	Nonce   []byte `json:"nonce"`
-	Sealed  []byte `json:"sealed"`            // sealed PKCS #8 DER, or the object id in a token
-	Backend string `json:"backend,omitempty"` // the token holding the private key; "" for this file
-}
-
-// record is a parsed key file: the public Key and the still-sealed private key.
-type record struct {
-	key    Key
-	pubDER []byte
-	nonce  []byte
-	sealed []byte
-
-	objectID []byte // of a token key, unsealed at the first unlock; guarded by Dir.mu
-}
-
-// parseKeyFile parses and checks the contents of a key file. It does not
-// need the KEK; record.open decrypts.
-func parseKeyFile(data []byte) (*record, error) {
-	var f keyFile
-	if err := decodeStrict(data, &f); err != nil {
-		return nil, err
-	}
-	if f.Version != version {
-		return nil, fmt.Errorf("unsupported version %d; this build reads version %d", f.Version, version)
-	}
-	if err := ValidName(f.Name); err != nil {
-		return nil, err
-	}
-	if _, err := ParseType(string(f.Type)); err != nil {
-		return nil, err
-	}
-	if err := validUsage(f.Usage); err != nil {
-		return nil, err
-	}
-	if err := validUID(f.UID); err != nil {
-		return nil, err
-	}
-	if f.Backend != "" {
-		if err := ValidName(f.Backend); err != nil {
-			return nil, fmt.Errorf("backend: %w", err)
-		}
-	}
-	created, err := time.Parse(time.RFC3339, f.Created)
-	if err != nil || created.UTC().Format(time.RFC3339) != f.Created {
-		return nil, fmt.Errorf("created %q is not a UTC RFC 3339 time like 2006-01-02T15:04:05Z", f.Created)
-	}
-	pub, err := x509.ParsePKIXPublicKey(f.Public)
-	if err != nil {
-		return nil, fmt.Errorf("public key: %w", err)
-	}
-	if t, ok := typeOf(pub); !ok || t != f.Type.material() {
-		return nil, fmt.Errorf("public key is not a %s key", f.Type)
-	}
-	if len(f.Nonce) != chacha20poly1305.NonceSizeX {
-		return nil, fmt.Errorf("nonce is %d bytes; want %d", len(f.Nonce), chacha20poly1305.NonceSizeX)
-	}
-	if len(f.Sealed) <= chacha20poly1305.Overhead {
-		return nil, fmt.Errorf("sealed private key is only %d bytes", len(f.Sealed))
-	}
-	return &record{
-		key:    Key{Name: f.Name, Type: f.Type, Usage: f.Usage, UID: f.UID, Created: created.UTC(), Public: pub, Backend: f.Backend, fingerprint: fingerprint(pub)},
-		pubDER: f.Public, nonce: f.Nonce, sealed: f.Sealed,
-	}, nil
-}
-
-func newRecord(spec Spec, created time.Time, priv crypto.Signer, kek []byte) (*record, error) {
-	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, errors.New("cannot encode private key as PKCS #8")
-	}
-	defer clear(der)
-	r := &record{
-		key: Key{Name: spec.Name, Type: spec.Type, Usage: spec.Usage, UID: spec.UID, Created: created.UTC().Truncate(time.Second),
-			Public: priv.Public(), fingerprint: fingerprint(priv.Public())},
-		pubDER: pubDER,
-	}
-	r.nonce, r.sealed = seal(kek, der, r.ad())
-	return r, nil
-}
-
-func (r *record) marshal() ([]byte, error) {
-	return marshal(keyFile{
-		Version: version, Name: r.key.Name, Type: r.key.Type, Usage: r.key.Usage, UID: r.key.UID,
-		Created: r.key.Created.Format(time.RFC3339),
-		Public:  r.pubDER, Nonce: r.nonce, Sealed: r.sealed, Backend: r.key.Backend,
-	})
-}
-
-// ad is the additional data sealed with the private key: everything else in
-// the file, so that no part of it can be changed or moved undetected.
-func (r *record) ad() []byte {
-	sum := sha256.Sum256(r.pubDER)
-	ad := []byte(keyAD)
-	for _, f := range []string{r.key.Name, string(r.key.Type), r.key.Usage, r.key.UID, r.key.Created.Format(time.RFC3339), string(sum[:])} {
-		ad = append(append(ad, 0), f...)
-	}
-	if r.key.Backend != "" { // appended only for token keys: file keys keep their AD
-		ad = append(append(append(ad, 0), "backend="...), r.key.Backend...)
-	}
-	return ad
-}
-
-// newTokenRecord describes a key generated inside a token: what is sealed
-// is the token's object id, so that the record cannot be edited (its usage
-// changed, say) without the KEK.
-func newTokenRecord(spec Spec, created time.Time, backend string, id []byte, pub crypto.PublicKey, kek []byte) (*record, error) {
-	pubDER, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	r := &record{
-		key: Key{Name: spec.Name, Type: spec.Type, Usage: spec.Usage, UID: spec.UID, Created: created.UTC().Truncate(time.Second),
-			Public: pub, Backend: backend, fingerprint: fingerprint(pub)},
-		pubDER: pubDER,
-	}
-	r.nonce, r.sealed = seal(kek, id, r.ad())
-	return r, nil
-}
-
-// unseal decrypts what the record seals.
-func (r *record) unseal(kek []byte) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(kek)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := aead.Open(nil, r.nonce, r.sealed, r.ad())
-	if err != nil {
-		return nil, errors.New("private key does not decrypt: the file was modified, renamed or copied from elsewhere; restore it from a backup")
-	}
-	return pt, nil
-}
-
-// open decrypts the private key. Its errors never include key material.
-func (r *record) open(kek []byte) (crypto.Signer, error) {
-	if r.key.Backend != "" {
-		return nil, fmt.Errorf("the private key is in token %q, not in this file", r.key.Backend)
-	}
-	der, err := r.unseal(kek)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(der)
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, errors.New("decrypted private key is not valid PKCS #8")
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("decrypted private key cannot sign")
-	}
-	if pub, ok := s.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(r.key.Public) {
-		wipe(s)
-		return nil, errors.New("private key does not match the stored public key")
-	}
-	return s, nil
-}
-
 func typeOf(pub crypto.PublicKey) (Type, bool) {
 	switch pub := pub.(type) {
 	case ed25519.PublicKey:
@@ -458,7 +286,10 @@ func marshal(v any) ([]byte, error) {
 }
 
 // readFile reads a regular file of at most maxFileSize bytes.
-func readFile(path string) ([]byte, error) {
+func readFile(path string) ([]byte, error) { return readFileMax(path, maxFileSize) }
+
+// readFileMax reads a regular file of at most limit bytes.
+func readFileMax(path string, limit int64) ([]byte, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, err
@@ -471,14 +302,23 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d KiB, so not a keystore file", path, maxFileSize>>10)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d KiB, so not a keystore file", path, limit>>10)
 	}
 	return data, nil
+}
+
+// jsonUnmarshalLoose decodes data into v, ignoring unknown fields: for
+// reading a file's version before decoding it strictly.
+func jsonUnmarshalLoose(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("malformed: %w", err)
+	}
+	return nil
 }
 
 // writeNew atomically creates path holding data, with mode 0600. It fails

@@ -48,6 +48,9 @@ type Keyring struct {
 	rekey  *Proposal          // the pending rekey, if any
 	notify func(Event)
 	locks  int // Lock calls so far: an unlock that raced one is undone
+
+	every    func(name string) time.Duration // rotation policy; nil: manual only
+	rotating sync.Mutex                      // serializes scheduled rotations
 }
 
 // Lease is an open unlock.
@@ -79,9 +82,13 @@ type Proposal struct {
 // progress expiring. A server records it in its audit log.
 type Event struct {
 	Time   time.Time
-	Kind   string // "lock" (lease ended) or "custody" (progress discarded)
+	Kind   string // "lock" (lease ended), "custody" (progress discarded) or "rotate" (scheduled rotation)
 	Reason string
 	Lost   []custody.Received // the shares discarded, for "custody"
+	// Key is the key rotated, for "rotate"; if the rotation failed, Err
+	// says why and Key holds only the key's name.
+	Key *Key
+	Err error
 }
 
 // Status is the state of a Keyring, for 'signet status'.
@@ -122,11 +129,41 @@ func NewKeyring(d *Dir, ttl Timeouts) *Keyring {
 	return &Keyring{dir: d, ttl: ttl, now: time.Now}
 }
 
-// SetClock replaces the clock, for tests.
+// SetClock replaces the clock, for tests: of leases, and of the
+// keystore's versions and windows.
 func (k *Keyring) SetClock(now func() time.Time) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.now = now
+	k.dir.SetClock(now)
+}
+
+// SetRotation sets the rotation policy: every(name) is how long a version
+// of key name signs before a new one replaces it, or 0 for keys rotated
+// only by hand. A key's first version gets such a window when it is
+// created; when the active version's window ends, the next Signer for the
+// key (or Expire, which a server calls every second) makes a new version
+// first, and reports it as an Event of kind "rotate".
+func (k *Keyring) SetRotation(every func(name string) time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.every = every
+}
+
+func (k *Keyring) rotateEvery(name string) time.Duration {
+	k.mu.Lock()
+	f := k.every
+	k.mu.Unlock()
+	if f == nil {
+		return 0
+	}
+	return f(name)
+}
+
+func (k *Keyring) clock() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.now()
 }
 
 // Notify sets the function called, without locks held, for each Event.
@@ -181,6 +218,9 @@ func (k *Keyring) Signer(name string) (crypto.Signer, error) {
 	if err := k.use(); err != nil {
 		return nil, fmt.Errorf("key %q: %w", name, err)
 	}
+	if ev, ok := k.rotateIfDue(name); ok {
+		k.emit([]Event{ev})
+	}
 	s, err := k.dir.Signer(name)
 	if err != nil {
 		return nil, err
@@ -228,12 +268,101 @@ func (l *leasedSigner) Format(f fmt.State, verb rune) {
 	io.WriteString(f, "keystore.Signer")
 }
 
-// Create generates a key; it needs an open lease, which it refreshes.
+// Create generates a key; it needs an open lease, which it refreshes. A
+// key with a rotation policy gets its first window from it.
 func (k *Keyring) Create(spec Spec) (Key, error) {
 	if err := k.use(); err != nil {
 		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
 	}
+	if spec.Window == 0 {
+		spec.Window = k.rotateEvery(spec.Name)
+	}
 	return k.dir.Create(spec)
+}
+
+// Rotate makes a new version of key name now, retiring the active one.
+// The new window lasts the key's rotation period, or until the next
+// rotation if it has none. It needs an open lease, which it refreshes.
+func (k *Keyring) Rotate(name string) (Key, error) {
+	if err := k.use(); err != nil {
+		return Key{}, fmt.Errorf("rotate key %q: %w", name, err)
+	}
+	k.rotating.Lock()
+	defer k.rotating.Unlock()
+	return k.dir.Rotate(name, k.windowEnd(name))
+}
+
+// windowEnd is when a version of key name made now stops signing.
+func (k *Keyring) windowEnd(name string) time.Time {
+	if every := k.rotateEvery(name); every > 0 {
+		return k.clock().Add(every).UTC().Truncate(time.Second)
+	}
+	return time.Time{}
+}
+
+// Revoke revokes version n of key name; see Dir.Revoke. It needs an open
+// lease, which it refreshes.
+func (k *Keyring) Revoke(name string, n int, reason Reason) (Key, error) {
+	if err := k.use(); err != nil {
+		return Key{}, fmt.Errorf("revoke key %q: %w", name, err)
+	}
+	return k.dir.Revoke(name, n, reason)
+}
+
+// PrimarySigner returns the certifying signer of an OpenPGP key's primary
+// key; see Dir.PrimarySigner. Each certification refreshes the lease.
+func (k *Keyring) PrimarySigner(name string) (crypto.Signer, error) {
+	if err := k.use(); err != nil {
+		return nil, fmt.Errorf("key %q: %w", name, err)
+	}
+	s, err := k.dir.PrimarySigner(name)
+	if err != nil {
+		return nil, err
+	}
+	return &leasedSigner{k: k, s: s, refresh: true}, nil
+}
+
+// rotateIfDue rotates key name if its policy says the active version's
+// window has ended, and returns the event to report.
+func (k *Keyring) rotateIfDue(name string) (Event, bool) {
+	every := k.rotateEvery(name)
+	if every <= 0 {
+		return Event{}, false
+	}
+	due := func() (Version, bool) {
+		key, err := k.dir.Key(name)
+		if err != nil {
+			return Version{}, false
+		}
+		v, ok := key.VersionOf(key.Version)
+		if !ok {
+			return Version{}, false // none active: revoked, so a human decides
+		}
+		end := v.NotAfter
+		if end.IsZero() {
+			end = v.NotBefore.Add(every) // made before the policy
+		}
+		return v, !k.clock().Before(end)
+	}
+	if _, ok := due(); !ok {
+		return Event{}, false
+	}
+	k.rotating.Lock()
+	defer k.rotating.Unlock()
+	old, ok := due() // another caller may have rotated meanwhile
+	if !ok {
+		return Event{}, false
+	}
+	now := k.clock()
+	key, err := k.dir.Rotate(name, now.Add(every).UTC().Truncate(time.Second))
+	ev := Event{Time: now, Kind: "rotate", Err: err,
+		Reason: fmt.Sprintf("scheduled rotation of key %q: the window of version %d ended (rotate every %v)", name, old.Number, every)}
+	if err != nil {
+		key = Key{Name: name} // only its name: nothing changed
+		ev.Reason += ": failed: " + err.Error()
+	}
+	ev.Key = &key
+	return ev, true
 }
 
 // Unlock opens a lease with the passphrase of a keystore not in custody.
@@ -388,13 +517,29 @@ func (k *Keyring) lockLocked() {
 	k.lease = nil
 }
 
-// Expire ends the lease and discards partial progress whose time is up. A
+// Expire ends the lease and discards partial progress whose time is up,
+// and, while unlocked, makes the scheduled rotations that are due. A
 // server calls it every second or so.
 func (k *Keyring) Expire() {
 	k.mu.Lock()
 	events := k.expire()
+	open := k.lease != nil && k.every != nil
 	k.mu.Unlock()
 	k.emit(events)
+	if !open {
+		return
+	}
+	keys, _ := k.dir.List()
+	for _, key := range keys {
+		// Rotating is not using the lease: it must not keep keys
+		// unlocked, so it is checked without refreshing it.
+		if k.check(false) != nil {
+			return
+		}
+		if ev, ok := k.rotateIfDue(key.Name); ok {
+			k.emit([]Event{ev})
+		}
+	}
 }
 
 // expire does what Expire says and returns the events. k.mu is held.

@@ -78,8 +78,10 @@ func assertWiped(t *testing.T, d *Dir) {
 		t.Error("locked Dir still holds its KEK")
 	}
 	for name, s := range d.slots {
-		if s.priv != nil {
-			t.Errorf("locked Dir still holds private key %q", name)
+		for _, vs := range s.loaded() {
+			if vs.priv != nil {
+				t.Errorf("locked Dir still holds private key %q (version %d)", name, vs.number)
+			}
 		}
 	}
 	for _, tk := range d.tokens {
@@ -159,7 +161,7 @@ func TestLockIsImmediate(t *testing.T) {
 		t.Fatal(err)
 	}
 	held, _ := k.Signer("a")
-	priv := k.dir.slots["a"].priv.(ed25519.PrivateKey)
+	priv := k.dir.slots["a"].active.priv.(ed25519.PrivateKey)
 	if !k.Lock() {
 		t.Fatal("Lock reported no lease")
 	}

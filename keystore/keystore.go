@@ -64,6 +64,57 @@
 // key in a token has "backend": the token's name, which the additional data
 // also binds, and "sealed" holds the token's object id instead.
 //
+// # Versions
+//
+// A key has versions (see [Version]): key pairs, each with a validity
+// window and a state, active (signs), retired (signed in its window,
+// never signs again) or revoked (repudiated). [Dir.Rotate] adds a version
+// and retires the active one; [Dir.Revoke] revokes any version. Only the
+// active version's private key (and an OpenPGP key's primary) is
+// decrypted at Unlock and kept in memory; the seals of the others are
+// checked and their plaintext dropped. A Signer is bound to the version
+// that was active when it was handed out and fails with [ErrRetired]
+// once that version no longer signs.
+//
+// The format 1 file above is a key with one version, active, whose window
+// has no end: such keys are still written in format 1, exactly as before
+// versions, so that a keystore stays readable by older builds until a key
+// rotates. The first rotation or revocation rewrites the file in format 2:
+//
+//	{"version": 2, "name": "release", "type": "ed25519", "usage": "raw", "uid": "",
+//	 "created": "…", "serial": 3,
+//	 "versions": [
+//	   {"version": 1, "state": "revoked", "created": "…", "not_before": "…",
+//	    "not_after": "…", "updated": "…", "revoked": "…", "reason": "compromised",
+//	    "public": "…", "nonce": "…", "sealed": "…"},
+//	   {"version": 2, "state": "active", …}],
+//	 "mac": "…"}
+//
+// Every version's key pair is sealed like a format 1 key (or lives in a
+// token, "backend"), with additional data that binds the name, type,
+// usage, uid, version number, the version's creation time, the SHA-256 of
+// its public key and its backend: a key pair cannot be moved to another
+// key or version. What changes over a key's life (states, windows,
+// revocations, the list of versions) is authenticated by "mac",
+// HMAC-SHA256 under a key derived from the KEK over the file's JSON
+// encoding without "mac", and checked at Unlock; "serial" counts the
+// changes. Rotations and revocations therefore need the keystore
+// unlocked, and replace the file atomically (write, sync, rename). A key
+// file is at most 4 MiB (some thousand versions).
+//
+// An OpenPGP key (pgp-*) has one primary key, which users trust and which
+// only certifies, in "primary" (a key pair without window or state, whose
+// creation time is the key's); each version is a signing subkey, and
+// "back_sig" holds the primary key binding signature the subkey made over
+// itself when it was created (package format/openpgp), which GnuPG
+// requires and a retired subkey could not make again. An OpenPGP key
+// whose primary signs documents itself has no separate primary: its
+// version 1 is the primary, which keeps certifying after it retires and
+// cannot be revoked, and its later versions are subkeys. Such are the
+// OpenPGP keys written before versions (format 1 files, which become
+// format 2 with "primary_signs": true at their first change) and keys
+// created with Spec.PrimarySigns.
+//
 // Files are written atomically: the data goes to a temporary file named
 // ".tmp-*" in the same directory, which is synced and closed, then hard-linked
 // to its final name (which, unlike a rename, never replaces an existing file),
@@ -82,7 +133,10 @@
 // unlocking, by design; restore the file from a backup or remove it.
 //
 // It does not protect against deleting keys or rolling the whole directory
-// back to an older copy, against weak passphrases, or against anyone who can
+// back to an older copy (or one key file back to an older copy of itself,
+// which undoes the rotations and revocations made since: the audit log
+// records each of them, and OpenPGP revocations once published stay
+// with their users), against weak passphrases, or against anyone who can
 // read the memory of an unlocked process. [Dir.Lock] drops the keys and zeros
 // the KEK and the Ed25519 keys, and clears the big.Int values of ECDSA and RSA
 // keys that it can reach, but Go cannot reliably wipe big.Int-backed keys:
@@ -109,7 +163,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"os"
@@ -173,14 +226,30 @@ func ParseType(s string) (Type, error) {
 }
 
 // Key is the public description of a stored key. It holds no private material.
+//
+// A key has versions, each its own key pair with a validity window and a
+// state (see [Version]); the active version signs. Public is what a
+// verifier trusts: for an OpenPGP key its primary key, which certifies
+// one signing subkey per version; for any other key the active version's
+// public key (or, if none is active, the latest version's).
 type Key struct {
 	Name    string
 	Type    Type
 	Usage   string           // the one format family the key signs in, e.g. "raw" or "pgp"
 	UID     string           // identity embedded in signatures (an OpenPGP user id); may be empty
-	Created time.Time        // UTC, whole seconds
+	Created time.Time        // UTC, whole seconds: when the key (an OpenPGP key's primary) was made
 	Public  crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey or ed25519.PublicKey
-	Backend string           // the token holding the private key; "" for the encrypted file
+	Backend string           // the token holding Public's private key; "" for the encrypted file
+
+	Version  int       // the active version, which signs; 0 if none is
+	Versions []Version // every version, oldest first
+	// PrimarySigns is set for an OpenPGP key whose version 1 is its
+	// primary key, which signs documents itself until the first rotation;
+	// its later versions are subkeys. Such are the OpenPGP keys made
+	// before key versions, and those created with Spec.PrimarySigns.
+	// Other OpenPGP keys have a primary that only certifies, and every
+	// version is a subkey.
+	PrimarySigns bool
 
 	fingerprint string // of Public, computed once for keys from a Dir
 }
@@ -255,6 +324,9 @@ var (
 	ErrNotInitialized = errors.New("keystore not initialized")
 	ErrUnavailable    = errors.New("key backend unavailable") // a token cannot be reached or refused
 	ErrMode           = errors.New("wrong unlock method")     // a passphrase for a keystore in custody, or shares without custody
+	// ErrRetired is returned for a version that may not sign: retired by
+	// a rotation, revoked, or past the end of its window.
+	ErrRetired = errors.New("key version does not sign")
 )
 
 // Init creates a new, empty keystore in dir protected by passphrase, creating
@@ -306,13 +378,57 @@ type Dir struct {
 	kek    []byte           // nil while locked
 	slots  map[string]*slot // every key seen at Open or created since
 	tokens []*token         // in the order keys are routed to them
+	clock  func() time.Time // replaced by SetClock, for tests
 }
 
-// slot is one key. It is the crypto.Signer that Dir.Signer returns.
+// slot is one key: its record and the signers of the key pairs kept in
+// memory while unlocked, those of its active version and of its OpenPGP
+// primary. Retired and revoked versions are never loaded.
 type slot struct {
-	d    *Dir
-	rec  *record       // immutable
-	priv crypto.Signer // nil while locked or while its token is unavailable; guarded by d.mu
+	d       *Dir
+	rec     *record        // replaced, never changed, by Rotate and Revoke; guarded by d.mu
+	active  *versionSigner // nil if no version is active; guarded by d.mu
+	primary *versionSigner // an OpenPGP key's primary; nil for other keys
+}
+
+// loaded returns the signers of s. d.mu is held.
+func (s *slot) loaded() []*versionSigner {
+	var out []*versionSigner
+	for _, vs := range []*versionSigner{s.active, s.primary} {
+		if vs != nil {
+			out = append(out, vs)
+		}
+	}
+	return out
+}
+
+// newSlot returns the slot of rec, with its signers not loaded.
+func (d *Dir) newSlot(rec *record) *slot {
+	s := &slot{d: d, rec: rec}
+	if a := rec.active(); a != nil {
+		s.active = newVersionSigner(s, a, false)
+	}
+	if c := rec.certifier(); c != nil {
+		s.primary = newVersionSigner(s, c, true)
+	}
+	return s
+}
+
+// SetClock replaces the clock that dates new versions and ends windows,
+// for tests. Keyring.SetClock sets it too.
+func (d *Dir) SetClock(now func() time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clock = now
+}
+
+// now reads the clock. d.mu need not be held: the clock is set before
+// use.
+func (d *Dir) now() time.Time {
+	if d.clock == nil {
+		return time.Now()
+	}
+	return d.clock()
 }
 
 // Open opens the keystore in dir. The keystore starts locked.
@@ -338,7 +454,7 @@ func Open(dir string) (*Dir, error) {
 			continue // temporary or unrelated file
 		}
 		p := filepath.Join(dir, keysDir, e.Name())
-		data, err := readFile(p)
+		data, err := readFileMax(p, maxKeyFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("open keystore: %w", err)
 		}
@@ -349,7 +465,7 @@ func Open(dir string) (*Dir, error) {
 		if name := rec.key.Name; e.Name() != name+".json" {
 			return nil, fmt.Errorf("open keystore: %s: holds key %q; the file was renamed or replaced: restore it from a backup", p, name)
 		}
-		d.slots[rec.key.Name] = &slot{d: d, rec: rec}
+		d.slots[rec.key.Name] = d.newSlot(rec)
 	}
 	return d, nil
 }
@@ -401,14 +517,14 @@ func (d *Dir) open(kek []byte) error {
 		clear(kek)
 		return nil
 	}
-	privs := make(map[*slot]crypto.Signer, len(d.slots))
-	refs := make(map[*slot][]byte)
+	privs := make(map[*versionSigner]crypto.Signer, len(d.slots))
 	for _, s := range d.slots {
-		var err error
-		if s.rec.key.Backend == "" {
-			privs[s], err = s.rec.open(kek)
-		} else {
-			refs[s], err = s.rec.unseal(kek)
+		err := s.rec.check(kek)
+		for _, vs := range s.loaded() {
+			if err != nil || vs.backend != "" {
+				break
+			}
+			privs[vs], err = s.rec.open(vs.sealed(), kek)
 		}
 		if err != nil {
 			for _, p := range privs {
@@ -418,13 +534,10 @@ func (d *Dir) open(kek []byte) error {
 			return fmt.Errorf("unlock keystore: %s: %w", d.keyPath(s.rec.key.Name), err)
 		}
 	}
-	for s, p := range privs {
-		s.priv = p
+	for vs, p := range privs {
+		vs.priv = p
 	}
 	d.kek = kek
-	for s, id := range refs {
-		s.rec.objectID = id
-	}
 	for _, t := range d.tokens {
 		d.login(t)
 	}
@@ -438,8 +551,10 @@ func (d *Dir) Lock() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, s := range d.slots {
-		wipe(s.priv)
-		s.priv = nil
+		for _, vs := range s.loaded() {
+			wipe(vs.priv)
+			vs.priv = nil
+		}
 	}
 	for _, t := range d.tokens {
 		d.logout(t)
@@ -465,6 +580,13 @@ type Spec struct {
 	// be presented as another's.
 	Usage string
 	UID   string // optional identity embedded in signatures (OpenPGP user id)
+	// Window is how long the first version signs before it must be
+	// rotated; 0 for until the key is rotated.
+	Window time.Duration
+	// PrimarySigns makes an OpenPGP key whose primary key is version 1
+	// and signs documents itself (see Key.PrimarySigns), for verifiers
+	// that pin the key that signs rather than its primary.
+	PrimarySigns bool
 }
 
 // Create generates a new key as spec says, encrypts it and writes it to
@@ -500,37 +622,87 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 		return Key{}, fmt.Errorf("create key %q: %w; choose another name", name, ErrExists)
 	}
 	if tok != nil {
-		return d.createInToken(spec, tok, kek)
+		if err := d.loggedIn(tok); err != nil {
+			return Key{}, fmt.Errorf("create key %q: %w", name, err)
+		}
 	}
-	priv, err := generate(t)
-	if err != nil {
-		return Key{}, fmt.Errorf("create key %q: generating %s key: %w", name, t, err)
+	now := d.now().UTC().Truncate(time.Second)
+	rec := &record{key: Key{Name: name, Type: t, Usage: spec.Usage, UID: spec.UID, Created: now}, format: version}
+	separatePrimary := t.isPGP() && !spec.PrimarySigns
+	rec.primarySigns = t.isPGP() && spec.PrimarySigns
+	if separatePrimary || spec.Window > 0 {
+		rec.format, rec.serial = keyFormat2, 1
 	}
-	rec, err := newRecord(spec, time.Now(), priv, kek)
-	var data []byte
-	if err == nil {
-		data, err = rec.marshal()
-	}
-	if err == nil {
-		err = writeNew(d.keyPath(name), data)
-	}
-	if err != nil {
-		wipe(priv)
+	var made []*newVersion
+	fail := func(err error) (Key, error) {
+		for _, nv := range made {
+			nv.discard()
+		}
 		if errors.Is(err, fs.ErrExist) {
 			return Key{}, fmt.Errorf("create key %q: %w in %s; choose another name", name, ErrExists, d.path)
 		}
 		return Key{}, fmt.Errorf("create key %q: %w", name, err)
 	}
+	if separatePrimary {
+		// The primary key, which only certifies; version 1 is its first
+		// signing subkey.
+		p, err := d.keyPair(t, tok, name)
+		if err != nil {
+			return fail(err)
+		}
+		made = append(made, p)
+		v := Version{Created: now, NotBefore: now, Updated: now, Public: p.signer.Public()}
+		if tok != nil {
+			v.Backend = tok.name
+		}
+		if rec.primary, err = rec.newSealed(v, p.secret, kek); err != nil {
+			return fail(err)
+		}
+		rec.primary.objectID = p.objectID
+	}
+	nv, err := d.generate(rec, tok, 1, now, kek)
+	if err != nil {
+		return fail(err)
+	}
+	made = append(made, nv)
+	if spec.Window > 0 {
+		nv.sk.v.NotAfter = now.Add(spec.Window).Truncate(time.Second)
+	}
+	sk, err := rec.newSealed(nv.sk.v, nv.secret, kek)
+	if err != nil {
+		return fail(err)
+	}
+	sk.objectID = nv.objectID
+	rec.versions = []*sealedKey{sk}
+	rec.build()
+	if rec.format == keyFormat2 {
+		rec.mac = rec.computeMAC(kek)
+	}
+	data, err := rec.marshal()
+	if err == nil {
+		err = writeNew(d.keyPath(name), data)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	for _, nv := range made {
+		clear(nv.secret)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := &slot{d: d, rec: rec}
+	s := d.newSlot(rec)
 	if d.kek != nil {
-		s.priv = priv
+		s.active.priv = nv.signer
+		if s.primary != nil {
+			s.primary.priv = made[0].signer
+		}
 	} else {
-		wipe(priv) // locked while we were generating
+		for _, nv := range made {
+			wipe(nv.signer) // locked while we were generating
+		}
 	}
 	d.slots[name] = s
-	return rec.key, nil
+	return rec.key.clone(), nil
 }
 
 // List returns every key, sorted by name. It works while d is locked.
@@ -538,7 +710,7 @@ func (d *Dir) List() ([]Key, error) {
 	d.mu.RLock()
 	keys := make([]Key, 0, len(d.slots))
 	for _, s := range d.slots {
-		keys = append(keys, s.rec.key)
+		keys = append(keys, s.rec.key.clone())
 	}
 	d.mu.RUnlock()
 	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.Name, b.Name) })
@@ -549,64 +721,60 @@ func (d *Dir) List() ([]Key, error) {
 // d is locked.
 func (d *Dir) Key(name string) (Key, error) {
 	d.mu.RLock()
+	defer d.mu.RUnlock()
 	s := d.slots[name]
-	d.mu.RUnlock()
 	if s == nil {
 		return Key{}, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
 	}
-	return s.rec.key, nil
+	return s.rec.key.clone(), nil
 }
 
-// Signer returns a crypto.Signer for the key named name. It fails with
-// ErrNotFound, ErrLocked, or ErrUnavailable if the key's token cannot be
-// used. The Signer stops working while d is locked.
+// Signer returns a crypto.Signer for the active version of the key named
+// name. It fails with ErrNotFound, ErrLocked, ErrRetired if no version may
+// sign now (all revoked, or the active one's window has ended), or
+// ErrUnavailable if the key's token cannot be used. The Signer is bound to
+// that version: it stops working while d is locked, works again once it
+// is unlocked, and fails with ErrRetired once the version is rotated out
+// or revoked; its Public key tells which version it is
+// (Key.VersionNumber).
 func (d *Dir) Signer(name string) (crypto.Signer, error) {
 	d.mu.RLock()
 	s := d.slots[name]
 	locked := d.kek == nil
-	ready := s != nil && s.priv != nil && !d.tokenBroken(s.rec.key.Backend)
-	d.mu.RUnlock()
-	if s == nil {
-		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
+	var a *versionSigner
+	var usable error
+	var ready bool
+	if s != nil && !locked {
+		if a = s.active; a == nil {
+			usable = s.noActive()
+		} else {
+			usable = a.usable(d.now())
+			ready = a.priv != nil && !d.tokenBroken(a.backend)
+		}
 	}
-	if locked {
+	d.mu.RUnlock()
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("key %q: %w in %s", name, ErrNotFound, d.path)
+	case locked:
 		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", name, ErrLocked)
+	case usable != nil:
+		return nil, usable
 	}
 	if !ready {
-		if err := d.reconnect(s.rec.key.Backend); err != nil {
+		if err := d.reconnect(a.backend); err != nil {
 			return nil, fmt.Errorf("key %q: %w", name, err)
 		}
 	}
-	return s, nil
+	return a, nil
 }
 
-func (s *slot) Public() crypto.PublicKey { return s.rec.key.Public }
-
-// Sign signs digest with the private key. It holds d's read lock while
-// signing, so that Lock never wipes a key in use.
-func (s *slot) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	s.d.mu.RLock()
-	defer s.d.mu.RUnlock()
-	if s.d.kek == nil {
-		return nil, fmt.Errorf("key %q: %w; run 'signet unlock'", s.rec.key.Name, ErrLocked)
-	}
-	if s.priv == nil {
-		return nil, fmt.Errorf("key %q: token %q: %w: not logged in", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable)
-	}
-	sig, err := s.priv.Sign(rand, digest, opts)
-	if err != nil && s.rec.key.Backend != "" {
-		if t := s.d.tokenNamed(s.rec.key.Backend); t != nil {
-			t.broken.Store(true) // the next Signer logs in again
-		}
-		return nil, fmt.Errorf("key %q: token %q: %w: %v", s.rec.key.Name, s.rec.key.Backend, ErrUnavailable, err)
-	}
-	return sig, err
-}
-
-// Format prints only the key name, whatever the verb, so that a Signer
-// handed to a logger or fmt.Printf("%+v") never prints private material.
-func (s *slot) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "keystore.Signer(%q)", s.rec.key.Name)
+// noActive explains why s has no active version. d.mu is held.
+func (s *slot) noActive() error {
+	name := s.rec.key.Name
+	last := s.rec.versions[len(s.rec.versions)-1].v
+	return fmt.Errorf("key %q: %w: it has no active version (version %d was %s at %s, %s); run 'signet key rotate %s' for a new one",
+		name, ErrRetired, last.Number, last.State, formatTime(last.Updated), last.Reason, name)
 }
 
 // wipe zeros what it can of a private key. See the package documentation.

@@ -149,10 +149,22 @@ func TestLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !s.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public) {
-				t.Fatal("Signer.Public differs from Key.Public")
+			// The signer is the active version's; for every key but an
+			// OpenPGP one (whose Public is its primary) that is Public.
+			v, ok := k.VersionOf(k.Version)
+			if !ok || k.Version != 1 || len(k.Versions) != 1 || v.State != Active {
+				t.Fatalf("a new key has versions %+v, active %d", k.Versions, k.Version)
 			}
-			signAndVerify(t, typ, s, k.Public)
+			if !s.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(v.Public) {
+				t.Fatal("Signer.Public differs from the active version's")
+			}
+			if !typ.isPGP() && !v.Public.(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public) {
+				t.Fatal("Key.Public differs from the active version's")
+			}
+			if typ.isPGP() == (k.Fingerprint() == v.Fingerprint()) {
+				t.Fatalf("key fingerprint %s, version 1 %s", k.Fingerprint(), v.Fingerprint())
+			}
+			signAndVerify(t, typ, s, v.Public)
 			created[name] = k
 		})
 	}
@@ -258,7 +270,8 @@ func TestLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			signAndVerify(t, k.Type, s, created[k.Name].Public)
+			v, _ := created[k.Name].VersionOf(1)
+			signAndVerify(t, k.Type, s, v.Public)
 		}
 		// A key created through one Dir is invisible to another opened before.
 		if _, err := d2.Create(Spec{Name: "late", Type: Ed25519}); err != nil {
@@ -393,7 +406,8 @@ func TestTamper(t *testing.T) {
 			}
 			_, other, _ := ed25519.GenerateKey(nil)
 			der, _ := x509.MarshalPKCS8PrivateKey(other)
-			a.nonce, a.sealed = seal(d.kek, der, a.ad())
+			sk := a.versions[0]
+			sk.nonce, sk.sealed = seal(d.kek, der, a.ad(sk))
 			data, _ := a.marshal()
 			write(t, dir, aFile, data)
 		}},
@@ -414,7 +428,7 @@ func TestTamper(t *testing.T) {
 		}},
 		{"wrong-version", aFile, false, func(t *testing.T, dir string) {
 			m := read(t, dir, aFile)
-			m["version"] = 2
+			m["version"] = 3
 			write(t, dir, aFile, m)
 		}},
 		{"truncated", aFile, false, func(t *testing.T, dir string) {
@@ -422,7 +436,7 @@ func TestTamper(t *testing.T) {
 			write(t, dir, aFile, data[:len(data)/2])
 		}},
 		{"oversized", aFile, false, func(t *testing.T, dir string) {
-			write(t, dir, aFile, bytes.Repeat([]byte(" "), maxFileSize+1))
+			write(t, dir, aFile, bytes.Repeat([]byte(" "), maxKeyFileSize+1))
 		}},
 		{"not-a-file", aFile, false, func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, aFile))
@@ -518,7 +532,7 @@ func TestNoPrivateMaterial(t *testing.T) {
 			t.Error("Signer is a *ecdsa.PrivateKey")
 		}
 		var secrets []string
-		switch priv := s.(*slot).priv.(type) {
+		switch priv := s.(*versionSigner).priv.(type) {
 		case ed25519.PrivateKey:
 			seed := priv.Seed()
 			secrets = []string{hex.EncodeToString(seed), fmt.Sprint(seed[:8])[1:20], base64.StdEncoding.EncodeToString(seed)[:16]}
@@ -546,7 +560,7 @@ func TestLockWipesKeys(t *testing.T) {
 	if _, err := d.Create(Spec{Name: "a", Type: Ed25519}); err != nil {
 		t.Fatal(err)
 	}
-	priv := d.slots["a"].priv.(ed25519.PrivateKey)
+	priv := d.slots["a"].active.priv.(ed25519.PrivateKey)
 	kek := d.kek
 	d.Lock()
 	if !bytes.Equal(priv, make([]byte, len(priv))) || !bytes.Equal(kek, make([]byte, len(kek))) {
@@ -620,8 +634,15 @@ func FuzzParseKeyFile(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-parsing %s: %v", out, err)
 		}
-		if !bytes.Equal(r.ad(), r2.ad()) || !bytes.Equal(r.nonce, r2.nonce) || !bytes.Equal(r.sealed, r2.sealed) {
-			t.Fatalf("round trip changed the record:\n%s", out)
+		out2, err := r2.marshal()
+		if err != nil || !bytes.Equal(out, out2) || len(r.all()) != len(r2.all()) {
+			t.Fatalf("round trip changed the record:\n%s\n%s", out, out2)
+		}
+		for i, sk := range r.all() {
+			sk2 := r2.all()[i]
+			if !bytes.Equal(r.ad(sk), r2.ad(sk2)) || !bytes.Equal(sk.nonce, sk2.nonce) || !bytes.Equal(sk.sealed, sk2.sealed) {
+				t.Fatalf("round trip changed key pair %d:\n%s", i, out)
+			}
 		}
 	})
 }

@@ -8,11 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"slices"
 	"sync/atomic"
-	"time"
 )
 
 // A Token is a hardware security module, or SoftHSM, that generates keys
@@ -156,24 +154,38 @@ func (d *Dir) login(t *token) {
 	}
 	t.in, t.err = true, nil
 	for _, s := range d.slots {
-		if s.rec.key.Backend != t.name || s.rec.objectID == nil {
-			continue
+		for _, vs := range s.loaded() {
+			d.attach(t, vs)
 		}
-		sg, err := t.dev.Signer(s.rec.objectID, s.rec.key.Public)
-		if err != nil {
-			t.err = fmt.Errorf("token %q (%s): key %q: %w", t.name, t.dev, s.rec.key.Name, err)
-			continue
-		}
-		s.priv = sg
 	}
+}
+
+// attach gives vs, a key pair in t, the token's signer. d.mu is held for
+// writing and t is logged in.
+func (d *Dir) attach(t *token, vs *versionSigner) {
+	if vs.backend != t.name {
+		return
+	}
+	sk := vs.sealed()
+	if sk == nil || sk.objectID == nil {
+		return
+	}
+	sg, err := t.dev.Signer(sk.objectID, vs.pub)
+	if err != nil {
+		t.err = fmt.Errorf("token %q (%s): key %q: %w", t.name, t.dev, vs.s.rec.key.Name, err)
+		return
+	}
+	vs.priv = sg
 }
 
 // logout ends the login of t and drops its signers. d.mu is held for
 // writing.
 func (d *Dir) logout(t *token) {
 	for _, s := range d.slots {
-		if s.rec.key.Backend == t.name {
-			s.priv = nil
+		for _, vs := range s.loaded() {
+			if vs.backend == t.name {
+				vs.priv = nil
+			}
 		}
 	}
 	if t.in {
@@ -202,6 +214,19 @@ func (d *Dir) reconnect(name string) error {
 	return nil
 }
 
+// loggedIn logs into t unless it is logged in and working. Logging in
+// again would invalidate the signers handed out in the current login, as
+// PKCS #11 object handles belong to their sessions.
+func (d *Dir) loggedIn(t *token) error {
+	d.mu.RLock()
+	ok := t.in && !t.broken.Load()
+	d.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	return d.reconnect(t.name)
+}
+
 // tokenBroken reports whether the token of a key needs a new login. d.mu
 // is held for reading.
 func (d *Dir) tokenBroken(backend string) bool {
@@ -210,42 +235,6 @@ func (d *Dir) tokenBroken(backend string) bool {
 	}
 	t := d.tokenNamed(backend)
 	return t == nil || t.broken.Load()
-}
-
-// createInToken generates the key of spec inside t.
-func (d *Dir) createInToken(spec Spec, t *token, kek []byte) (Key, error) {
-	if err := d.reconnect(t.name); err != nil {
-		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
-	}
-	id, pub, err := t.dev.Generate(spec.Type.material(), spec.Name)
-	if err != nil {
-		return Key{}, fmt.Errorf("create key %q in token %q: %w: %v", spec.Name, t.name, ErrUnavailable, err)
-	}
-	rec, err := newTokenRecord(spec, time.Now(), t.name, id, pub, kek)
-	var data []byte
-	if err == nil {
-		data, err = rec.marshal()
-	}
-	if err == nil {
-		err = writeNew(d.keyPath(spec.Name), data)
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return Key{}, fmt.Errorf("create key %q: %w in %s; choose another name", spec.Name, ErrExists, d.path)
-		}
-		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
-	}
-	rec.objectID = id
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := &slot{d: d, rec: rec}
-	if d.kek != nil && t.in {
-		if s.priv, err = t.dev.Signer(id, pub); err != nil {
-			t.err = err
-		}
-	}
-	d.slots[spec.Name] = s
-	return rec.key, nil
 }
 
 // EnrollToken hands token name over to the keystore: it changes the

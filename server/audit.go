@@ -242,11 +242,44 @@ func (s *Server) auditSearch(c *call) error {
 	if err != nil {
 		return err
 	}
-	matches, next, err := audit.Search(c.r.Context(), s.audit.Store(), q, cp.Size)
+	size := cp.Size
+	if p.Get("size") != "" {
+		// A page of a search begun against an earlier checkpoint, which
+		// the client holds: answered against the same entries.
+		if size, err = queryInt(p, "size", 0); err != nil {
+			return err
+		}
+		if size < 1 || size > cp.Size {
+			return badRequest("size=%d: the log has %d entries", size, cp.Size)
+		}
+		signed = ""
+	}
+	matches, next, err := audit.Search(c.r.Context(), s.audit.Store(), q, size)
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	out := api.AuditSearch{Checkpoint: signed, Matches: matches}
+	if p.Get("proofs") == "1" && len(matches) > 0 {
+		// Each match proven in the tree of that size, as an incident
+		// report needs; the pages of one report share a Prover.
+		idx := make([]int64, len(matches))
+		for i, m := range matches {
+			idx[i] = m.Index
+		}
+		pr := s.prover(size)
+		if len(matches) == q.Limit {
+			if err := pr.LoadAll(c.r.Context()); err != nil {
+				return err
+			}
+		}
+		proofs, err := pr.Prove(c.r.Context(), idx)
+		if err != nil {
+			return err
+		}
+		for i := range matches {
+			matches[i].Proof = proofs[i]
+		}
+	}
+	out := api.AuditSearch{Checkpoint: signed, Size: size, Matches: matches}
 	if out.Matches == nil {
 		out.Matches = []audit.Match{}
 	}
@@ -286,4 +319,20 @@ func (s *Server) checkAuditReady() error {
 		return &apiError{http.StatusServiceUnavailable, "audit_unavailable", fmt.Sprintf("the audit log cannot sign checkpoints, so nothing is signed: %v", err)}
 	}
 	return nil
+}
+
+// prover returns the Prover for the tree of size entries, from a cache of
+// the two latest sizes: the pages of one incident report, answered
+// against one size, read each stored hash once.
+func (s *Server) prover(size int64) *audit.Prover {
+	s.proversMu.Lock()
+	defer s.proversMu.Unlock()
+	for _, p := range s.provers {
+		if p != nil && p.Size() == size {
+			return p
+		}
+	}
+	p := audit.NewProver(s.audit.Store(), size)
+	s.provers[1], s.provers[0] = s.provers[0], p
+	return p
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
@@ -24,9 +23,10 @@ import (
 const catalogFormat = "catalog"
 
 // getOpenPGPKey answers GET /v1/keys/{name}/openpgp with the key's
-// certificate. The self-signature is made now, dated at the key's creation
-// time, so it is the same bytes every time; it is still a signature, so it
-// is recorded.
+// certificate: its primary key, the subkey of every version and their
+// revocations. The certifications are made now, dated by the keystore, so
+// they are the same bytes every time for a given key state; they are
+// still signatures, so they are recorded.
 func (s *Server) getOpenPGPKey(c *call) error {
 	c.action = audit.ActionKeyCert
 	name := c.r.PathValue("name")
@@ -45,24 +45,16 @@ func (s *Server) getOpenPGPKey(c *call) error {
 	if !slices.Contains(pgpTypes, k.Type) {
 		return badRequest("key %q is %s, not an OpenPGP key; create one with --type pgp-ed25519 or pgp-rsa4096", name, k.Type)
 	}
-	signer, err := s.keys.Signer(name)
-	if err != nil {
-		return keyError(name, err)
-	}
-	ps, err := openpgpSigner(k, signer)
+	cert, primary, err := s.openpgpCertificate(k)
 	if err != nil {
 		return err
 	}
-	cert, err := ps.Certificate()
-	if err != nil {
-		return keyError(name, err)
-	}
 	e := c.entry(audit.Allowed, "")
-	e.Details = map[string]string{"openpgp_fingerprint": ps.Key().FingerprintHex(), "uid": k.UID}
+	e.Details = map[string]string{"openpgp_fingerprint": primary.FingerprintHex(), "uid": k.UID, "versions": strconv.Itoa(len(k.Versions))}
 	if _, err := s.record(c, e); err != nil {
 		return err
 	}
-	s.writeJSON(c.w, http.StatusOK, api.OpenPGPKey{Name: name, Fingerprint: ps.Key().FingerprintHex(), UID: k.UID, Certificate: cert})
+	s.writeJSON(c.w, http.StatusOK, api.OpenPGPKey{Name: name, Fingerprint: primary.FingerprintHex(), UID: k.UID, Certificate: cert})
 	return nil
 }
 
@@ -98,11 +90,12 @@ func (s *Server) signCatalog(c *call) error {
 	if k.Usage != "pgp" || !slices.Contains(pgpTypes, k.Type) {
 		return fmt.Errorf("catalog %q: key %q is %s for %s signatures; catalogs sign with a pgp-ed25519 or pgp-rsa4096 key", name, k.Name, k.Type, k.Usage)
 	}
-	signer, err := s.keys.Signer(spec.Key)
+	k, v, signer, err := s.activeSigner(spec.Key)
 	if err != nil {
-		return keyError(spec.Key, err)
+		return err
 	}
-	ps, err := openpgpSigner(k, signer)
+	c.key.Version, c.key.Fingerprint = v.Number, v.Fingerprint()
+	ps, err := openpgpSigner(k, v, signer)
 	if err != nil {
 		return err
 	}
@@ -110,13 +103,13 @@ func (s *Server) signCatalog(c *call) error {
 	if err != nil {
 		return catalogError(err)
 	}
-	files, err := res.Sign(ps, time.Now())
+	files, err := res.Sign(ps, s.now())
 	if err != nil {
 		return catalogError(err)
 	}
-	cert, err := ps.Certificate()
+	cert, _, err := s.openpgpCertificate(k)
 	if err != nil {
-		return keyError(spec.Key, err)
+		return err
 	}
 	var sigs bytes.Buffer
 	for _, f := range files {
@@ -131,7 +124,8 @@ func (s *Server) signCatalog(c *call) error {
 		"path":                res.Path,
 		"references":          strconv.Itoa(res.References),
 		"references_digest":   api.Digest(crypto.SHA256, res.ReferencesDigest[:]),
-		"openpgp_fingerprint": ps.Key().FingerprintHex(),
+		"openpgp_fingerprint": ps.Primary().FingerprintHex(),
+		"openpgp_signing_key": ps.Key().FingerprintHex(),
 	}
 	for _, p := range slices.Sorted(maps.Keys(req.Params)) {
 		e.Details["param."+p] = req.Params[p]
@@ -143,7 +137,7 @@ func (s *Server) signCatalog(c *call) error {
 	resp := api.CatalogSignResponse{
 		RequestID: c.id, Catalog: name, Path: res.Path, Digest: api.Digest(crypto.SHA256, res.SHA256[:]),
 		References: res.References, ReferencesDigest: api.Digest(crypto.SHA256, res.ReferencesDigest[:]),
-		Key: k.Name, OpenPGPFingerprint: ps.Key().FingerprintHex(), Certificate: cert,
+		Key: k.Name, OpenPGPFingerprint: ps.Primary().FingerprintHex(), Certificate: cert,
 	}
 	for _, f := range files {
 		resp.Files = append(resp.Files, api.CatalogFile{Name: f.Name, Data: f.Data})

@@ -328,8 +328,22 @@ func (s *Server) recordEvent(ev keystore.Event) {
 		Time: ev.Time, Server: s.id, RequestID: newRequestID(), Action: audit.ActionCustody,
 		Decision: audit.Allowed, Reason: ev.Reason, Principal: audit.Principal{Kind: "server", Name: s.id},
 	}
-	if ev.Kind == "lock" {
+	switch ev.Kind {
+	case "lock":
 		e.Action = audit.ActionLock
+	case "rotate":
+		e.Action = audit.ActionKeyRotate
+		if ev.Err != nil {
+			e.Decision = audit.Failed
+		}
+		if k := ev.Key; k != nil {
+			v, _ := k.VersionOf(k.Version)
+			e.Key = versionRef(*k, v)
+			e.Details = map[string]string{"scheduled": "true", "not_before": v.NotBefore.Format(timeFormat)}
+			if !v.NotAfter.IsZero() {
+				e.Details["not_after"] = v.NotAfter.Format(timeFormat)
+			}
+		}
 	}
 	if len(ev.Lost) > 0 {
 		e.Details = map[string]string{"discarded": describeReceived(ev.Lost)}

@@ -78,6 +78,12 @@ type fixtureOptions struct {
 	wrapStore    func(audit.Store) audit.Store
 	wrapRecorder func(server.Recorder) server.Recorder
 	readiness    server.Readiness
+	// now, if set, is the clock of the server and the keyring (set
+	// before any key is created); rotateEvery their rotation policy.
+	now         func() time.Time
+	rotateEvery func(name string) time.Duration
+	// keyListKey names the key-list root key, which the fixture creates.
+	keyListKey string
 }
 
 // discardLog is the audit log of fixtures with auditOff.
@@ -100,8 +106,19 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		tb.Fatal(err)
 	}
 	keys := keystore.NewKeyring(ks, keystore.Timeouts{})
+	if o.now != nil {
+		keys.SetClock(o.now)
+	}
+	if o.rotateEvery != nil {
+		keys.SetRotation(o.rotateEvery)
+	}
 	if err := keys.Unlock("test", pass); err != nil {
 		tb.Fatal(err)
+	}
+	if o.keyListKey != "" {
+		if _, err := keys.Create(keystore.Spec{Name: o.keyListKey, Type: keystore.Ed25519, Usage: "key-list"}); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if _, err := keys.Create(keystore.Spec{Name: "release", Type: keystore.ECDSAP256}); err != nil {
 		tb.Fatal(err)
@@ -217,6 +234,9 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		Limits:    limits,
 		Tokens:    server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour},
 		Certs:     keycert.NewDir(f.certDir),
+
+		KeyListKey: o.keyListKey,
+		Now:        o.now,
 	})
 	f.srv = srv
 	ts := httptest.NewUnstartedServer(srv.Handler())

@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto"
-	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/format/deb"
@@ -56,11 +55,11 @@ func (debFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		return nil, badRequest("%q: %v", it.Name, err)
 	}
 	contentSum := h.Sum(nil)
-	s, err := openpgpSigner(sc.key, sc.signer)
+	s, err := openpgpSigner(sc.key, sc.version, sc.signer)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := deb.Sign(s, h, time.Now())
+	sig, err := deb.Sign(s, h, sc.now)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +68,7 @@ func (debFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		"version":             id.Version,
 		"architecture":        id.Architecture,
 		"member":              deb.SignatureMember,
-		"openpgp_fingerprint": s.Key().FingerprintHex(),
+		"openpgp_fingerprint": s.Primary().FingerprintHex(),
+		"openpgp_signing_key": s.Key().FingerprintHex(),
 	}}, nil
 }

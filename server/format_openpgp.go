@@ -15,13 +15,119 @@ import (
 // pgpTypes are the key types that sign OpenPGP formats.
 var pgpTypes = []keystore.Type{keystore.PGPEd25519, keystore.PGPRSA4096}
 
-// openpgpSigner returns the OpenPGP view of k, signing with s.
-func openpgpSigner(k keystore.Key, s crypto.Signer) (*openpgp.Signer, error) {
-	ok, err := openpgp.NewKey(k.Public, k.Created, k.UID)
+// openpgpPrimary returns the primary key of the OpenPGP key k: one that
+// only certifies, or for a key made before versions, one that also
+// signed documents itself (docs/rotation.md).
+func openpgpPrimary(k keystore.Key) (*openpgp.Key, error) {
+	newKey := openpgp.NewCertifyingKey
+	if k.PrimarySigns {
+		newKey = openpgp.NewKey
+	}
+	pk, err := newKey(k.Public, k.Created, k.UID)
 	if err != nil {
 		return nil, fmt.Errorf("key %q: %w", k.Name, err)
 	}
-	return openpgp.NewSigner(ok, s)
+	return pk, nil
+}
+
+// primarySigningUsages are the usages whose OpenPGP keys sign with their
+// primary key (as version 1) rather than with a subkey: debsig-verify
+// finds the policy of a signature by the fingerprint of the key that
+// made it, so a signing subkey would need a new policy at every rotation
+// (docs/rotation.md).
+var primarySigningUsages = map[string]bool{"deb": true}
+
+// isPrimaryVersion reports whether version v of k is k's primary key.
+func isPrimaryVersion(k keystore.Key, v keystore.Version) bool {
+	return k.PrimarySigns && v.Number == 1
+}
+
+// openpgpSigner returns the OpenPGP signer of version v of k, whose
+// private half is s: a signing subkey of k's primary, or the primary
+// itself for version 1 of a key made before versions.
+func openpgpSigner(k keystore.Key, v keystore.Version, s crypto.Signer) (*openpgp.Signer, error) {
+	primary, err := openpgpPrimary(k)
+	if err != nil {
+		return nil, err
+	}
+	if isPrimaryVersion(k, v) {
+		return openpgp.NewSigner(primary, s)
+	}
+	sub, err := openpgp.NewSubkey(v.Public, v.Created)
+	if err != nil {
+		return nil, fmt.Errorf("key %q version %d: %w", k.Name, v.Number, err)
+	}
+	return openpgp.NewSubkeySigner(primary, sub, s)
+}
+
+// openpgpFingerprint is the OpenPGP fingerprint of version v of k.
+func openpgpFingerprint(k keystore.Key, v keystore.Version) string {
+	if isPrimaryVersion(k, v) {
+		if pk, err := openpgpPrimary(k); err == nil {
+			return pk.FingerprintHex()
+		}
+		return ""
+	}
+	if sub, err := openpgp.NewSubkey(v.Public, v.Created); err == nil {
+		return sub.FingerprintHex()
+	}
+	return ""
+}
+
+// revocationReasons map keystore reasons to OpenPGP's.
+var revocationReasons = map[keystore.Reason]openpgp.RevocationReason{
+	keystore.Compromised: openpgp.ReasonCompromised,
+	keystore.Superseded:  openpgp.ReasonSuperseded,
+	keystore.RetiredKey:  openpgp.ReasonRetired,
+}
+
+// openpgpCertificate returns k's certificate: the primary key and user id
+// with its self-certification, then every version that is a subkey with
+// its binding (expiring at the end of its window) and, if revoked, its
+// revocation. The primary signs them now, each dated by the keystore, so
+// the certificate of a given key state is the same bytes every time.
+func (s *Server) openpgpCertificate(k keystore.Key) ([]byte, *openpgp.Key, error) {
+	primary, err := openpgpPrimary(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := s.keys.PrimarySigner(k.Name)
+	if err != nil {
+		return nil, nil, keyError(k.Name, err)
+	}
+	ps, err := openpgp.NewSigner(primary, signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key %q: %w", k.Name, err)
+	}
+	var subs []openpgp.Subkey
+	for _, v := range k.Versions {
+		if isPrimaryVersion(k, v) {
+			continue
+		}
+		sub, err := openpgp.NewSubkey(v.Public, v.Created)
+		if err != nil {
+			return nil, nil, fmt.Errorf("key %q version %d: %w", k.Name, v.Number, err)
+		}
+		sk := openpgp.Subkey{Key: sub, Bound: v.Updated, BackSig: v.BackSig}
+		if !v.NotAfter.IsZero() {
+			// A window rotated away within its first second still needs
+			// a positive lifetime: 0 would mean it never expires.
+			sk.Expires = v.NotAfter
+			if !sk.Expires.After(v.Created) {
+				sk.Expires = v.Created.Add(time.Second)
+			}
+		}
+		if v.State == keystore.Revoked {
+			sk.Bound = v.Created
+			sk.Revoked = &openpgp.Revocation{Time: v.Revoked, Reason: revocationReasons[v.Reason], Text: "signet: " + string(v.Reason)}
+		}
+		subs = append(subs, sk)
+	}
+	cert, err := ps.Certificate(subs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key %q: %w", k.Name, err)
+	}
+	return cert, primary, nil
 }
 
 // pgpFormat is a detached OpenPGP signature (format/openpgp), binary or
@@ -54,11 +160,11 @@ func (pgpFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		return nil, badRequest("%q: %v", it.Name, err)
 	}
 	fileSum := h.Sum(nil) // Sum does not change h: this is the file's own SHA-256
-	s, err := openpgpSigner(sc.key, sc.signer)
+	s, err := openpgpSigner(sc.key, sc.version, sc.signer)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.Detached(h, time.Now())
+	sig, err := s.Detached(h, sc.now)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +172,8 @@ func (pgpFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		sig = openpgp.Armor(sig, "PGP SIGNATURE")
 	}
 	return &signed{sig: sig, digests: []string{api.Digest(crypto.SHA256, fileSum)}, details: map[string]string{
-		"openpgp_fingerprint": s.Key().FingerprintHex(), "signature_type": "binary", "armor": fmt.Sprint(sc.opts.Armor)}}, nil
+		"openpgp_fingerprint": s.Primary().FingerprintHex(), "openpgp_signing_key": s.Key().FingerprintHex(),
+		"signature_type": "binary", "armor": fmt.Sprint(sc.opts.Armor)}}, nil
 }
 
 // pgpClearsignFormat is a cleartext-signed text (format/openpgp). The text
@@ -91,15 +198,15 @@ func (pgpClearsignFormat) sign(sc *signContext, it *api.SignItem) (*signed, erro
 			"%q is %d bytes; this server clearsigns at most %d bytes (limits.max_message_bytes): use a detached signature (format pgp), which uploads nothing",
 			it.Name, len(it.Data), sc.limits.MaxMessageBytes)}
 	}
-	s, err := openpgpSigner(sc.key, sc.signer)
+	s, err := openpgpSigner(sc.key, sc.version, sc.signer)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.Clearsign(it.Data, time.Now())
+	out, err := s.Clearsign(it.Data, sc.now)
 	if err != nil {
 		return nil, badRequest("%q: %v", it.Name, err)
 	}
 	sum := sha256.Sum256(it.Data)
 	return &signed{sig: out, digests: []string{api.Digest(crypto.SHA256, sum[:])}, details: map[string]string{
-		"openpgp_fingerprint": s.Key().FingerprintHex(), "signature_type": "text"}}, nil
+		"openpgp_fingerprint": s.Primary().FingerprintHex(), "openpgp_signing_key": s.Key().FingerprintHex(), "signature_type": "text"}}, nil
 }

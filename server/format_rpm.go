@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/format/rpm"
@@ -63,11 +62,11 @@ func (rpmFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 			return nil, err
 		}
 	}
-	s, err := openpgpSigner(sc.key, sc.signer)
+	s, err := openpgpSigner(sc.key, sc.version, sc.signer)
 	if err != nil {
 		return nil, err
 	}
-	_, sig, err := rpm.SignHeader(s, it.Data, time.Now())
+	_, sig, err := rpm.SignHeader(s, it.Data, sc.now)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +85,8 @@ func (rpmFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		"source":              fmt.Sprint(n.Source),
 		"payload_digest":      ph.PayloadDigest,
 		"signature_tag":       map[rpm.Tag]string{rpm.TagRSAHeader: "RSAHEADER", rpm.TagDSAHeader: "DSAHEADER"}[tag],
-		"openpgp_fingerprint": s.Key().FingerprintHex(),
+		"openpgp_fingerprint": s.Primary().FingerprintHex(),
+		"openpgp_signing_key": s.Key().FingerprintHex(),
 	}
 	if n.Epoch == "" {
 		delete(details, "epoch")

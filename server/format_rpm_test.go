@@ -28,7 +28,7 @@ func newPackagesFixture(t *testing.T, limits server.Limits) *fixture {
 		"packager": {Grants: []policy.Grant{{Keys: []string{"rpm-ed", "deb-ed", "pgp-ed"}, Formats: []string{"rpm", "deb"}, Artifacts: []string{"hello*"}}}},
 	}})
 	for name, usage := range map[string]string{"rpm-ed": "rpm", "deb-ed": "deb", "pgp-ed": "pgp"} {
-		if _, err := f.keys.Create(keystore.Spec{Name: name, Type: keystore.PGPEd25519, Usage: usage, UID: "Signet Packages <packages@example.org>"}); err != nil {
+		if _, err := f.keys.Create(keystore.Spec{Name: name, Type: keystore.PGPEd25519, Usage: usage, UID: "Signet Packages <packages@example.org>", PrimarySigns: usage == "deb"}); err != nil {
 			t.Fatal(err)
 		}
 	}

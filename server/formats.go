@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/format/raw"
@@ -37,10 +38,12 @@ type signingFormat interface {
 // signContext is what a format signs with, shared by the items of one
 // request.
 type signContext struct {
-	key    keystore.Key
-	signer crypto.Signer
-	opts   *api.SignOptions
-	limits *Limits
+	key     keystore.Key
+	version keystore.Version // the version signer holds
+	signer  crypto.Signer
+	now     time.Time // the signatures' time
+	opts    *api.SignOptions
+	limits  *Limits
 	// authorize checks that the caller may sign artifact with this key in
 	// this format, for formats whose input names further artifacts (the
 	// subjects of an attestation).
@@ -87,13 +90,15 @@ func formatNames() string {
 // token's signing input would be a valid token, so such keys must never
 // sign anything else.
 const (
-	usageToken = "token"
-	usageAudit = "audit"
+	usageToken   = "token"
+	usageAudit   = "audit"
+	usageKeyList = "key-list" // signs key lists (package keylist)
 )
 
 var internalUsages = map[string][]keystore.Type{
-	usageToken: {keystore.Ed25519},
-	usageAudit: {keystore.Ed25519},
+	usageToken:   {keystore.Ed25519},
+	usageAudit:   {keystore.Ed25519},
+	usageKeyList: {keystore.Ed25519},
 }
 
 // checkUsage checks that a key of type t may be created for usage u: some
@@ -155,7 +160,8 @@ func (rawFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 		return nil, badRequest("%q: format raw takes no trusted comment; trusted comments are for format minisign", it.Name)
 	}
 	opts := raw.Options{PSS: sc.opts.RSAPSS}
-	if _, err := raw.Algorithm(k.Public, opts); err != nil {
+	alg, err := raw.Algorithm(k.Public, opts)
+	if err != nil {
 		return nil, badRequest("key %q (%s): %v", k.Name, k.Type, err)
 	}
 	h, err := raw.Hash(k.Public)
@@ -190,5 +196,7 @@ func (rawFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signed{sig: sig, digests: []string{digest}}, nil
+	// The algorithm is recorded so that re-signing (signet incident
+	// resign) can sign as before.
+	return &signed{sig: sig, digests: []string{digest}, details: map[string]string{"algorithm": alg}}, nil
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
-	"github.com/signet-dev/signet/format/openpgp"
 	"github.com/signet-dev/signet/format/raw"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
@@ -186,7 +185,7 @@ func (s *Server) createKey(c *call) error {
 	if slices.Contains(pgpTypes, t) && req.UID == "" {
 		return badRequest("key %q: an OpenPGP key needs a user id, such as --uid 'Release Team <release@example.org>'", req.Name)
 	}
-	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID})
+	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID, PrimarySigns: primarySigningUsages[req.Usage]})
 	if err != nil {
 		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
 			return keyError(req.Name, err)
@@ -239,6 +238,11 @@ func (s *Server) sign(c *call) error {
 	if len(req.Items) > 0 {
 		c.artifact = &audit.Artifact{Name: req.Items[0].Name}
 	}
+	// Refusals record the version that would have signed, so that an
+	// incident report for a window finds the attempts made in it.
+	if k, err := s.keys.Key(req.Key); err == nil {
+		c.key.Version = k.Version
+	}
 	f := formats[req.Format]
 	if t := c.principal.Token; t != nil && t.Scope.MaxItems > 0 && len(req.Items) > t.Scope.MaxItems {
 		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
@@ -285,15 +289,23 @@ func (s *Server) sign(c *call) error {
 	if err := f.checkOptions(&req.Options); err != nil {
 		return err
 	}
-	signer, err := s.keys.Signer(req.Key)
+	k, v, signer, err := s.activeSigner(req.Key)
 	if err != nil {
-		return keyError(req.Key, err)
+		return err
 	}
+	c.key = versionRef(k, v)
 	// No signature is made that the log could not prove.
 	if err := s.checkAuditReady(); err != nil {
 		return err
 	}
-	sc := &signContext{key: k, signer: signer, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
+	// A version made by a scheduled rotation during this request is
+	// younger than the request: its signatures are dated no earlier than
+	// it (an OpenPGP signature older than its subkey does not verify).
+	now := c.start
+	if now.Before(v.Created) {
+		now = v.Created
+	}
+	sc := &signContext{key: k, version: v, signer: signer, now: now, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
 	sc.authorize = func(artifact string) error {
 		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
 	}
@@ -301,6 +313,7 @@ func (s *Server) sign(c *call) error {
 		RequestID:      c.id,
 		Key:            k.Name,
 		KeyFingerprint: c.key.Fingerprint,
+		KeyVersion:     v.Number,
 		Signatures:     make([]api.Signature, len(req.Items)),
 	}
 	entries := make([]audit.Entry, len(req.Items))
@@ -495,6 +508,8 @@ func keyError(name string, err error) error {
 		return &apiError{http.StatusConflict, "exists", fmt.Sprintf("a key named %q already exists", name)}
 	case errors.Is(err, keystore.ErrLocked):
 		return &apiError{http.StatusServiceUnavailable, "locked", "keystore locked: ask a custodian to run 'signet unlock'"}
+	case errors.Is(err, keystore.ErrRetired):
+		return &apiError{http.StatusConflict, "not_active", fmt.Sprintf("%v", err)}
 	case errors.Is(err, keystore.ErrUnavailable):
 		// Token errors name the token and the PKCS #11 error; they never
 		// carry key material.
@@ -505,10 +520,11 @@ func keyError(name string, err error) error {
 
 // describe returns the API view of k, with its PEM public key if asked.
 func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
-	out := api.Key{Name: k.Name, Type: string(k.Type), Usage: k.Usage, UID: k.UID, Created: k.Created, Fingerprint: k.Fingerprint()}
+	out := api.Key{Name: k.Name, Type: string(k.Type), Usage: k.Usage, UID: k.UID, Created: k.Created, Fingerprint: k.Fingerprint(),
+		Version: k.Version, Versions: describeVersions(k, withPublic)}
 	if slices.Contains(pgpTypes, k.Type) {
-		if ok, err := openpgp.NewKey(k.Public, k.Created, k.UID); err == nil {
-			out.OpenPGPFingerprint = ok.FingerprintHex()
+		if pk, err := openpgpPrimary(k); err == nil {
+			out.OpenPGPFingerprint = pk.FingerprintHex()
 		}
 	}
 	if withPublic {
@@ -538,6 +554,10 @@ func typeName[T any]() string {
 		return "rekey approval"
 	case *api.EnrollRequest:
 		return "enroll request"
+	case *api.RevokeRequest:
+		return "revoke request"
+	case *api.TransitionRequest:
+		return "transition request"
 	}
 	return "request"
 }

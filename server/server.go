@@ -74,6 +74,11 @@ type Keyring interface {
 	Lock() bool
 	Status() keystore.Status
 	Locked() bool
+	// Key versions (docs/rotation.md): a new version, a revoked one, and
+	// the signer of an OpenPGP key's primary, which certifies subkeys.
+	Rotate(name string) (keystore.Key, error)
+	Revoke(name string, version int, reason keystore.Reason) (keystore.Key, error)
+	PrimarySigner(name string) (crypto.Signer, error)
 }
 
 // Custodian is what a Keyring adds for custody administration: handing
@@ -165,6 +170,12 @@ type Options struct {
 	Metrics  *Metrics           // nil: none are kept
 	// Readiness bounds and caches the probes of GET /readyz.
 	Readiness Readiness
+	// KeyListKey is the keystore key (Ed25519, usage key-list) that signs
+	// key lists; "" if this server signs none.
+	KeyListKey string
+	// Now is the clock that dates signatures and audit entries; nil is
+	// time.Now. Tests move it through key windows.
+	Now func() time.Time
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -194,6 +205,12 @@ type Server struct {
 	metrics  *Metrics
 	probe    prober
 
+	keyListKey string
+	now        func() time.Time
+
+	proversMu sync.Mutex
+	provers   [2]*audit.Prover // for incident reports; see prover
+
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 
@@ -206,6 +223,9 @@ func New(o Options) *Server {
 	if o.Audit == nil {
 		panic("server: Options.Audit is nil: a server never signs without an audit log")
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	s := &Server{
 		certs:    o.Certs,
 		keys:     o.Keys,
@@ -216,6 +236,9 @@ func New(o Options) *Server {
 		log:      o.Log,
 		slots:    make(chan struct{}, limits.MaxInflight),
 		metrics:  o.Metrics,
+
+		keyListKey: o.KeyListKey,
+		now:        o.Now,
 	}
 	s.settings.Store(newSettings(Settings{Policy: o.Policy, Authn: o.Authn, Tokens: o.Tokens, Catalogs: o.Catalogs}))
 	s.probe.ttl, s.probe.timeout = o.Readiness.withDefaults()
@@ -287,6 +310,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/sign", s.api(s.sign))
 	mux.Handle("GET /v1/keys/{name}/openpgp", s.api(s.getOpenPGPKey))
 	mux.Handle("POST /v1/catalogs/{name}/sign", s.api(s.signCatalog))
+	mux.Handle("POST /v1/keys/{name}/rotate", s.api(s.rotateKey))
+	mux.Handle("POST /v1/keys/{name}/revoke", s.api(s.revokeKey))
+	mux.Handle("GET /v1/keys/{name}/key-list", s.api(s.getKeyList))
+	mux.Handle("POST /v1/transitions", s.api(s.transitionKeys))
 	mux.Handle("POST /v1/keys/{name}/csr", s.api(s.keyCSR))
 	mux.Handle("GET /v1/keys/{name}/chain", s.api(s.keyChain))
 	mux.Handle("PUT /v1/keys/{name}/chain", s.api(s.attachChain))
@@ -318,6 +345,7 @@ func (s *Server) Handler() http.Handler {
 		"/v1/audit/checkpoint": "GET", "/v1/audit/key": "GET", "/v1/audit/proof": "GET", "/v1/audit/consistency": "GET",
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
 		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
+		"/v1/keys/{name}/rotate": "POST", "/v1/keys/{name}/revoke": "POST", "/v1/keys/{name}/key-list": "GET", "/v1/transitions": "POST",
 		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/v1/limits": "GET", "/ui/": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
@@ -456,7 +484,7 @@ func (s *Server) recordRefusal(c *call, err error) error {
 // authentication and error rendering.
 func (s *Server) api(h func(*call) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := &call{w: w, r: r, id: newRequestID(), start: time.Now(), set: s.settings.Load()}
+		c := &call{w: w, r: r, id: newRequestID(), start: s.now(), set: s.settings.Load()}
 		w.Header()["X-Request-Id"] = []string{c.id}
 		err := s.serve(c, h)
 		if err != nil {

@@ -60,6 +60,10 @@ func TestSignEveryKeyType(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// The active version signs (for an OpenPGP key, a subkey
+				// rather than the primary, Public).
+				v, _ := k.VersionOf(k.Version)
+				k.Public = v.Public
 				// Check independently of the client's own verification.
 				for i, s := range sigs {
 					msg, _ := os.ReadFile(paths[i])

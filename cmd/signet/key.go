@@ -37,7 +37,11 @@ func (o *clientOptions) client() (*client.Client, error) {
 
 func runKey(env *cmdEnv, args []string) error {
 	if len(args) == 0 {
-		return usagef("key needs a subcommand: create, list, public or cert")
+		return usagef("key needs a subcommand: create, list, public, cert, versions, rotate, revoke or transition")
+	}
+	switch args[0] {
+	case "rotate", "revoke", "versions", "transition":
+		return runKeyLifecycle(env, args[0], args[1:])
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("key "+sub, flag.ContinueOnError)
@@ -85,7 +89,10 @@ func runKey(env *cmdEnv, args []string) error {
 		return tw.Flush()
 	case "public":
 		if len(pos) != 1 {
-			return usagef("usage: signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]")
+			return usagef("usage: signet key public NAME [--format pem|ssh|minisign|openpgp|key-list] [--armor]")
+		}
+		if *pubFormat == "key-list" {
+			return writeKeyList(env, c, pos[0])
 		}
 		if *pubFormat == "openpgp" {
 			k, err := c.OpenPGPKey(env.ctx, pos[0])
@@ -114,7 +121,7 @@ func runKey(env *cmdEnv, args []string) error {
 	case "cert":
 		return runKeyCert(env, c, pos, certOpts)
 	default:
-		return usagef("unknown key subcommand %q: use create, list, public or cert", sub)
+		return usagef("unknown key subcommand %q: use create, list, public, cert, versions, rotate, revoke or transition", sub)
 	}
 	return nil
 }
@@ -201,17 +208,14 @@ func runVerify(env *cmdEnv, args []string) error {
 		*sigFile = file + ".sig"
 	}
 	var pub crypto.PublicKey
+	var k *api.Key
 	label := *pubFile
 	if *key != "" {
 		c, err := cf.client()
 		if err != nil {
 			return err
 		}
-		k, err := c.Key(env.ctx, *key)
-		if err != nil {
-			return err
-		}
-		if pub, err = client.PublicKey(k); err != nil {
+		if k, err = c.Key(env.ctx, *key); err != nil {
 			return err
 		}
 		label = fmt.Sprintf("key %s (%s)", k.Name, k.Fingerprint)
@@ -222,8 +226,24 @@ func runVerify(env *cmdEnv, args []string) error {
 	if err != nil {
 		return hintf("sign it first with 'signet sign', or name the signature with --signature", "reading signature: %w", err)
 	}
-	if err := client.VerifyFile(pub, file, sig, raw.Options{PSS: *pss}); err != nil {
+	if k != nil {
+		// Any version the key has had, unless revoked (docs/rotation.md).
+		var n int
+		if n, err = client.VerifyFileVersions(k, file, sig, raw.Options{PSS: *pss}); err == nil && n != 0 && n != k.Version {
+			for _, v := range k.Versions {
+				if v.Version == n {
+					label = fmt.Sprintf("key %s version %d (%s), %s", k.Name, n, v.Fingerprint, v.State)
+				}
+			}
+		}
+	} else {
+		err = client.VerifyFile(pub, file, sig, raw.Options{PSS: *pss})
+	}
+	if err != nil {
 		if errors.Is(err, raw.ErrVerify) {
+			if err != raw.ErrVerify {
+				return fmt.Errorf("%s: BAD signature %s: %v", file, *sigFile, err)
+			}
 			return fmt.Errorf("%s: BAD signature %s for %s", file, *sigFile, label)
 		}
 		return err

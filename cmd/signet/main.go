@@ -32,7 +32,13 @@ Usage:
     signet hsm enroll NAME [--pin-file FILE]
     signet key create NAME --type TYPE [--usage USAGE] [--uid 'Name <email>']
     signet key list
-    signet key public NAME [--format pem|ssh|minisign|openpgp] [--armor]
+    signet key public NAME [--format pem|ssh|minisign|openpgp|key-list] [--armor]
+    signet key versions NAME
+    signet key rotate NAME
+    signet key revoke NAME --version V --reason compromised|superseded|retired
+    signet key transition OLD NEW [--reason TEXT] [-o FILE]
+    signet verify-transition --old OLD-KEY [--log-key KEY] [--new-key-out PEM] STATEMENT
+    signet verify-key-list --root ROOT.pem [--key NAME] KEY-LIST.json
     signet key cert NAME [--csr [--subject 'CN=…,O=…'] | --import-chain chain.pem]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
     signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--files-from LIST|-] [FILE...]
@@ -58,12 +64,29 @@ Usage:
                         [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
     signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
     signet audit watch --server URL [--log-key KEY] --state FILE
+    signet incident report --key NAME [--version V] [--since T] [--until T] [--json] [-o FILE]
+                           [--log-key KEY] [--data DIR | --config FILE | --postgres URL | --server URL]
+    signet incident resign --report R --source DIR --key NEW [--log-key KEY]
     signet agent --config agent.yaml [--socket PATH]
     signet cot sign --key NAME [-o SIG] chain-of-trust.json
     signet cot verify --task-id ID --queue URL --trust trust.yaml
                       [--task-type TYPE] [--json] [--require-rebuild] [--parallel N]
     signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR
                      [--artifact [TASKID:]PATH]... [--task-type TYPE] [--json] [--parallel N]
+
+Keys have versions, each with a validity window and a state (active,
+retired, revoked); the active one signs, and retired ones still verify.
+key rotate makes a new version now (keys with rotation.keys.NAME.rotate_every
+in the config rotate by themselves); key revoke repudiates one: for an
+OpenPGP key a revocation of its subkey, published with key public --format
+openpgp, for other keys a mark in the signed key list (key public --format
+key-list, checked with verify-key-list against the root key). key
+transition has two keys sign a statement that the new one replaces the
+old, checked with verify-transition against the old key. incident report
+lists from the audit log, each entry proven, everything a key or one
+version signed, by principal and token, and the attempts refused; with
+--json it is the input of incident resign, which signs every reported
+artifact found in DIR again with a new key. See docs/rotation.md.
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
@@ -263,6 +286,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCoT(env, rest)
 	case "catalog":
 		err = runCatalog(env, rest)
+	case "incident":
+		err = runIncident(env, rest)
+	case "verify-transition":
+		err = runVerifyTransition(env, rest)
+	case "verify-key-list":
+		err = runVerifyKeyList(env, rest)
 	case "agent":
 		err = runAgent(env, rest)
 	case "config":

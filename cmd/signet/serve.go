@@ -88,12 +88,16 @@ func runServe(env *cmdEnv, args []string) error {
 		ttl = keystore.Timeouts{} // a development keystore stays unlocked
 	}
 	keys := keystore.NewKeyring(dir, ttl)
+	keys.SetRotation(cfg.RotateEvery)
 	defer keys.Lock() // wipe keys and log out of tokens on the way out
 	if passphrase != nil {
 		if err := keys.Unlock("dev", passphrase); err != nil {
 			return fmt.Errorf("unlocking development keystore: %w", err)
 		}
 		if err := dev.EnsureAuditKey(dir, cfg.AuditKey()); err != nil {
+			return err
+		}
+		if err := dev.EnsureKeyListKey(dir, cfg.KeyListKey()); err != nil {
 			return err
 		}
 	}
@@ -138,7 +142,8 @@ func runServe(env *cmdEnv, args []string) error {
 	set := rt.Settings(cfg)
 	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
 		Limits: cfg.Limits, Log: log, Metrics: metrics,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: keycert.NewDir(cfg.CertsDir())}
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: keycert.NewDir(cfg.CertsDir()),
+		KeyListKey: cfg.KeyListKey()}
 	if err := checkTokenSigningKey(cfg, keys, log); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 
 	gopenpgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -43,7 +44,9 @@ func ReadCertificate(cert []byte) (*gopenpgp.Entity, error) {
 
 // CheckDetached checks sig (binary or armored), a binary-document
 // signature by cert's key, against h, a SHA-256 hash fed with the
-// document. It consumes h.
+// document. It consumes h. The signature may be by the primary key, if it
+// signs documents, or by one of its signing subkeys that is not revoked
+// and was valid when the signature was made.
 func CheckDetached(cert []byte, h hash.Hash, sig []byte) error {
 	ent, err := ReadCertificate(cert)
 	if err != nil {
@@ -65,13 +68,44 @@ func CheckDetached(cert []byte, h hash.Hash, sig []byte) error {
 	if !ok {
 		return fmt.Errorf("openpgp: signature: got a %T packet", p)
 	}
-	if s.SigType != packet.SigTypeBinary || s.IssuerKeyId == nil || *s.IssuerKeyId != ent.PrimaryKey.KeyId {
+	if s.SigType != packet.SigTypeBinary || s.IssuerKeyId == nil {
 		return fmt.Errorf("%w: not a binary-document signature by key %s", ErrVerify, ent.PrimaryKey.KeyIdString())
 	}
-	if err := ent.PrimaryKey.VerifySignature(h, s); err != nil {
+	signer, err := signingKey(ent, *s.IssuerKeyId, s.CreationTime)
+	if err != nil {
+		return err
+	}
+	if err := signer.VerifySignature(h, s); err != nil {
 		return fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	return nil
+}
+
+// signingKey returns the key of ent with key id id that could make a
+// document signature at t.
+func signingKey(ent *gopenpgp.Entity, id uint64, t time.Time) (*packet.PublicKey, error) {
+	if ent.PrimaryKey.KeyId == id {
+		self, _ := ent.PrimarySelfSignature()
+		if self == nil || self.FlagsValid && !self.FlagSign {
+			return nil, fmt.Errorf("%w: primary key %s does not sign documents", ErrVerify, ent.PrimaryKey.KeyIdString())
+		}
+		return ent.PrimaryKey, nil
+	}
+	for _, sub := range ent.Subkeys {
+		if sub.PublicKey.KeyId != id {
+			continue
+		}
+		switch {
+		case !sub.Sig.FlagsValid || !sub.Sig.FlagSign:
+			return nil, fmt.Errorf("%w: subkey %s is not a signing subkey", ErrVerify, sub.PublicKey.KeyIdString())
+		case len(sub.Revocations) > 0:
+			return nil, fmt.Errorf("%w: subkey %s is revoked", ErrVerify, sub.PublicKey.KeyIdString())
+		case t.Before(sub.PublicKey.CreationTime) || sub.PublicKey.KeyExpired(sub.Sig, t):
+			return nil, fmt.Errorf("%w: subkey %s was not valid at %v", ErrVerify, sub.PublicKey.KeyIdString(), t.UTC())
+		}
+		return sub.PublicKey, nil
+	}
+	return nil, fmt.Errorf("%w: not a signature by key %s or one of its subkeys", ErrVerify, ent.PrimaryKey.KeyIdString())
 }
 
 // CheckClearsigned checks a cleartext-signed message by cert's key and
@@ -88,7 +122,22 @@ func CheckClearsigned(cert, msg []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(rest)) != 0 {
 		return nil, fmt.Errorf("%w: data after the signature", ErrVerify)
 	}
-	if _, err := gopenpgp.CheckDetachedSignature(gopenpgp.EntityList{ent}, bytes.NewReader(b.Bytes), b.ArmoredSignature.Body, nil); err != nil {
+	sig, err := io.ReadAll(b.ArmoredSignature.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature armor: %v", ErrVerify, err)
+	}
+	p, err := packet.Read(bytes.NewReader(sig))
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrVerify, err)
+	}
+	s, ok := p.(*packet.Signature)
+	if !ok {
+		return nil, fmt.Errorf("%w: signature: got a %T packet", ErrVerify, p)
+	}
+	// A subkey's validity is judged when it signed: its window may have
+	// ended since.
+	at := &packet.Config{Time: func() time.Time { return s.CreationTime }}
+	if _, err := gopenpgp.CheckDetachedSignature(gopenpgp.EntityList{ent}, bytes.NewReader(b.Bytes), bytes.NewReader(sig), at); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	return b.Plaintext, nil

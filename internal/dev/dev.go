@@ -103,6 +103,16 @@ func EnsureAuditKey(keys *keystore.Dir, name string) error {
 	return err
 }
 
+// EnsureKeyListKey creates the root key that signs key lists in an
+// unlocked development keystore on first start.
+func EnsureKeyListKey(keys *keystore.Dir, name string) error {
+	if _, err := keys.Key(name); err == nil {
+		return nil
+	}
+	_, err := keys.Create(keystore.Spec{Name: name, Type: keystore.Ed25519, Usage: "key-list"})
+	return err
+}
+
 // WriteClientEnv writes dir/client.env for a server reachable at addr and
 // returns its contents.
 func WriteClientEnv(dir string, addr net.Addr) (string, error) {
