@@ -28,16 +28,24 @@ type version struct {
 	Reason    string
 }
 
-// keyInfoOf describes k. A key without versions is one version, active
-// since it was created, as keys were before rotation.
+// keyInfoOf describes k with its versions and their windows. A key the
+// keystore lists without versions is one version, active since it was
+// created.
 func keyInfoOf(k keystore.Key) keyInfo {
 	backend := k.Backend
 	if backend == "" {
 		backend = "file"
 	}
-	return keyInfo{
+	info := keyInfo{
 		Name: k.Name, Type: string(k.Type), Usage: k.Usage, Fingerprint: k.Fingerprint(), Created: k.Created, Backend: backend,
-		Signs:    k.Usage != "audit" && k.Usage != "token",
-		Versions: []version{{Number: 1, State: "active", NotBefore: k.Created}},
+		Signs: k.Usage != "audit" && k.Usage != "token" && k.Usage != "key-list",
 	}
+	for _, v := range k.Versions {
+		info.Versions = append(info.Versions, version{Number: v.Number, State: string(v.State), NotBefore: v.NotBefore,
+			NotAfter: v.NotAfter, Revoked: v.Revoked, Reason: string(v.Reason)})
+	}
+	if len(info.Versions) == 0 {
+		info.Versions = []version{{Number: 1, State: "active", NotBefore: k.Created}}
+	}
+	return info
 }
