@@ -18,10 +18,10 @@ import (
 // year) without reading the entries: a million entries are a few thousand
 // counts.
 //
-// Like the digest index, counts are derived data kept behind the log, not
+// Like the term index, counts are derived data kept behind the log, not
 // by the commit: an upsert into an index keyed by time, key and principal
 // would dirty pages a commit must write and fsync, which the log avoids
-// (see SQLStore). A background pass (IndexDigests) counts entries in
+// (see SQLStore). A background pass (Index) counts entries in
 // chunks, each chunk in one transaction that also moves a mark; Counts
 // combines the counts below the mark with the entries above it, so an
 // answer is complete however far behind the counting is. A crash loses
@@ -189,7 +189,7 @@ type counts map[spanKey]int64
 
 // count counts up to max entries of s above the mark, in one transaction
 // that also moves the mark, and reports whether it caught up.
-func (x *digestIndex) count(ctx context.Context, s *SQLStore, max int) (caughtUp bool, err error) {
+func (x *termIndex) count(ctx context.Context, s *SQLStore, max int) (caughtUp bool, err error) {
 	tx, err := x.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -347,12 +347,36 @@ func compareCounts(a, b Count) int {
 		strings.Compare(a.Refusal, b.Refusal))
 }
 
-// LatestRefusals reads the index by decision and time, which the counts'
-// refusals lead to: an operator's first question after "how many" is
-// "which, lately".
+// LatestRefusals returns the indexes of the latest refused entries (denied
+// or failed) of the time range [since, until) below before, newest first:
+// an operator's first question after "how many" is "which, lately".
 func (s *SQLStore) LatestRefusals(ctx context.Context, since, until time.Time, before int64, limit int) ([]int64, error) {
-	return queryIndexes(ctx, s.r, s.d.q(`SELECT idx FROM entries WHERE decision IN ('denied', 'failed') AND time >= ? AND time < ? AND idx < ?
-		ORDER BY time DESC, idx DESC LIMIT ?`), since.UnixNano(), until.UnixNano(), before, limit)
+	lo, hi, err := s.window(ctx, since, until, 0, before)
+	if err != nil || lo >= hi {
+		return nil, err
+	}
+	mark, err := s.ix.indexed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Above the mark, newest first, from the entries themselves.
+	var out []int64
+	for end := hi; end > max(lo, mark) && len(out) < limit; {
+		start := max(lo, mark, end-4096)
+		es, err := s.fields(ctx, "idx >= ? AND idx < ? AND decision IN ('denied', 'failed')", start, end)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(es) - 1; i >= 0 && len(out) < limit; i-- {
+			out = append(out, es[i].Index)
+		}
+		end = start
+	}
+	if len(out) == limit || lo >= mark {
+		return out, nil
+	}
+	got, err := s.ix.postings(ctx, []string{"decision:denied", "decision:failed"}, lo, min(hi, mark), limit-len(out), true)
+	return append(out, got...), err
 }
 
 // storedCounts returns every count kept below the mark, by span, for

@@ -118,12 +118,12 @@ func TestCounts(t *testing.T) {
 				}
 			}
 			check("nothing counted")
-			if done, err := s.IndexDigests(ctx, 70); err != nil || done {
+			if done, err := s.Index(ctx, 70); err != nil || done {
 				t.Fatalf("first chunk: done %v, %v", done, err)
 			}
 			check("some counted")
 			for {
-				done, err := s.IndexDigests(ctx, 50)
+				done, err := s.Index(ctx, 50)
 				if err != nil {
 					t.Fatal(err)
 				}

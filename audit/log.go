@@ -71,7 +71,7 @@ type Log struct {
 	queue   chan *pending
 	quit    chan struct{}
 	done    chan struct{}
-	indexed chan struct{} // closed when the digest indexer has stopped
+	indexed chan struct{} // closed when the indexer has stopped
 
 	mu        sync.Mutex
 	edge      *edge     // right edge of the tree as last committed by this Log
@@ -90,6 +90,7 @@ type CommitStats struct {
 
 type pending struct {
 	entries  []Entry
+	cloned   bool // entries is the log's own copy
 	data     [][]byte
 	leaves   []tlog.Hash
 	manifest map[string][]byte
@@ -138,7 +139,7 @@ func Open(ctx context.Context, opts Options) (*Log, error) {
 	l := &Log{opts: opts, queue: make(chan *pending, 1024), quit: make(chan struct{}), done: make(chan struct{}), edge: e,
 		indexed: make(chan struct{})}
 	go l.write()
-	go l.indexDigests()
+	go l.index()
 	return l, nil
 }
 
@@ -152,7 +153,6 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
 	p := &pending{entries: entries, done: make(chan struct{})}
 	p.data = make([][]byte, len(entries))
 	p.leaves = make([]tlog.Hash, len(entries))
-	cloned := false
 	for i := range entries {
 		b, err := entries[i].Marshal()
 		if err != nil {
@@ -166,8 +166,8 @@ func (l *Log) Append(ctx context.Context, entries ...Entry) ([]Receipt, error) {
 				return nil, err
 			}
 			e.manifest = entries[i].manifest
-			if !cloned { // the caller's entries stay as they were
-				entries, cloned = slices.Clone(entries), true
+			if !p.cloned { // the caller's entries stay as they were
+				entries, p.cloned = slices.Clone(entries), true
 				p.entries = entries
 			}
 			entries[i] = *e
@@ -271,6 +271,44 @@ func (l *Log) write() {
 	}
 }
 
+// A position is entry i of pending k of a batch.
+type position struct{ k, i int }
+
+// sequence orders the entries of a batch by time, and moves an entry that
+// would come before last (the time of the log's latest entry) or before
+// the entry ahead of it up to that time, so that entry times never
+// decrease along the log. That is what lets a search by time find its
+// range of entries by bisection instead of an index. An entry moved is
+// encoded again; the caller's copy keeps its own time.
+func sequence(batch []*pending, last time.Time) ([]position, error) {
+	var order []position
+	for k, p := range batch {
+		for i := range p.entries {
+			order = append(order, position{k, i})
+		}
+	}
+	at := func(x position) *Entry { return &batch[x.k].entries[x.i] }
+	slices.SortStableFunc(order, func(a, b position) int { return at(a).Time.Compare(at(b).Time) })
+	for _, x := range order {
+		e := at(x)
+		if e.Time.Before(last) {
+			p := batch[x.k]
+			if !p.cloned {
+				p.entries, p.cloned = slices.Clone(p.entries), true
+			}
+			e = &p.entries[x.i]
+			e.Time = last
+			b, err := e.Marshal()
+			if err != nil {
+				return nil, err
+			}
+			p.data[x.i], p.leaves[x.i] = b, tlog.RecordHash(b)
+		}
+		last = e.Time
+	}
+	return order, nil
+}
+
 // delay waits up to CommitDelay for more requests while others are in
 // flight, and returns the batch grown with them.
 func (l *Log) delay(batch []*pending, n int) []*pending {
@@ -300,7 +338,7 @@ func (l *Log) commit(batch []*pending) {
 	var newEdge *edge
 	var receipts [][]Receipt
 	var signed bool
-	err := l.opts.Store.Append(ctx, func(size int64, r tlog.HashReader) (*Batch, error) {
+	err := l.opts.Store.Append(ctx, func(size int64, last time.Time, r tlog.HashReader) (*Batch, error) {
 		l.mu.Lock()
 		base := l.edge
 		l.mu.Unlock()
@@ -311,33 +349,35 @@ func (l *Log) commit(batch []*pending) {
 				return nil, err
 			}
 		}
+		order, err := sequence(batch, last)
+		if err != nil {
+			return nil, err
+		}
 		o := newOverlay(base)
 		b := &Batch{Manifests: map[string][]byte{}}
-		for _, p := range batch {
-			for i := range p.entries {
-				idx := o.size
-				if err := o.append(p.leaves[i]); err != nil {
-					return nil, err
-				}
-				b.Entries = append(b.Entries, storedEntry(idx, &p.entries[i], p.data[i]))
-			}
+		receipts, signed = make([][]Receipt, len(batch)), false
+		for k, p := range batch {
+			receipts[k] = make([]Receipt, len(p.entries))
 			for d, m := range p.manifest {
 				b.Manifests[d] = m
 			}
 		}
+		for _, at := range order {
+			p := batch[at.k]
+			idx := o.size
+			if err := o.append(p.leaves[at.i]); err != nil {
+				return nil, err
+			}
+			b.Entries = append(b.Entries, storedEntry(idx, &p.entries[at.i], p.data[at.i]))
+			receipts[at.k][at.i] = Receipt{Index: idx, Entry: p.data[at.i]}
+		}
 		b.Hashes, b.Size = o.order, o.size
+		if n := len(b.Entries); n > 0 {
+			b.LastTime = b.Entries[n-1].Time
+		}
 		e, err := o.edge()
 		if err != nil {
 			return nil, err
-		}
-		receipts, signed = make([][]Receipt, len(batch)), false
-		idx := size
-		for k, p := range batch {
-			receipts[k] = make([]Receipt, len(p.entries))
-			for i := range p.entries {
-				receipts[k][i] = Receipt{Index: idx, Entry: p.data[i]}
-				idx++
-			}
 		}
 		if signer != nil {
 			root, err := o.root()
@@ -411,11 +451,12 @@ func (l *Log) commit(batch []*pending) {
 	}
 }
 
-// indexDigests keeps the store's digest index a second or so behind the
-// log (including what other replicas appended). Larger chunks amortize
-// better, since each page of the index is written once per chunk; 5,000
-// entries keep a chunk's transaction short.
-func (l *Log) indexDigests() {
+// index keeps what the store keeps behind the log — its term index and
+// entry counts — a second or so behind it (including what other replicas
+// appended). Larger chunks amortize better, since each page of the index
+// is written once per chunk; 5,000 entries keep a chunk's transaction
+// short.
+func (l *Log) index() {
 	defer close(l.indexed)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -426,7 +467,7 @@ func (l *Log) indexDigests() {
 		case <-t.C:
 		}
 		for {
-			caughtUp, err := l.opts.Store.IndexDigests(context.Background(), 5000)
+			caughtUp, err := l.opts.Store.Index(context.Background(), 5000)
 			if err != nil {
 				l.opts.Log.Warn("indexing audit entries by digest; searches scan the entries not indexed", "err", err)
 				break

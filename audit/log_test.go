@@ -353,13 +353,13 @@ func TestTamper(t *testing.T) {
 				}, 3, "search index tampered"},
 				{"digest index removed", func(t *testing.T, db *sql.DB, s Store) {
 					for {
-						if done, err := s.IndexDigests(context.Background(), 7); err != nil {
+						if done, err := s.Index(context.Background(), 7); err != nil {
 							t.Fatal(err)
 						} else if done {
 							break
 						}
 					}
-					execSQL(t, s.(*SQLStore).ix.w, "DELETE FROM digest_index WHERE idx = 4")
+					execSQL(t, s.(*SQLStore).ix.w, "DELETE FROM terms WHERE idx = 4 AND term LIKE 'digest:%'")
 				}, 4, "search index tampered"},
 				{"digest column edited", func(t *testing.T, db *sql.DB, s Store) {
 					execSQL(t, db, "UPDATE entries SET digests = 'sha256:00' WHERE idx = 9")
@@ -687,8 +687,8 @@ func TestDigestIndexLag(t *testing.T) {
 			}
 			l.Close()
 			ix := s.(*SQLStore).ix
-			execSQL(t, ix.w, "DELETE FROM digest_index")
-			execSQL(t, ix.w, "UPDATE digest_index_head SET indexed = 0")
+			execSQL(t, ix.w, "DELETE FROM terms")
+			execSQL(t, ix.w, "UPDATE terms_head SET indexed = 0")
 			want := "[3 13 23 33 43]"
 			search := func(stage string) {
 				t.Helper()
@@ -712,12 +712,12 @@ func TestDigestIndexLag(t *testing.T) {
 				}
 			}
 			search("index empty")
-			if done, err := s.IndexDigests(context.Background(), 25); err != nil || done {
+			if done, err := s.Index(context.Background(), 25); err != nil || done {
 				t.Fatalf("first chunk: done %v, %v", done, err)
 			}
 			search("index half built")
 			for {
-				done, err := s.IndexDigests(context.Background(), 10)
+				done, err := s.Index(context.Background(), 10)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -775,5 +775,81 @@ func TestCommitDelay(t *testing.T) {
 	}
 	if st := l.Stats(); st.Commits != 2 {
 		t.Fatalf("a lone request: %d commits, want 2", st.Commits)
+	}
+}
+
+// TestTimesNeverDecrease appends entries out of time order, some of them
+// older than what the log holds: the log orders a commit by time and dates
+// a late entry at its predecessor's time, so searches by time can bisect;
+// receipts hold what was stored, and the caller's entries are unchanged.
+func TestTimesNeverDecrease(t *testing.T) {
+	k := newLogKey(t)
+	s, _ := backends(t)[0].open(t)
+	l := openLog(t, s, k.signer)
+	base := time.Unix(1_900_000_000, 0).UTC()
+	at := func(sec int) Entry {
+		e := testEntry(sec)
+		e.Time = base.Add(time.Duration(sec) * time.Second)
+		return e
+	}
+	if _, err := l.Append(context.Background(), at(10)); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Entry{at(30), at(20), at(5)} // 5 is older than the log's latest (10)
+	rs, err := l.Append(context.Background(), batch...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch[2].Time != base.Add(5*time.Second) {
+		t.Errorf("the caller's entry was changed: %v", batch[2].Time)
+	}
+	want := map[int64]time.Duration{1: 10 * time.Second, 2: 20 * time.Second, 3: 30 * time.Second}
+	for i, r := range rs {
+		e, _, err := VerifyReceipt(&r, k.vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := want[r.Index]; !ok || !e.Time.Equal(base.Add(d)) {
+			t.Errorf("entry %d (asked at %v) stored at index %d dated %v", i, batch[i].Time, r.Index, e.Time)
+		}
+	}
+	if r, err := Verify(context.Background(), s, k.vkey); err != nil || !r.OK() {
+		t.Fatalf("verify: %+v %v", r, err)
+	}
+	ms, _, err := Search(context.Background(), s, Query{Since: base.Add(15 * time.Second), Until: base.Add(25 * time.Second), After: -1}, 4)
+	if err != nil || len(ms) != 1 || ms[0].Index != 2 {
+		t.Errorf("search by time: %v %v, want entry 2", ms, err)
+	}
+}
+
+// TestVerifyRejectsDecreasingTimes writes entries through the store alone,
+// out of time order, as no Log would: verify names the first misdated one.
+func TestVerifyRejectsDecreasingTimes(t *testing.T) {
+	k := newLogKey(t)
+	s, _ := backends(t)[0].open(t)
+	ns, _ := NewNoteSigner(origin, k.priv)
+	err := s.Append(context.Background(), func(size int64, last time.Time, r tlog.HashReader) (*Batch, error) {
+		o := newOverlay(&edge{hashes: map[int64]tlog.Hash{}})
+		b := &Batch{}
+		for i, sec := range []int{3, 1, 2} {
+			e := testEntry(i)
+			e.Time = time.Unix(int64(1_900_000_000+sec), 0)
+			data, _ := e.Marshal()
+			o.append(tlog.RecordHash(data))
+			b.Entries = append(b.Entries, storedEntry(int64(i), &e, data))
+			b.LastTime = e.Time
+		}
+		b.Hashes, b.Size = o.order, o.size
+		root, _ := o.root()
+		note, err := SignCheckpoint(Checkpoint{Origin: origin, Size: 3, Root: root}, ns)
+		b.Checkpoint = &StoredCheckpoint{Size: 3, Signed: note, Time: time.Now()}
+		return b, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Verify(context.Background(), s, k.vkey)
+	if err != nil || r.OK() || r.FirstBad != 1 || !strings.Contains(strings.Join(r.Problems, "\n"), "entry 1 is dated") {
+		t.Fatalf("verify: %+v %v", r, err)
 	}
 }

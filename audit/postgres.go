@@ -26,7 +26,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
 	d := dialect{name: "postgres", ph: func(n int) string { return "$" + strconv.Itoa(n) },
-		lockHead: "SELECT size FROM head WHERE id = 0 FOR UPDATE"}
+		lockHead: "SELECT size, last_time FROM head WHERE id = 0 FOR UPDATE"}
 	// Replicas starting together race to create the tables; an advisory
 	// lock makes that one at a time.
 	conn, err := db.Conn(ctx)
@@ -39,7 +39,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("audit: connecting to PostgreSQL: %w", err)
 	}
-	ix := &digestIndex{w: db, r: db, d: d, begin: "SET LOCAL synchronous_commit TO OFF"}
+	ix := &termIndex{w: db, r: db, d: d, begin: "SET LOCAL synchronous_commit TO OFF"}
 	_, err = conn.ExecContext(ctx, d.schema()+ix.schema())
 	conn.ExecContext(ctx, "SELECT pg_advisory_unlock(7166510)")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,13 +29,16 @@ import (
 //	checkpoints signed checkpoints kept for audits
 //	manifests   content manifests, by digest
 //
-// Every commit only appends: its rows go at the end of each table and
-// index. The index of entries by digest is the exception — digests are
-// random, and a B-tree insert at a random place dirties a page that the
-// commit must write and fsync, two per entry, which cut throughput eightfold
-// in measurements. So digests are indexed behind the log, in sorted chunks,
-// by IndexDigests (see digestIndex), and a search by digest combines that
-// index with a scan of the entries not indexed yet: complete either way.
+// A commit only appends, to these three tables, and the entries table has
+// no secondary index: every index page a commit dirties is a page it must
+// write and fsync. A random B-tree insert (a digest) costs a page per
+// entry, and even append-only indexes cost a page each per commit; with
+// seven of them commits wrote three times the pages. So every index lives
+// behind the log (see termIndex): entries by key, version, principal,
+// subject, decision, action and digest, built in sorted chunks by Index,
+// and a search combines it with a scan of the entries it has not reached:
+// complete either way. Entry times never decrease along the log (the Log
+// sees to it), so a time range is found by bisection, without an index.
 type SQLStore struct {
 	w, r *sql.DB // writer (one connection for SQLite) and readers
 	d    dialect
@@ -43,7 +47,7 @@ type SQLStore struct {
 	// prepares; nil otherwise.
 	getHead, insEntry, insRun, setHead, setHeadSize, insCheckpoint *sql.Stmt
 
-	ix      *digestIndex
+	ix      *termIndex
 	closeFn func()
 }
 
@@ -59,7 +63,8 @@ const sqlSchema = `
 CREATE TABLE IF NOT EXISTS head (
 	id INTEGER PRIMARY KEY CHECK (id = 0),
 	size BIGINT NOT NULL,
-	checkpoint TEXT NOT NULL
+	checkpoint TEXT NOT NULL,
+	last_time BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS entries (
 	idx BIGINT PRIMARY KEY,
@@ -74,18 +79,11 @@ CREATE TABLE IF NOT EXISTS entries (
 	artifact TEXT NOT NULL,
 	digests TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS entries_time ON entries (time);
-CREATE INDEX IF NOT EXISTS entries_key ON entries (key, time);
-CREATE INDEX IF NOT EXISTS entries_key_idx ON entries (key, idx);
-CREATE INDEX IF NOT EXISTS entries_key_version_idx ON entries (key, version, idx);
-CREATE INDEX IF NOT EXISTS entries_principal ON entries (principal, time);
-CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, time);
-CREATE INDEX IF NOT EXISTS entries_decision ON entries (decision, time);
 CREATE TABLE IF NOT EXISTS hash_runs (first BIGINT PRIMARY KEY, hashes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL, time BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS manifests (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS signet_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-INSERT INTO head (id, size, checkpoint) VALUES (0, 0, '') ON CONFLICT DO NOTHING;
+INSERT INTO head (id, size, checkpoint, last_time) VALUES (0, 0, '', 0) ON CONFLICT DO NOTHING;
 `
 
 // schema returns the schema in d's types.
@@ -139,8 +137,8 @@ func newSQLStore(w, r *sql.DB, d dialect) (*SQLStore, error) {
 const (
 	insertEntrySQL      = "INSERT INTO entries (idx, data, time, action, decision, principal, subject, key, version, artifact, digests) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 	insertRunSQL        = "INSERT INTO hash_runs (first, hashes) VALUES (?,?)"
-	setHeadSQL          = "UPDATE head SET size = ?, checkpoint = ? WHERE id = 0"
-	setHeadSizeSQL      = "UPDATE head SET size = ? WHERE id = 0"
+	setHeadSQL          = "UPDATE head SET size = ?, last_time = ?, checkpoint = ? WHERE id = 0"
+	setHeadSizeSQL      = "UPDATE head SET size = ?, last_time = ? WHERE id = 0"
 	insertCheckpointSQL = "INSERT INTO checkpoints (size, note, time) VALUES (?,?,?)"
 )
 
@@ -163,7 +161,7 @@ func (s *SQLStore) Close() error {
 	return errors.Join(append(errs, s.w.Close())...)
 }
 
-func (s *SQLStore) Append(ctx context.Context, build func(int64, tlog.HashReader) (*Batch, error)) (err error) {
+func (s *SQLStore) Append(ctx context.Context, build func(int64, time.Time, tlog.HashReader) (*Batch, error)) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -173,15 +171,15 @@ func (s *SQLStore) Append(ctx context.Context, build func(int64, tlog.HashReader
 			tx.Rollback()
 		}
 	}()
-	var size int64
+	var size, last int64
 	row := func() *sql.Row { return tx.QueryRowContext(ctx, s.d.lockHead) }
 	if s.getHead != nil {
 		row = func() *sql.Row { return tx.StmtContext(ctx, s.getHead).QueryRowContext(ctx) }
 	}
-	if err := row().Scan(&size); err != nil {
+	if err := row().Scan(&size, &last); err != nil {
 		return err
 	}
-	b, err := build(size, &hashReader{ctx: ctx, q: tx, d: s.d})
+	b, err := build(size, time.Unix(0, last).UTC(), &hashReader{ctx: ctx, q: tx, d: s.d})
 	if err != nil {
 		return err
 	}
@@ -238,8 +236,9 @@ func (s *SQLStore) insert(ctx context.Context, tx *sql.Tx, b *Batch) error {
 			return err
 		}
 	}
+	last := b.LastTime.UnixNano()
 	if c := b.Checkpoint; c != nil {
-		if _, err := s.stmt(ctx, tx, s.setHead, setHeadSQL).ExecContext(ctx, b.Size, c.Signed); err != nil {
+		if _, err := s.stmt(ctx, tx, s.setHead, setHeadSQL).ExecContext(ctx, b.Size, last, c.Signed); err != nil {
 			return err
 		}
 		if b.KeepCheckpoint {
@@ -247,7 +246,7 @@ func (s *SQLStore) insert(ctx context.Context, tx *sql.Tx, b *Batch) error {
 				return err
 			}
 		}
-	} else if _, err := s.stmt(ctx, tx, s.setHeadSize, setHeadSizeSQL).ExecContext(ctx, b.Size); err != nil {
+	} else if _, err := s.stmt(ctx, tx, s.setHeadSize, setHeadSizeSQL).ExecContext(ctx, b.Size, last); err != nil {
 		return err
 	}
 	return nil
@@ -370,9 +369,32 @@ func (s *SQLStore) Entries(ctx context.Context, start, end int64) ([][]byte, err
 }
 
 // Fields returns the search columns of entries [start, end), with the
-// digests the digest index holds for those of them it has indexed.
+// terms the index behind the log holds for those of them it has reached.
 func (s *SQLStore) Fields(ctx context.Context, start, end int64) ([]StoredEntry, error) {
-	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT idx, time, action, decision, principal, subject, key, version, artifact, digests FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"), start, end)
+	out, err := s.fields(ctx, "idx >= ? AND idx < ?", start, end)
+	if err != nil {
+		return nil, err
+	}
+	indexed, err := s.ix.indexed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.ix.termsIn(ctx, start, min(end, indexed))
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Index < indexed {
+			out[i].Indexed = append([]string{}, in[out[i].Index]...)
+		}
+	}
+	return out, nil
+}
+
+// fields reads the search columns of the entries where cond holds, in
+// index order.
+func (s *SQLStore) fields(ctx context.Context, cond string, args ...any) ([]StoredEntry, error) {
+	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT idx, time, action, decision, principal, subject, key, version, artifact, digests FROM entries WHERE "+cond+" ORDER BY idx"), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -389,23 +411,7 @@ func (s *SQLStore) Fields(ctx context.Context, start, end int64) ([]StoredEntry,
 		e.Digests = splitDigests(digests)
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	indexed, err := s.ix.indexed(ctx)
-	if err != nil {
-		return nil, err
-	}
-	in, err := s.ix.digestsOf(ctx, start, min(end, indexed))
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		if out[i].Index < indexed {
-			out[i].Indexed = append([]string{}, in[out[i].Index]...)
-		}
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func splitDigests(s string) []string {
@@ -435,64 +441,129 @@ func (s *SQLStore) Checkpoints(ctx context.Context, after int64, limit int) ([]S
 }
 
 func (s *SQLStore) Search(ctx context.Context, q Query) ([]int64, error) {
-	if q.Digest == "" {
-		return s.search(ctx, q, nil)
+	lo, hi, err := s.window(ctx, q.Since, q.Until, q.After+1, q.Before)
+	if err != nil || lo >= hi {
+		return nil, err
 	}
-	// By digest: take candidates from the digest index and the tail it
-	// has not reached, a page at a time, and filter them by the rest.
 	var out []int64
-	for len(out) < q.Limit {
-		cands, err := s.digestCandidates(ctx, q.Digest, q.After, q.Before, q.Limit)
-		if err != nil || len(cands) == 0 {
-			return out, err
-		}
-		got, err := s.search(ctx, Query{Key: q.Key, Version: q.Version, Principal: q.Principal, Action: q.Action, Decision: q.Decision,
-			Since: q.Since, Until: q.Until, After: q.After, Before: q.Before, Limit: q.Limit - len(out)}, cands)
+	if terms := driverTerms(q); terms != nil {
+		mark, err := s.ix.indexed(ctx)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, got...)
-		q.After = cands[len(cands)-1]
+		// Below the mark, candidates come from the index a page at a
+		// time; the entries' columns decide.
+		for lo < min(hi, mark) && len(out) < q.Limit {
+			cands, err := s.ix.postings(ctx, terms, lo, min(hi, mark), q.Limit, false)
+			if err != nil {
+				return nil, err
+			}
+			if len(cands) == 0 {
+				lo = min(hi, mark)
+				break
+			}
+			got, err := s.filter(ctx, q, "idx IN (?"+strings.Repeat(",?", len(cands)-1)+")", anys(cands)...)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, got[:min(len(got), q.Limit-len(out))]...)
+			lo = cands[len(cands)-1] + 1
+		}
+		lo = max(lo, min(hi, mark))
+	}
+	// Above the mark, or with no term to look up: the entries themselves,
+	// a range of their primary key.
+	for lo < hi && len(out) < q.Limit {
+		end := min(hi, lo+4096)
+		got, err := s.filter(ctx, q, "idx >= ? AND idx < ?", lo, end)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got[:min(len(got), q.Limit-len(out))]...)
+		lo = end
 	}
 	return out, nil
 }
 
-// search selects entries by their columns, among only if not nil.
-func (s *SQLStore) search(ctx context.Context, q Query, only []int64) ([]int64, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v ...any) {
-		where = append(where, cond)
-		args = append(args, v...)
+// driverTerms are the terms whose postings hold every entry q can match,
+// the most selective first choice: nil if q names none.
+func driverTerms(q Query) []string {
+	switch {
+	case q.Digest != "":
+		return []string{"digest:" + q.Digest}
+	case q.Principal != "":
+		return []string{"principal:" + q.Principal, "subject:" + q.Principal}
+	case q.Key != "" && q.Version != 0:
+		return []string{"version:" + q.Key + "@" + strconv.Itoa(q.Version)}
+	case q.Key != "":
+		return []string{"key:" + q.Key}
+	case q.Decision != "":
+		return []string{"decision:" + q.Decision}
+	case q.Action != "":
+		return []string{"action:" + q.Action}
 	}
-	if only != nil {
-		add("e.idx IN (?"+strings.Repeat(",?", len(only)-1)+")", anys(only)...)
+	return nil
+}
+
+// filter returns, in index order, the indexes of the entries where cond
+// holds that match q's fields (its window aside).
+func (s *SQLStore) filter(ctx context.Context, q Query, cond string, args ...any) ([]int64, error) {
+	es, err := s.fields(ctx, cond, args...)
+	if err != nil {
+		return nil, err
 	}
-	if q.Key != "" {
-		add("e.key = ?", q.Key)
+	var out []int64
+	for _, e := range es {
+		if q.matches(&e) {
+			out = append(out, e.Index)
+		}
 	}
-	if q.Version != 0 {
-		add("e.version = ?", q.Version)
+	return out, nil
+}
+
+// matches reports whether e matches q's fields (its window and name aside).
+func (q Query) matches(e *StoredEntry) bool {
+	return (q.Key == "" || e.Key == q.Key) && (q.Version == 0 || e.Version == q.Version) &&
+		(q.Principal == "" || e.Principal == q.Principal || e.Subject == q.Principal) &&
+		(q.Action == "" || e.Action == q.Action) && (q.Decision == "" || e.Decision == q.Decision) &&
+		(q.Digest == "" || slices.Contains(e.Digests, q.Digest)) &&
+		(q.Since.IsZero() || !e.Time.Before(q.Since)) && (q.Until.IsZero() || e.Time.Before(q.Until))
+}
+
+// window narrows the index range [lo, hi) to the entries of the time range
+// [since, until) (zero: unbounded), by bisection: entry times never
+// decrease along the log.
+func (s *SQLStore) window(ctx context.Context, since, until time.Time, lo, hi int64) (int64, int64, error) {
+	var err error
+	if !since.IsZero() {
+		if lo, err = s.firstAt(ctx, since, lo, hi); err != nil {
+			return 0, 0, err
+		}
 	}
-	if q.Principal != "" {
-		add("(e.principal = ? OR e.subject = ?)", q.Principal, q.Principal)
+	if !until.IsZero() {
+		if hi, err = s.firstAt(ctx, until, lo, hi); err != nil {
+			return 0, 0, err
+		}
 	}
-	if q.Action != "" {
-		add("e.action = ?", q.Action)
+	return lo, hi, nil
+}
+
+// firstAt returns the first index in [lo, hi) whose entry's time is t or
+// later, or hi.
+func (s *SQLStore) firstAt(ctx context.Context, t time.Time, lo, hi int64) (int64, error) {
+	var err error
+	i := sort.Search(int(hi-lo), func(k int) bool {
+		if err != nil {
+			return true
+		}
+		var at int64
+		err = s.r.QueryRowContext(ctx, s.d.q("SELECT time FROM entries WHERE idx = ?"), lo+int64(k)).Scan(&at)
+		return at >= t.UnixNano()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("audit: finding the entries of %s: %w", t.Format(time.RFC3339), err)
 	}
-	if q.Decision != "" {
-		add("e.decision = ?", q.Decision)
-	}
-	if !q.Since.IsZero() {
-		add("e.time >= ?", q.Since.UnixNano())
-	}
-	if !q.Until.IsZero() {
-		add("e.time < ?", q.Until.UnixNano())
-	}
-	add("e.idx > ?", q.After)
-	add("e.idx < ?", q.Before)
-	query := "SELECT e.idx FROM entries e WHERE " + strings.Join(where, " AND ") + " ORDER BY e.idx LIMIT " + strconv.Itoa(q.Limit)
-	return queryIndexes(ctx, s.r, s.d.q(query), args...)
+	return lo + int64(i), nil
 }
 
 func anys(xs []int64) []any {
@@ -520,43 +591,10 @@ func queryIndexes(ctx context.Context, db *sql.DB, query string, args ...any) ([
 	return out, rows.Err()
 }
 
-// digestCandidates returns up to limit indexes in (after, before) of
-// entries naming digest d: from the digest index below its mark, and from
-// the entries themselves above it.
-func (s *SQLStore) digestCandidates(ctx context.Context, d string, after, before int64, limit int) ([]int64, error) {
-	indexed, err := s.ix.indexed(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out, err := queryIndexes(ctx, s.ix.r, s.ix.d.q("SELECT idx FROM digest_index WHERE digest = ? AND idx > ? AND idx < ? ORDER BY idx LIMIT ?"),
-		d, after, min(before, indexed), limit)
-	if err != nil || len(out) == limit {
-		return out, err
-	}
-	// The tail: LIKE narrows, the exact comparison decides.
-	rows, err := s.r.QueryContext(ctx, s.d.q("SELECT idx, digests FROM entries WHERE idx >= ? AND idx > ? AND idx < ? AND digests LIKE ? ORDER BY idx"),
-		indexed, after, before, "%"+d+"%")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() && len(out) < limit {
-		var idx int64
-		var ds string
-		if err := rows.Scan(&idx, &ds); err != nil {
-			return nil, err
-		}
-		if slices.Contains(splitDigests(ds), d) {
-			out = append(out, idx)
-		}
-	}
-	return out, rows.Err()
-}
-
-// IndexDigests indexes the digests of up to max entries the digest index
-// has not reached, counts up to max entries not counted yet (see Counts),
-// and reports whether both have caught up with the log.
-func (s *SQLStore) IndexDigests(ctx context.Context, max int) (bool, error) {
+// Index brings what is kept behind the log — the index of entries by term
+// and the entry counts — up to date by up to max entries each, and
+// reports whether both caught up.
+func (s *SQLStore) Index(ctx context.Context, max int) (bool, error) {
 	indexed, err := s.ix.index(ctx, s, max)
 	if err != nil {
 		return false, err

@@ -14,7 +14,7 @@ import (
 
 // OpenSQLite opens (creating if needed) the embedded log database at path:
 // one file in WAL mode with synchronous=FULL, so that a commit is on disk
-// when it returns, and beside it the digest index (path with -digests.db). One process writes it; `signet audit verify --data` may
+// when it returns, and beside it the index kept behind the log (path with -index.db). One process writes it; `signet audit verify --data` may
 // read it at the same time.
 //
 // The WAL is checkpointed into the database by a background connection,
@@ -31,7 +31,7 @@ func OpenSQLite(path string) (*SQLStore, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	d := dialect{name: "sqlite", ph: func(int) string { return "?" }, lockHead: "SELECT size FROM head WHERE id = 0", prepare: true}
+	d := dialect{name: "sqlite", ph: func(int) string { return "?" }, lockHead: "SELECT size, last_time FROM head WHERE id = 0", prepare: true}
 	if _, err := w.Exec(d.schema()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("audit: preparing %s: %w", path, err)
@@ -42,7 +42,7 @@ func OpenSQLite(path string) (*SQLStore, error) {
 		return nil, fmt.Errorf("audit: opening %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	ix, err := openSQLiteDigestIndex(strings.TrimSuffix(path, ".db")+"-digests.db", d)
+	ix, err := openSQLiteTermIndex(strings.TrimSuffix(path, ".db")+"-index.db", d)
 	if err != nil {
 		r.Close()
 		w.Close()
@@ -62,9 +62,9 @@ func OpenSQLite(path string) (*SQLStore, error) {
 	return s, nil
 }
 
-// openSQLiteDigestIndex opens the digest index's own file: derived data,
+// openSQLiteTermIndex opens the index's own file: derived data,
 // so synchronous=NORMAL (no fsync per chunk; WAL keeps it consistent).
-func openSQLiteDigestIndex(path string, d dialect) (*digestIndex, error) {
+func openSQLiteTermIndex(path string, d dialect) (*termIndex, error) {
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
@@ -72,7 +72,7 @@ func openSQLiteDigestIndex(path string, d dialect) (*digestIndex, error) {
 		return nil, fmt.Errorf("audit: opening %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	x := &digestIndex{w: w, d: d}
+	x := &termIndex{w: w, d: d}
 	if _, err := w.Exec(x.schema()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("audit: preparing %s: %w", path, err)

@@ -14,10 +14,11 @@ import (
 // replicas sharing one log) implement it.
 type Store interface {
 	// Append locks the log against other writers, calls build with the
-	// number of entries stored and a reader of the stored tree hashes,
-	// durably writes the batch build returns, and unlocks. If build fails
-	// nothing is written. When Append returns nil the batch is durable.
-	Append(ctx context.Context, build func(size int64, r tlog.HashReader) (*Batch, error)) error
+	// number of entries stored, the time of the latest one and a reader of
+	// the stored tree hashes, durably writes the batch build returns, and
+	// unlocks. If build fails nothing is written. When Append returns nil
+	// the batch is durable.
+	Append(ctx context.Context, build func(size int64, last time.Time, r tlog.HashReader) (*Batch, error)) error
 
 	// Head returns the latest checkpoint written (its signed note; ""
 	// if none was signed yet) and the number of entries stored.
@@ -45,7 +46,7 @@ type Store interface {
 	// entries by digest, the entry counts — up to date by up to max
 	// entries, and reports whether it caught up. The log calls it in the
 	// background; searches and counts are complete either way.
-	IndexDigests(ctx context.Context, max int) (caughtUp bool, err error)
+	Index(ctx context.Context, max int) (caughtUp bool, err error)
 
 	// Counts returns how many entries of each kind fall in each bucket of
 	// q (see CountQuery), for every entry stored.
@@ -72,6 +73,7 @@ type Batch struct {
 	KeepCheckpoint bool
 	Manifests      map[string][]byte // digest → manifest
 	Size           int64             // the log's size after the batch
+	LastTime       time.Time         // the time of its last entry, the latest in the log
 }
 
 // A StoredEntry is an entry as stored: its bytes and the fields it is
@@ -88,7 +90,7 @@ type StoredEntry struct {
 	Version   int
 	Artifact  string
 	Digests   []string
-	// Indexed are the digests the digest index holds for the entry, when
+	// Indexed are the terms the index behind the log holds for the entry, when
 	// it has reached it (read back by Fields, for verification).
 	Indexed []string
 }

@@ -116,6 +116,7 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 	o := newOverlay(&edge{hashes: map[int64]tlog.Hash{}})
 	prevGood := int64(0)
 	var rewritten [][2]int64 // checkpoints whose root did not match: [last good size, size)
+	var prevTime time.Time
 	for start := int64(0); start < size; start += verifyChunk {
 		end := min(start+verifyChunk, size)
 		data, err := src.Entries(ctx, start, end)
@@ -128,8 +129,14 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 			e, err := ParseEntry(b)
 			if err != nil {
 				r.fail(n, "entry %d: %v", n, err)
-			} else if n < counted {
-				computed.add(countedOf(n, e))
+			} else {
+				if n < counted {
+					computed.add(countedOf(n, e))
+				}
+				if e.Time.Before(prevTime) {
+					r.fail(n, "entry %d is dated %s, before the entry ahead of it: searches by time rely on entry times never decreasing", n, e.Time.Format(time.RFC3339Nano))
+				}
+				prevTime = e.Time
 			}
 			if err := o.append(tlog.RecordHash(b)); err != nil {
 				return nil, err
@@ -295,18 +302,18 @@ func checkFields(ctx context.Context, s Store, start, end int64, data [][]byte, 
 }
 
 // sameFields compares the searchable fields of stored entry a with those
-// of b, built from the entry's bytes. Digests the index holds must be the
-// entry's too.
+// of b, built from the entry's bytes. The terms the index behind the log
+// holds for it must be the entry's too.
 func sameFields(a, b StoredEntry) bool {
 	sorted := func(x []string) []string {
 		x = slices.Clone(x)
 		slices.Sort(x)
 		return slices.Compact(x)
 	}
-	want := sorted(b.Digests)
 	return a.Index == b.Index && a.Time.Equal(b.Time) && a.Action == b.Action && a.Decision == b.Decision &&
 		a.Principal == b.Principal && a.Subject == b.Subject && a.Key == b.Key && a.Version == b.Version &&
-		a.Artifact == b.Artifact && slices.Equal(sorted(a.Digests), want) && (a.Indexed == nil || slices.Equal(sorted(a.Indexed), want))
+		a.Artifact == b.Artifact && slices.Equal(sorted(a.Digests), sorted(b.Digests)) &&
+		(a.Indexed == nil || slices.Equal(sorted(a.Indexed), termsOf(&b)))
 }
 
 // InclusionProof proves entry index is in the tree of the given size.

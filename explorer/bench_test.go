@@ -87,7 +87,7 @@ func BenchmarkExplorer(b *testing.B) {
 	}
 	appended := time.Since(start)
 	for {
-		done, err := store.IndexDigests(context.Background(), 50000)
+		done, err := store.Index(context.Background(), 50000)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,6 +27,7 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/server"
 )
@@ -51,6 +52,7 @@ type benchTarget struct {
 	client *http.Client
 	url    string
 	body   []byte
+	log    *audit.Log    // the server's audit log, for commit sizes
 	auth   string        // Authorization header, if any
 	dials  *atomic.Int64 // TCP connections the client opened
 }
@@ -106,7 +108,7 @@ func signTargetWith(b *testing.B, body []byte, o fixtureOptions) *benchTarget {
 	f := newFixtureWith(b, o)
 	c, dials := newBenchClient(f.tls["admin"], benchConcurrency())
 	b.Cleanup(c.CloseIdleConnections)
-	return &benchTarget{client: c, url: f.url.JoinPath("/v1/sign").String(), body: body, dials: dials}
+	return &benchTarget{client: c, url: f.url.JoinPath("/v1/sign").String(), body: body, dials: dials, log: f.audit}
 }
 
 // baselineTarget serves a plain handler that reads the body and answers a
@@ -215,6 +217,10 @@ func (t *benchTarget) run(b *testing.B, itemsPerRequest int) {
 		b.Fatal(err)
 	}
 	dialsBefore := t.dials.Load()
+	var before audit.CommitStats
+	if t.log != nil {
+		before = t.log.Stats()
+	}
 	// Setup unlocked a keystore (argon2id allocates tens of MiB); collect
 	// that garbage now rather than during the measurement.
 	runtime.GC()
@@ -235,6 +241,11 @@ func (t *benchTarget) run(b *testing.B, itemsPerRequest int) {
 	b.ReportMetric(perSec, "req/s")
 	if itemsPerRequest > 1 {
 		b.ReportMetric(perSec*float64(itemsPerRequest), "sigs/s")
+	}
+	if t.log != nil {
+		if st := t.log.Stats(); st.Commits > before.Commits {
+			b.ReportMetric(float64(st.Entries-before.Entries)/float64(st.Commits-before.Commits), "entries/commit")
+		}
 	}
 	if n := t.dials.Load() - dialsBefore; n > 0 || dialsBefore != int64(clients) {
 		// Not a failure, but the numbers then include TLS handshakes or
