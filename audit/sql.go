@@ -497,9 +497,9 @@ func driverTerms(q Query) []string {
 		return []string{"version:" + q.Key + "@" + strconv.Itoa(q.Version)}
 	case q.Key != "":
 		return []string{"key:" + q.Key}
-	case q.Decision != "":
+	case q.Decision != "" && q.Decision != string(Allowed):
 		return []string{"decision:" + q.Decision}
-	case q.Action != "":
+	case q.Action != "" && q.Action != string(ActionSign):
 		return []string{"action:" + q.Action}
 	}
 	return nil

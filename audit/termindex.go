@@ -42,8 +42,17 @@ func (x *termIndex) schema() string {
 }
 
 // termsOf returns the terms an entry is found by. A term is "field:value".
+// Only selective values are indexed: the action "sign" and the decision
+// "allowed" match most of the log, so a search by them alone reads the
+// entries in order rather than a posting list as long as the log.
 func termsOf(e *StoredEntry) []string {
-	t := []string{"action:" + e.Action, "decision:" + e.Decision}
+	var t []string
+	if e.Action != string(ActionSign) {
+		t = append(t, "action:"+e.Action)
+	}
+	if e.Decision != string(Allowed) {
+		t = append(t, "decision:"+e.Decision)
+	}
 	if e.Principal != "" {
 		t = append(t, "principal:"+e.Principal)
 	}
@@ -168,15 +177,31 @@ func (x *termIndex) index(ctx context.Context, s *SQLStore, max int) (caughtUp b
 	slices.SortFunc(ps, func(a, b posting) int {
 		return cmp.Or(strings.Compare(a.term, b.term), cmp.Compare(a.idx, b.idx))
 	})
-	ins, err := tx.PrepareContext(ctx, x.d.q("INSERT INTO terms (term, idx) VALUES (?,?) ON CONFLICT DO NOTHING"))
-	if err != nil {
-		return false, err
-	}
-	defer ins.Close()
-	for _, p := range ps {
-		if _, err := ins.ExecContext(ctx, p.term, p.idx); err != nil {
+	// Many rows a statement: each statement costs far more than a row.
+	const rows = 200
+	var full *sql.Stmt
+	for len(ps) > 0 {
+		n := min(len(ps), rows)
+		query := x.d.q("INSERT INTO terms (term, idx) VALUES " + strings.Repeat("(?,?),", n-1) + "(?,?) ON CONFLICT DO NOTHING")
+		args := make([]any, 0, 2*n)
+		for _, p := range ps[:n] {
+			args = append(args, p.term, p.idx)
+		}
+		if n == rows && full == nil {
+			if full, err = tx.PrepareContext(ctx, query); err != nil {
+				return false, err
+			}
+			defer full.Close()
+		}
+		if n == rows {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, query, args...)
+		}
+		if err != nil {
 			return false, err
 		}
+		ps = ps[n:]
 	}
 	if _, err := tx.ExecContext(ctx, x.d.q("UPDATE terms_head SET indexed = ? WHERE id = 0"), next); err != nil {
 		return false, err
