@@ -190,7 +190,7 @@ type counts map[spanKey]int64
 // count counts up to max entries of s above the mark, in one transaction
 // that also moves the mark, and reports whether it caught up.
 func (x *termIndex) count(ctx context.Context, s *SQLStore, max int) (caughtUp bool, err error) {
-	tx, err := x.w.BeginTx(ctx, nil)
+	tx, mark, err := x.beginAt(ctx, "SELECT counted FROM entry_counts_head WHERE id = 0")
 	if err != nil {
 		return false, err
 	}
@@ -199,19 +199,6 @@ func (x *termIndex) count(ctx context.Context, s *SQLStore, max int) (caughtUp b
 			tx.Rollback()
 		}
 	}()
-	if x.begin != "" {
-		if _, err := tx.ExecContext(ctx, x.begin); err != nil {
-			return false, err
-		}
-	}
-	var mark int64
-	lock := "SELECT counted FROM entry_counts_head WHERE id = 0"
-	if x.d.name == "postgres" {
-		lock += " FOR UPDATE" // one counter at a time across replicas
-	}
-	if err := tx.QueryRowContext(ctx, lock).Scan(&mark); err != nil {
-		return false, err
-	}
 	rows, err := s.r.QueryContext(ctx, s.d.q(selectCounted+" WHERE idx >= ? ORDER BY idx LIMIT ?"), mark, max)
 	if err != nil {
 		return false, err

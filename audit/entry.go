@@ -1,14 +1,14 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
+
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 // An Entry records one act of the server: a signature made or refused, a
@@ -149,13 +149,8 @@ func ParseEntry(b []byte) (*Entry, error) {
 		return nil, fmt.Errorf("audit entry is %d bytes; the limit is %d", len(b), MaxEntrySize)
 	}
 	var e Entry
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
+	if err := strictjson.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("audit entry: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("audit entry: data after the JSON object")
 	}
 	if e.Action == "" || e.Decision == "" || e.Time.IsZero() {
 		return nil, errors.New("audit entry: missing time, action or decision")

@@ -126,10 +126,36 @@ func (x *termIndex) postings(ctx context.Context, terms []string, lo, hi int64, 
 	return all[:min(len(all), limit)], nil
 }
 
+// beginAt begins a transaction of the work kept behind the log and reads
+// its mark with query, which names the one row holding it. On PostgreSQL
+// the row stays locked until the transaction ends, so that one replica at
+// a time moves the mark.
+func (x *termIndex) beginAt(ctx context.Context, query string) (*sql.Tx, int64, error) {
+	tx, err := x.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if x.begin != "" {
+		if _, err := tx.ExecContext(ctx, x.begin); err != nil {
+			tx.Rollback()
+			return nil, 0, err
+		}
+	}
+	if x.d.name == "postgres" {
+		query += " FOR UPDATE"
+	}
+	var mark int64
+	if err := tx.QueryRowContext(ctx, query).Scan(&mark); err != nil {
+		tx.Rollback()
+		return nil, 0, err
+	}
+	return tx, mark, nil
+}
+
 // index indexes up to max entries of s above the mark, in one transaction
 // that also moves the mark, and reports whether it caught up.
 func (x *termIndex) index(ctx context.Context, s *SQLStore, max int) (caughtUp bool, err error) {
-	tx, err := x.w.BeginTx(ctx, nil)
+	tx, mark, err := x.beginAt(ctx, "SELECT indexed FROM terms_head WHERE id = 0")
 	if err != nil {
 		return false, err
 	}
@@ -138,19 +164,6 @@ func (x *termIndex) index(ctx context.Context, s *SQLStore, max int) (caughtUp b
 			tx.Rollback()
 		}
 	}()
-	if x.begin != "" {
-		if _, err := tx.ExecContext(ctx, x.begin); err != nil {
-			return false, err
-		}
-	}
-	var mark int64
-	lock := "SELECT indexed FROM terms_head WHERE id = 0"
-	if x.d.name == "postgres" {
-		lock += " FOR UPDATE" // one indexer at a time across replicas
-	}
-	if err := tx.QueryRowContext(ctx, lock).Scan(&mark); err != nil {
-		return false, err
-	}
 	es, err := s.Fields(ctx, mark, mark+int64(max))
 	if err != nil {
 		return false, err

@@ -65,7 +65,6 @@
 package custody
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -79,6 +78,8 @@ import (
 
 	"github.com/cloudflare/circl/group"
 	"github.com/cloudflare/circl/secretsharing"
+
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 // Limits on a Set.
@@ -373,13 +374,8 @@ func decodeStrict(data []byte, v any) error {
 	if len(data) > maxFileSize {
 		return fmt.Errorf("%w: larger than %d KiB", ErrMalformed, maxFileSize>>10)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the JSON object", ErrMalformed)
 	}
 	return nil
 }

@@ -27,13 +27,11 @@
 package incident
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"runtime"
 	"slices"
@@ -42,6 +40,7 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/audit"
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 // A Query selects the entries of a report.
@@ -389,13 +388,8 @@ func (r *Report) Marshal() ([]byte, error) {
 // entries, never taken from the file.
 func Parse(b []byte, logKey string) (*Report, error) {
 	var in Report
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := strictjson.Unmarshal(b, &in); err != nil {
 		return nil, fmt.Errorf("incident: report: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("incident: report: data after the JSON object")
 	}
 	if in.Key == "" || len(in.Checkpoints) == 0 {
 		return nil, errors.New("incident: report: no key or no checkpoint")

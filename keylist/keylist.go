@@ -48,11 +48,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
 	"github.com/signet-dev/signet/internal/envelope"
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 const (
@@ -144,13 +144,8 @@ func Verify(env []byte, root crypto.PublicKey) (*List, error) {
 // Parse parses and checks a key list's JSON, without its envelope.
 func Parse(b []byte) (*List, error) {
 	var l List
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
+	if err := strictjson.Unmarshal(b, &l); err != nil {
 		return nil, fmt.Errorf("keylist: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("keylist: data after the JSON object")
 	}
 	switch {
 	case l.Type != Type:

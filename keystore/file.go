@@ -1,7 +1,6 @@
 package keystore
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/signet-dev/signet/custody"
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 const (
@@ -269,13 +269,8 @@ func randBytes(n int) []byte {
 
 // decodeStrict decodes exactly one JSON object with no unknown fields.
 func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("malformed: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed: data after the JSON object")
 	}
 	return nil
 }

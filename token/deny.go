@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 // A DenyList revokes tokens before they expire, by id or by subject, with no
@@ -42,7 +44,7 @@ func (v *Verifier) ParseDenyList(s string) (*DenyList, error) {
 		return nil, err
 	}
 	var d DenyList
-	if err := decodeStrict(payload, &d); err != nil {
+	if err := strictjson.Unmarshal(payload, &d); err != nil {
 		return nil, fmt.Errorf("%w: deny list: %v", ErrMalformed, err)
 	}
 	if d.Issuer == "" || d.IssuedAt <= 0 {

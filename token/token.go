@@ -38,7 +38,6 @@
 package token
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -46,13 +45,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 // Type is the JWS "typ" header of every token.
@@ -296,7 +296,7 @@ func (v *Verifier) verifySignature(tok string, want jwsType) (*Claims, error) {
 		return nil, err
 	}
 	var c Claims
-	if err := decodeStrict(payload, &c); err != nil {
+	if err := strictjson.Unmarshal(payload, &c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	if err := c.check(); err != nil {
@@ -328,7 +328,7 @@ func (v *Verifier) open(tok string, want jwsType) ([]byte, error) {
 		seg[i] = b
 	}
 	var h header
-	if err := decodeStrict(seg[0], &h); err != nil {
+	if err := strictjson.Unmarshal(seg[0], &h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
 	if h.Alg != string(jose.EdDSA) {
@@ -350,17 +350,4 @@ func (v *Verifier) open(tok string, want jwsType) ([]byte, error) {
 		return nil, fmt.Errorf("%w: key %q: the %s was altered or forged", ErrSignature, h.Kid, what)
 	}
 	return payload, nil
-}
-
-// decodeStrict decodes exactly one JSON object with no unknown fields.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON object")
-	}
-	return nil
 }

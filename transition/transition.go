@@ -44,10 +44,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/signet-dev/signet/internal/envelope"
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 const (
@@ -149,13 +149,8 @@ func Verify(env []byte, trustedOld crypto.PublicKey) (*Statement, error) {
 // Parse parses and checks a statement's JSON, without its envelope.
 func Parse(b []byte) (*Statement, error) {
 	var st Statement
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&st); err != nil {
+	if err := strictjson.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("transition: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("transition: data after the JSON object")
 	}
 	switch {
 	case st.Type != Type:

@@ -32,11 +32,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/signet-dev/signet/format/raw"
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 // MaxSize bounds an envelope.
@@ -132,13 +132,8 @@ func Open(env []byte, payloadType string) ([]byte, []Signature, error) {
 		return nil, nil, err
 	}
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(env))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := strictjson.Unmarshal(env, &w); err != nil {
 		return nil, nil, fmt.Errorf("envelope: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, errors.New("envelope: data after the JSON object")
 	}
 	switch {
 	case w.PayloadType != payloadType:
