@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,8 @@ type fixtureOptions struct {
 	rotateEvery func(name string) time.Duration
 	// keyListKey names the key-list root key, which the fixture creates.
 	keyListKey string
+	// log, if set, receives the server's log as JSON at debug level.
+	log io.Writer
 }
 
 // discardLog is the audit log of fixtures with auditOff.
@@ -222,7 +225,12 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	}
 	f.settings = server.Settings{Policy: pol, Authn: &authn.Authenticator{Certs: certRules, Tokens: verifier},
 		Tokens: server.TokenOptions{Verifier: verifier, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour}}
+	var logger *slog.Logger
+	if o.log != nil {
+		logger = slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	srv = server.New(server.Options{
+		Log:       logger,
 		Metrics:   f.metrics,
 		Readiness: o.readiness,
 		Audit:     rec,

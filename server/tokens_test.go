@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,4 +270,70 @@ func TestUnauthenticatedBodyUnread(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("malformed body from nobody: %d, want 401 (authentication first)", resp.StatusCode)
 	}
+}
+
+// TestLogsHoldNoSecrets drives the requests that carry secrets — token
+// issuance and use, a tampered token, a wrong and a right passphrase — and
+// checks that none of them reaches the server's log, even at debug level,
+// while the log does say what happened.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	var log syncBuffer
+	f := newFixtureWith(t, fixtureOptions{log: &log})
+	ctx := context.Background()
+	tok, _, err := issue(t, f, "ci", api.TokenRequest{Subject: "build-7", TTL: "1h", Keys: []string{"release"}, Formats: []string{"raw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, e := bearer(t, f, "", tok, "POST", "/v1/sign", signBodyFor("a.tar.gz")); status != 200 {
+		t.Fatalf("sign with the token: %d %+v", status, e)
+	}
+	tampered := tok[:len(tok)-6] + "AAAAAA"
+	if status, _ := bearer(t, f, "", tampered, "POST", "/v1/sign", signBodyFor("b.tar.gz")); status != 401 {
+		t.Fatalf("tampered token: status %d, want 401", status)
+	}
+	admin := f.clients["admin"]
+	if _, err := admin.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "not the passphrase at all"
+	if err := admin.Unlock(ctx, wrong); err == nil {
+		t.Fatal("unlocked with a wrong passphrase")
+	}
+	if err := admin.Unlock(ctx, "test passphrase"); err != nil {
+		t.Fatal(err)
+	}
+
+	out := log.String()
+	for _, want := range []string{"build-7", "altered or forged", "wrong passphrase"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not mention %q:\n%s", want, out)
+		}
+	}
+	_, sig, _ := strings.Cut(tok[strings.Index(tok, ".")+1:], ".")
+	for name, secret := range map[string]string{
+		"token": tok, "token signature": sig, "tampered token": tampered,
+		"passphrase": "test passphrase", "wrong passphrase": wrong,
+	} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the server's log holds the %s", name)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
