@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -202,7 +201,7 @@ type world struct {
 	alice, bob   *localUser
 	relEng       string // a group with a grant of its own
 	relEngGID    uint32
-	agentLog     *syncBuffer
+	agentLog     *signettest.Buffer
 	plainSocket  string // an agent whose host may not delegate
 	groupSocket  string // a socket only the release group may connect to
 	serverCredsD string
@@ -226,7 +225,7 @@ func newWorld(t *testing.T) *world {
 		Keys: []keystore.Spec{{Name: "release", Type: keystore.ECDSAP256}},
 	})
 	w.serverCredsD = t.TempDir()
-	w.agentLog = new(syncBuffer)
+	w.agentLog = new(signettest.Buffer)
 	conf := func(host string) *agent.Config {
 		creds := w.srv.Credentials(t, w.serverCredsD, host)
 		yaml := fmt.Sprintf(`servers: [%s]
@@ -284,25 +283,6 @@ grants:
 	w.groupSocket = filepath.Join(w.dir, "group.sock")
 	start(conf("build-host"), w.groupSocket, 0o660, int(w.relEngGID), io.Discard)
 	return w
-}
-
-// syncBuffer is a buffer that the agent's log writes to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // signEntries returns the allowed sign entries of the log, by artifact.

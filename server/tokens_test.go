@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
+	"github.com/signet-dev/signet/internal/signettest"
 	"github.com/signet-dev/signet/server"
 	"github.com/signet-dev/signet/token"
 )
@@ -277,7 +277,7 @@ func TestUnauthenticatedBodyUnread(t *testing.T) {
 // checks that none of them reaches the server's log, even at debug level,
 // while the log does say what happened.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	var log syncBuffer
+	var log signettest.Buffer
 	f := newFixtureWith(t, fixtureOptions{log: &log})
 	ctx := context.Background()
 	tok, _, err := issue(t, f, "ci", api.TokenRequest{Subject: "build-7", TTL: "1h", Keys: []string{"release"}, Formats: []string{"raw"}})
@@ -318,22 +318,4 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			t.Errorf("the server's log holds the %s", name)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -34,24 +33,6 @@ import (
 	"github.com/signet-dev/signet/token"
 )
 
-// syncBuffer is a bytes.Buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // member is one replica of the fleet across its restarts: same
 // addresses, same data directory (its own copy of the keystore).
 type member struct {
@@ -61,7 +42,7 @@ type member struct {
 	metricsAddr string // /readyz, /metrics: plain HTTP on loopback
 	args        []string
 	cmd         *exec.Cmd
-	stderr      *syncBuffer
+	stderr      *signettest.Buffer
 	logs        []string // stderr of earlier incarnations
 
 	// state serializes what changes whether the replica can sign
@@ -77,7 +58,7 @@ func (m *member) start() {
 	if m.stderr != nil {
 		m.logs = append(m.logs, m.stderr.String())
 	}
-	m.stderr = &syncBuffer{}
+	m.stderr = &signettest.Buffer{}
 	m.cmd = exec.Command("signet", m.args...)
 	m.cmd.Stderr = m.stderr
 	if err := m.cmd.Start(); err != nil {
