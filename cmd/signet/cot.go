@@ -4,14 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/signet-dev/signet/cot"
 )
@@ -109,10 +104,10 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	}
 	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, Parallel: *parallel}
 	if fetch && !*asJSON {
-		if p := newProgress(env.stderr); p != nil {
-			o.Progress = p.add
-			defer p.stop()
-		}
+		var n atomic.Int64
+		start := time.Now()
+		o.Progress = func(k int64) { n.Add(k) }
+		defer startLine(env.stderr, func() string { return fetchLine(n.Load(), time.Since(start)) }).stop()
 	}
 	var res *cot.Result
 	var m *cot.Manifest
@@ -138,67 +133,4 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 		fmt.Fprintf(env.stdout, "fetched %d artifacts into %s; manifest %s\n", len(m.Artifacts), *dest, cot.ManifestName)
 	}
 	return nil
-}
-
-// progress draws a one-line download counter on a terminal.
-type progress struct {
-	w     io.Writer
-	n     atomic.Int64
-	start time.Time
-	done  chan struct{}
-	wg    sync.WaitGroup
-}
-
-// newProgress returns a progress line on w if w is a terminal, else nil.
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	p := &progress{w: w, start: time.Now(), done: make(chan struct{})}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.done:
-				fmt.Fprint(p.w, "\r\033[K")
-				return
-			case <-t.C:
-				p.draw()
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) add(n int64) { p.n.Add(n) }
-
-func (p *progress) draw() {
-	n := p.n.Load()
-	secs := time.Since(p.start).Seconds()
-	const width = 24
-	pos := int(secs*4) % (2 * width) // a bouncing marker: the total is not known in advance
-	if pos >= width {
-		pos = 2*width - 1 - pos
-	}
-	bar := strings.Repeat(" ", pos) + "=" + strings.Repeat(" ", width-1-pos)
-	fmt.Fprintf(p.w, "\r\033[Kfetching [%s] %s  %s/s", bar, humanBytes(float64(n)), humanBytes(float64(n)/max(secs, 0.001)))
-}
-
-func (p *progress) stop() {
-	close(p.done)
-	p.wg.Wait()
-}
-
-func humanBytes(n float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for n >= 1024 && i < len(units)-1 {
-		n /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", n, units[i])
 }

@@ -7,10 +7,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/client"
@@ -239,9 +238,13 @@ func incidentResign(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	bar := newCountBar(env.stderr)
-	c.Resign(env.ctx, *key, items, bar.set)
-	bar.stop()
+	var done, total atomic.Int64
+	live := startLine(env.stderr, func() string {
+		d, t := done.Load(), max(total.Load(), 1)
+		return fmt.Sprintf("re-signing %s %d/%d", bar(float64(d)/float64(t), 30), d, t)
+	})
+	c.Resign(env.ctx, *key, items, func(d, t int) { done.Store(int64(d)); total.Store(int64(t)) })
+	live.stop()
 
 	var ok, missing, mismatched, failed int
 	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
@@ -268,35 +271,4 @@ func incidentResign(env *cmdEnv, args []string) error {
 		return fmt.Errorf("%d of %d artifacts were not re-signed; see the list above", len(items)-ok, len(items))
 	}
 	return nil
-}
-
-// countBar draws a progress bar of done/total on a terminal, and nothing
-// elsewhere.
-type countBar struct {
-	w     io.Writer
-	drawn bool
-}
-
-func newCountBar(w io.Writer) *countBar {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return &countBar{}
-	}
-	return &countBar{w: w}
-}
-
-func (b *countBar) set(done, total int) {
-	if b.w == nil || total == 0 {
-		return
-	}
-	const width = 30
-	n := done * width / total
-	fmt.Fprintf(b.w, "\r\033[Kre-signing [%s%s] %d/%d", strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total)
-	b.drawn = true
-}
-
-func (b *countBar) stop() {
-	if b.drawn {
-		fmt.Fprint(b.w, "\r\033[K")
-	}
 }

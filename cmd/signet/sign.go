@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
 )
@@ -72,17 +70,17 @@ func (b *batchOptions) sign(env *cmdEnv, c *client.Client, key, format string, f
 	if out != "" {
 		o.Output = func(string) string { return out }
 	}
-	var bar *progressBar
-	if f, ok := env.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	var live *liveLine
+	if isTerminal(env.stderr) {
 		o.Progress = new(client.Progress)
-		bar = startProgress(env.stderr, o.Progress)
+		live = startLine(env.stderr, func() string { return progressLine(o.Progress.Snapshot(), 80) })
 	}
 	sum, err := c.SignBatch(env.ctx, files, o)
-	bar.stop()
+	live.stop()
 	if err != nil {
 		return err
 	}
-	if len(files) > 1 || bar != nil || sum.Skipped > 0 {
+	if len(files) > 1 || live != nil || sum.Skipped > 0 {
 		fmt.Fprintln(env.stderr, summaryLine(sum))
 	}
 	if len(sum.Failed) == 0 {
@@ -112,87 +110,6 @@ func summaryLine(s *client.BatchSummary) string {
 	}
 	if len(s.Failed) > 0 {
 		line += fmt.Sprintf("; %d failed", len(s.Failed))
-	}
-	return line
-}
-
-// size formats a byte count with a binary unit.
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-// progressBar redraws one line on a terminal while a batch runs.
-type progressBar struct {
-	w       io.Writer
-	p       *client.Progress
-	done    chan struct{}
-	stopped chan struct{}
-}
-
-func startProgress(w io.Writer, p *client.Progress) *progressBar {
-	b := &progressBar{w: w, p: p, done: make(chan struct{}), stopped: make(chan struct{})}
-	go func() {
-		defer close(b.stopped)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-b.done:
-				fmt.Fprint(b.w, "\r\033[K")
-				return
-			case <-t.C:
-				fmt.Fprint(b.w, "\r"+progressLine(b.p.Snapshot(), 80)+"\033[K")
-			}
-		}
-	}()
-	return b
-}
-
-func (b *progressBar) stop() {
-	if b == nil {
-		return
-	}
-	close(b.done)
-	<-b.stopped
-}
-
-// progressLine draws s in at most width columns: a bar, files, bytes,
-// rate and the time left.
-func progressLine(s client.ProgressSnapshot, width int) string {
-	frac := 0.0
-	switch {
-	case s.TotalBytes > 0:
-		frac = float64(s.Bytes) / float64(s.TotalBytes)
-	case s.TotalFiles > 0:
-		frac = float64(s.Files) / float64(s.TotalFiles)
-	}
-	frac = min(max(frac, 0), 1)
-	rate, eta := 0.0, "--:--"
-	if secs := s.Elapsed.Seconds(); secs > 0 {
-		rate = float64(s.Bytes) / secs
-		if frac > 0 {
-			left := time.Duration(float64(s.Elapsed) * (1 - frac) / frac).Round(time.Second)
-			eta = fmt.Sprintf("%d:%02d", int(left.Minutes()), int(left.Seconds())%60)
-		}
-	}
-	const barWidth = 20
-	filled := int(frac * barWidth)
-	bar := strings.Repeat("=", filled) + strings.Repeat(" ", barWidth-filled)
-	line := fmt.Sprintf("[%s] %d/%d files  %s/%s  %s/s  ETA %s", bar, s.Files, s.TotalFiles, size(s.Bytes), size(s.TotalBytes), size(int64(rate)), eta)
-	if s.Failed > 0 {
-		line += fmt.Sprintf("  %d failed", s.Failed)
-	}
-	if len(line) > width {
-		line = line[:width]
 	}
 	return line
 }
