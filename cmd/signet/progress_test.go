@@ -38,7 +38,7 @@ func TestFetchLine(t *testing.T) {
 	}{
 		{0, 0, "fetching [=                       ] 0 B  0 B/s"},
 		{3 << 20, 2 * time.Second, "fetching [        =               ] 3.0 MiB  1.5 MiB/s"},
-		{5 << 30, 10 * time.Second, "fetching [       =                ] 5.0 GiB  512.0 MiB/s"}, // bouncing back,
+		{5 << 30, 10 * time.Second, "fetching [       =                ] 5.0 GiB  512.0 MiB/s"}, // bouncing back
 	} {
 		if got := fetchLine(tt.n, tt.elapsed); got != tt.want {
 			t.Errorf("fetchLine(%d, %v) =\n%q, want\n%q", tt.n, tt.elapsed, got, tt.want)
