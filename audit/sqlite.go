@@ -14,8 +14,9 @@ import (
 
 // OpenSQLite opens (creating if needed) the embedded log database at path:
 // one file in WAL mode with synchronous=FULL, so that a commit is on disk
-// when it returns, and beside it the index kept behind the log (path with -index.db). One process writes it; `signet audit verify --data` may
-// read it at the same time.
+// when it returns, and beside it the index kept behind the log (path with
+// -index.db). One process writes them; `signet audit verify --data` may
+// read them at the same time.
 //
 // The WAL is checkpointed into the database by a background connection,
 // not by the committing writer, so that commits stay short.
