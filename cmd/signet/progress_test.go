@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/signet-dev/signet/client"
+	"golang.org/x/sys/unix"
 )
 
 func TestProgressLine(t *testing.T) {
@@ -58,4 +63,65 @@ func TestLiveLineOnlyOnTerminals(t *testing.T) {
 	if b.Len() != 0 {
 		t.Errorf("wrote %q to a buffer", b.String())
 	}
+}
+
+// TestLiveLineOnTerminal runs a live line on a real pseudo-terminal: it
+// draws the line over itself, and stop clears it.
+func TestLiveLineOnTerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	var n atomic.Int64
+	l := startLine(slave, func() string { return fmt.Sprintf("step %d", n.Add(1)) })
+	if l == nil {
+		t.Fatal("startLine drew nothing on a terminal")
+	}
+	out := make(chan string, 1)
+	go func() {
+		var b bytes.Buffer
+		buf := make([]byte, 256)
+		for {
+			k, err := master.Read(buf)
+			b.Write(buf[:k])
+			if err != nil || strings.Contains(b.String(), "step 2") {
+				select {
+				case out <- b.String():
+				default: // the test gave up waiting
+				}
+				return
+			}
+		}
+	}()
+	var got string
+	select {
+	case got = <-out:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the line was not drawn twice within 10s")
+	}
+	l.stop()
+	if !strings.Contains(got, "\r\033[Kstep 1") || !strings.Contains(got, "\r\033[Kstep 2") {
+		t.Errorf("terminal got %q, want each line drawn over the last", got)
+	}
+}
+
+// openPTY opens a pseudo-terminal pair through /dev/ptmx.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	num, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", num), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
 }
