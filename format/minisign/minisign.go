@@ -16,7 +16,7 @@
 // signature, binds the trusted comment (conventionally a timestamp and the
 // file name) to the first. A public key file is two lines:
 //
-//	untrusted comment: minisign public key <key id as 16 hex digits>
+//	untrusted comment: minisign public key <key id in hex>
 //	base64("Ed" || key id || Ed25519 public key (32 bytes))
 //
 // minisign prints a key id as the hexadecimal of the 8 bytes read as a
@@ -49,9 +49,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -93,14 +94,12 @@ func KeyIDFor(pub ed25519.PublicKey) KeyID {
 	return KeyID(sum[:8])
 }
 
-// String returns id as minisign prints it: 16 uppercase hex digits of the
-// little-endian integer.
+// String returns id as minisign prints it: the little-endian integer in
+// uppercase hexadecimal, without leading zeros (minisign's "%" PRIX64), so
+// that a public key file Signet writes is byte for byte the one minisign
+// would.
 func (id KeyID) String() string {
-	var r [8]byte
-	for i := range id {
-		r[i] = id[7-i]
-	}
-	return strings.ToUpper(hex.EncodeToString(r[:]))
+	return strings.ToUpper(strconv.FormatUint(binary.LittleEndian.Uint64(id[:]), 16))
 }
 
 // PublicKey is a minisign public key.

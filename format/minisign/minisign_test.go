@@ -162,8 +162,20 @@ func TestKeyID(t *testing.T) {
 	if want := (minisign.KeyID{0x66, 0x68, 0x7a, 0xad, 0xf8, 0x62, 0xbd, 0x77}); id != want {
 		t.Errorf("KeyIDFor(zero key) = % x, want % x", id[:], want[:])
 	}
-	if s := id.String(); s != "77BD62F8AD7A6866" {
-		t.Errorf("String() = %s, want the bytes reversed as minisign prints them", s)
+	// minisign prints the little-endian integer with "%" PRIX64: no
+	// leading zeros, which one key in sixteen has.
+	for _, tt := range []struct {
+		id   minisign.KeyID
+		want string
+	}{
+		{id, "77BD62F8AD7A6866"},
+		{minisign.KeyID{0x53, 0x58, 0x09, 0x64, 0x4c, 0xce, 0x9e, 0x0a}, "A9ECE4C64095853"},
+		{minisign.KeyID{1}, "1"},
+		{minisign.KeyID{}, "0"},
+	} {
+		if s := tt.id.String(); s != tt.want {
+			t.Errorf("KeyID(% x).String() = %s, want %s", tt.id[:], s, tt.want)
+		}
 	}
 }
 
