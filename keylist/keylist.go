@@ -53,6 +53,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/envelope"
 	"github.com/signet-dev/signet/internal/strictjson"
+	"github.com/signet-dev/signet/keystore"
 )
 
 const (
@@ -152,6 +153,8 @@ func Parse(b []byte) (*List, error) {
 		return nil, fmt.Errorf("keylist: type %.80q, want %q", l.Type, Type)
 	case l.Key == "" || l.KeyType == "" || l.Usage == "":
 		return nil, errors.New("keylist: key, key_type and usage are required")
+	case keystore.ValidName(l.Key) != nil:
+		return nil, fmt.Errorf("keylist: %w", keystore.ValidName(l.Key))
 	case l.Serial < 0:
 		return nil, fmt.Errorf("keylist: serial %d", l.Serial)
 	case len(l.Versions) == 0:

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,9 @@ func TestParseRefuses(t *testing.T) {
 		},
 		"order":    func(s string) string { return strings.Replace(s, `"version":3`, `"version":1`, 1) },
 		"trailing": func(s string) string { return s + "{}" },
+		"blank-key-name": func(s string) string {
+			return regexp.MustCompile(`"key":"[^"]*"`).ReplaceAllString(s, `"key":" "`)
+		},
 	} {
 		if _, err := Parse([]byte(edit(string(good)))); err == nil {
 			t.Errorf("%s: Parse accepted it", name)

@@ -48,6 +48,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/envelope"
 	"github.com/signet-dev/signet/internal/strictjson"
+	"github.com/signet-dev/signet/keystore"
 )
 
 const (
@@ -174,6 +175,9 @@ func Parse(b []byte) (*Statement, error) {
 func (k *Key) check() error {
 	if k.Name == "" || k.KeyType == "" || k.Usage == "" {
 		return errors.New("transition: each key needs a name, key_type and usage")
+	}
+	if err := keystore.ValidName(k.Name); err != nil {
+		return fmt.Errorf("transition: %w", err)
 	}
 	block, rest := pem.Decode([]byte(k.PublicKey))
 	if block == nil || block.Type != "PUBLIC KEY" || len(bytes.TrimSpace(rest)) != 0 {
