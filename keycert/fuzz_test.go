@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"math/big"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func FuzzParseChain(f *testing.F) {
 	c, _ := x509.ParseCertificate(der)
 	f.Add(keycert.EncodeChain([]*x509.Certificate{c, c}))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"))
+	// A chain with a private key in it, made here: keys are never committed.
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(key)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		chain, err := keycert.ParseChain(b)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -143,13 +145,22 @@ func TestKeyCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	tlsOnly := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsDER})
+	throwaway, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(throwaway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privatePEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
 	for _, tc := range []struct {
 		name, chain, code, msg string
 	}{
 		{"another key's", string(issueFromCSR(t, f.ca, other.CSR)), "bad_request", "for another public key"},
 		{"not code signing", string(tlsOnly), "bad_request", "lacks the codeSigning extended key usage"},
 		{"CA first", string(devpki.CertPEM(f.ca.TLSCertificate())) + string(good), "bad_request", "for another public key"},
-		{"private key", string(good) + "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n", "bad_request", "keys stay in Signet"},
+		{"private key", string(good) + string(privatePEM), "bad_request", "keys stay in Signet"},
 		{"empty", "", "bad_request", "no PEM CERTIFICATE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
