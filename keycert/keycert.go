@@ -39,10 +39,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -205,7 +203,7 @@ func CheckChain(chain []*x509.Certificate, pub crypto.PublicKey, now time.Time) 
 	name := fmt.Sprintf("certificate %q (serial %x)", leaf.Subject, leaf.SerialNumber)
 	k, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !k.Equal(leaf.PublicKey) {
-		return fmt.Errorf("%s is for another public key (%s), not this key's: the chain must start with the certificate issued for this key's request", name, Fingerprint(leaf.PublicKey))
+		return fmt.Errorf("%s is for another public key (%s), not this key's: the chain must start with the certificate issued for this key's request", name, keystore.Fingerprint(leaf.PublicKey))
 	}
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) {
 		return fmt.Errorf("%s lacks the codeSigning extended key usage (1.3.6.1.5.5.7.3.3): ask the CA for a code-signing certificate", name)
@@ -238,17 +236,6 @@ func CheckChain(chain []*x509.Certificate, pub crypto.PublicKey, now time.Time) 
 		return fmt.Errorf("chain of %s: %w", name, err)
 	}
 	return nil
-}
-
-// Fingerprint returns "SHA256:" and the unpadded base64 SHA-256 of the PKIX
-// DER of pub, as Signet names keys.
-func Fingerprint(pub crypto.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "an unsupported key"
-	}
-	sum := sha256.Sum256(der)
-	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
 // NewCSR returns a PEM PKCS #10 certificate request for subject, signed

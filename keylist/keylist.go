@@ -202,8 +202,7 @@ func (v *Version) check() error {
 	if err != nil {
 		return fmt.Errorf("public_key: %w", err)
 	}
-	sum := sha256.Sum256(block.Bytes)
-	if fp := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]); fp != v.Fingerprint {
+	if fp := keystore.Fingerprint(pub); fp != v.Fingerprint {
 		return fmt.Errorf("fingerprint %.60s is not that of public_key (%s)", v.Fingerprint, fp)
 	}
 	v.pub = pub

@@ -261,10 +261,13 @@ func (k Key) Fingerprint() string {
 	if k.fingerprint != "" {
 		return k.fingerprint
 	}
-	return fingerprint(k.Public)
+	return Fingerprint(k.Public)
 }
 
-func fingerprint(pub crypto.PublicKey) string {
+// Fingerprint returns the fingerprint of any public key, as Key.Fingerprint
+// does: how Signet names keys in the API, the audit log, key lists and
+// transition statements. It returns "" for a key x509 cannot marshal.
+func Fingerprint(pub crypto.PublicKey) string {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return ""

@@ -260,7 +260,7 @@ func parseSealed(f sealedFile, t Type) (*sealedKey, error) {
 	if len(f.Sealed) <= chacha20poly1305.Overhead {
 		return nil, fmt.Errorf("sealed private key is only %d bytes", len(f.Sealed))
 	}
-	return &sealedKey{v: Version{Public: pub, Backend: f.Backend, fingerprint: fingerprint(pub)}, pubDER: f.Public, nonce: f.Nonce, sealed: f.Sealed}, nil
+	return &sealedKey{v: Version{Public: pub, Backend: f.Backend, fingerprint: Fingerprint(pub)}, pubDER: f.Public, nonce: f.Nonce, sealed: f.Sealed}, nil
 }
 
 func parseVersion(f versionFile, t Type) (*sealedKey, error) {
@@ -451,7 +451,7 @@ func (r *record) newSealed(v Version, secret []byte, kek []byte) (*sealedKey, er
 	if err != nil {
 		return nil, err
 	}
-	v.fingerprint = fingerprint(v.Public)
+	v.fingerprint = Fingerprint(v.Public)
 	sk := &sealedKey{v: v, pubDER: pubDER}
 	sk.nonce, sk.sealed = seal(kek, secret, r.ad(sk))
 	return sk, nil

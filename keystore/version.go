@@ -75,7 +75,7 @@ func (v Version) Fingerprint() string {
 	if v.fingerprint != "" {
 		return v.fingerprint
 	}
-	return fingerprint(v.Public)
+	return Fingerprint(v.Public)
 }
 
 // Signs reports whether v may sign at t: it is active and its window has

@@ -37,9 +37,7 @@ package transition
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -92,13 +90,8 @@ func NewKey(name, keyType, usage string, pub crypto.PublicKey) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("transition: key %q: %w", name, err)
 	}
-	return Key{Name: name, KeyType: keyType, Usage: usage, Fingerprint: fingerprint(der), pub: pub,
+	return Key{Name: name, KeyType: keyType, Usage: usage, Fingerprint: keystore.Fingerprint(pub), pub: pub,
 		PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}, nil
-}
-
-func fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }
 
 // Sign returns the envelope of st signed by old and then by new, whose
@@ -187,7 +180,7 @@ func (k *Key) check() error {
 	if err != nil {
 		return fmt.Errorf("transition: key %q: %w", k.Name, err)
 	}
-	if fp := fingerprint(block.Bytes); fp != k.Fingerprint {
+	if fp := keystore.Fingerprint(pub); fp != k.Fingerprint {
 		return fmt.Errorf("transition: key %q: fingerprint %.60s is not that of its public key (%s)", k.Name, k.Fingerprint, fp)
 	}
 	k.pub = pub
