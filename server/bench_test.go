@@ -10,6 +10,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -116,7 +120,10 @@ func signTargetWith(b *testing.B, body []byte, o fixtureOptions) *benchTarget {
 // and client certificates from one CA, TLS 1.3 with client certificates
 // required and verified (what server.TLSConfig returns for mutual TLS),
 // httptest on loopback.
-func baselineTarget(b *testing.B, body []byte) *benchTarget {
+//
+// If work is not nil the handler calls it after reading the body, and
+// fails the request if it fails.
+func baselineTarget(b *testing.B, body []byte, work func() error) *benchTarget {
 	b.Helper()
 	f := newFixture(b, server.Limits{}) // for its CA and admin client certificate
 	reply := []byte(`{"request_id":"0000000000000000","ok":true}` + "\n")
@@ -128,6 +135,12 @@ func baselineTarget(b *testing.B, body []byte) *benchTarget {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
+		}
+		if work != nil {
+			if err := work(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(reply)
@@ -259,7 +272,39 @@ func (t *benchTarget) run(b *testing.B, itemsPerRequest int) {
 // work. Divide the others by it to see what Signet itself costs.
 func BenchmarkBaseline(b *testing.B) {
 	body := signBody(b, "release", []api.SignItem{digestItem("a.tar.gz")})
-	baselineTarget(b, body).run(b, 1)
+	baselineTarget(b, body, nil).run(b, 1)
+}
+
+// BenchmarkBaselineECDSAP256 is BenchmarkBaseline with one ECDSA P-256
+// signature per request and nothing else: no decoding, authorization,
+// audit entry or receipt. Divided by BenchmarkBaseline it is the highest
+// ratio a signing server can reach on this machine with this client.
+func BenchmarkBaselineECDSAP256(b *testing.B) {
+	body := signBody(b, "release", []api.SignItem{digestItem("a.tar.gz")})
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256(body)
+	baselineTarget(b, body, func() error {
+		_, err := ecdsa.SignASN1(rand.Reader, k, d[:])
+		return err
+	}).run(b, 1)
+}
+
+// BenchmarkBaselineEd25519 is BenchmarkBaselineECDSAP256 for
+// BenchmarkSignEd25519: its request, and one Ed25519 signature of 1 KiB.
+func BenchmarkBaselineEd25519(b *testing.B) {
+	data := ed25519Message()
+	body := signBody(b, string(keystore.Ed25519), []api.SignItem{{Name: "a.tar.gz", Data: data}})
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	baselineTarget(b, body, func() error {
+		ed25519.Sign(k, data)
+		return nil
+	}).run(b, 1)
 }
 
 // BenchmarkSignECDSAP256 signs one SHA-256 digest per request with an ECDSA
@@ -297,12 +342,17 @@ func BenchmarkSignECDSAP256Token(b *testing.B) {
 // BenchmarkSignEd25519 signs one 1 KiB message per request with an Ed25519
 // key (pure Ed25519 signs the data itself, so the request carries it).
 func BenchmarkSignEd25519(b *testing.B) {
+	body := signBody(b, string(keystore.Ed25519), []api.SignItem{{Name: "a.tar.gz", Data: ed25519Message()}})
+	signTarget(b, body).run(b, 1)
+}
+
+// ed25519Message is the 1 KiB message of the Ed25519 benchmarks.
+func ed25519Message() []byte {
 	data := make([]byte, 1024)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	body := signBody(b, string(keystore.Ed25519), []api.SignItem{{Name: "a.tar.gz", Data: data}})
-	signTarget(b, body).run(b, 1)
+	return data
 }
 
 // BenchmarkSignECDSAP256Batch100 signs 100 digests per request with an
