@@ -64,7 +64,7 @@ func (d *Dir) InitCustody(passphrase []byte, threshold int, custodians []custody
 	case h.set != nil:
 		return nil, nil, fmt.Errorf("custody init: %w: the keystore is already in custody; use 'signet custody rekey' to change custodians", ErrMode)
 	case h.Version == 1:
-		return nil, nil, fmt.Errorf("custody init: keystore %s is format 1, whose key-encryption key is the passphrase's hash itself, so the passphrase would keep opening the key files; create a new keystore with 'signet keystore init' and new keys", d.path)
+		return nil, nil, fmt.Errorf("custody init: %w: keystore %s is format 1, whose key-encryption key is the passphrase's hash itself, so the passphrase would keep opening the key files; create a new keystore with 'signet keystore init' and new keys", ErrMode, d.path)
 	}
 	kek, ok := h.passphraseKEK(passphrase)
 	if !ok {

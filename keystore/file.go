@@ -198,11 +198,6 @@ func (h *header) passphraseKEK(passphrase []byte) ([]byte, bool) {
 	return h.unwrap(derived)
 }
 
-func sealCheck(kek []byte) []byte {
-	nonce, sealed := seal(kek, []byte(checkText), []byte(checkAD))
-	return append(nonce, sealed...)
-}
-
 func openCheck(kek, check []byte) bool {
 	aead, err := chacha20poly1305.NewX(kek)
 	if err != nil {

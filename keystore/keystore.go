@@ -326,7 +326,7 @@ var (
 	ErrBadPassphrase  = errors.New("wrong passphrase")
 	ErrNotInitialized = errors.New("keystore not initialized")
 	ErrUnavailable    = errors.New("key backend unavailable") // a token cannot be reached or refused
-	ErrMode           = errors.New("wrong unlock method")     // a passphrase for a keystore in custody, or shares without custody
+	ErrMode           = errors.New("wrong unlock method")     // a passphrase for a keystore in custody, shares without custody, or custody for a keystore that cannot have it
 	// ErrRetired is returned for a version that may not sign: retired by
 	// a rotation, revoked, or past the end of its window.
 	ErrRetired = errors.New("key version does not sign")
