@@ -146,7 +146,6 @@ INSERT INTO entry_counts_head (id, counted) VALUES (0, 0) ON CONFLICT DO NOTHING
 type countedEntry struct {
 	idx     int64
 	key     countKey // start is the entry's time in nanoseconds
-	reason  []byte   // the entry's bytes, read only for refusals
 	refusal string
 }
 

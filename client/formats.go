@@ -262,7 +262,7 @@ func (c *Client) Attest(ctx context.Context, key string, subjects []string, pred
 	if err != nil {
 		return nil, nil, err
 	}
-	k, pub, err := c.keyPublic(ctx, key)
+	k, _, err := c.keyPublic(ctx, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -272,7 +272,8 @@ func (c *Client) Attest(ctx context.Context, key string, subjects []string, pred
 		return nil, nil, err
 	}
 	env := resp.Signatures[0].Signature
-	if pub, err = c.versionPublic(ctx, k, resp.KeyVersion); err != nil {
+	pub, err := c.versionPublic(ctx, k, resp.KeyVersion)
+	if err != nil {
 		return nil, nil, err
 	}
 	_, payload, err := dsse.Verify(ctx, env, pub, dsse.Options{PSS: opts.RSAPSS})

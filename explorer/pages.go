@@ -403,9 +403,7 @@ func (e *Explorer) entry(w http.ResponseWriter, r *http.Request) {
 		if a.Manifest != "" {
 			p.Manifest = "/v1/audit/manifests/" + url.PathEscape(a.Manifest)
 		}
-		for _, d := range a.Digests {
-			p.ByDigest = append(p.ByDigest, d)
-		}
+		p.ByDigest = append(p.ByDigest, a.Digests...)
 		p.Signature = a.Signature
 	}
 	e.render(w, http.StatusOK, "entry", p)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -237,12 +236,4 @@ func writeKeyList(env *cmdEnv, c *client.Client, name string) error {
 	}
 	_, err = env.stdout.Write(append([]byte(l.KeyList), '\n'))
 	return err
-}
-
-// versionLabel names version n of key name.
-func versionLabel(name string, n int) string {
-	if n == 0 {
-		return name
-	}
-	return name + " version " + strconv.Itoa(n)
 }

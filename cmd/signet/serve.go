@@ -256,7 +256,7 @@ func checkTokenSigningKey(cfg *config.Config, keys *keystore.Keyring, log *slog.
 		return fmt.Errorf("tokens.signing_key: %w", err)
 	}
 	if k.Usage != "token" {
-		return hintf(fmt.Sprintf("create a key for tokens only: 'signet key create NEWNAME --type ed25519 --usage token'"),
+		return hintf("create a key for tokens only: 'signet key create NEWNAME --type ed25519 --usage token'",
 			"tokens.signing_key %q has usage %q: a token key must sign tokens and nothing else", name, k.Usage)
 	}
 	return cfg.CheckTokenSigningKey(k.Public)
