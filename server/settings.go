@@ -111,9 +111,6 @@ func (t *TLSSwitch) Set(c *tls.Config) {
 	t.cur.Store(c)
 }
 
-// Current returns the configuration of the next handshakes.
-func (t *TLSSwitch) Current() *tls.Config { return t.cur.Load() }
-
 // Config returns the configuration to serve with: it hands every
 // handshake to the current one.
 func (t *TLSSwitch) Config() *tls.Config {
