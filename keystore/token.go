@@ -296,8 +296,11 @@ func (d *Dir) probeToken(ctx context.Context, t *token) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		defer t.probing.Store(false)
-		done <- d.checkToken(t)
+		err := d.checkToken(t)
+		// Done before the answer is: a probe that follows the answer must
+		// not find this one still running.
+		t.probing.Store(false)
+		done <- err
 	}()
 	select {
 	case err := <-done:
