@@ -102,9 +102,10 @@ func fetchLine(n int64, elapsed time.Duration) string {
 	return fmt.Sprintf("fetching [%s] %s  %s/s", marker, size(n), size(int64(float64(n)/secs)))
 }
 
-// bar draws frac (0 to 1) of width columns filled, in brackets.
+// bar draws frac of width columns filled, in brackets; frac is clamped to
+// 0 to 1, so a count that overshoots its total draws a full bar.
 func bar(frac float64, width int) string {
-	filled := int(frac * float64(width))
+	filled := int(min(max(frac, 0), 1) * float64(width))
 	return "[" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]"
 }
 

@@ -35,6 +35,20 @@ func TestProgressLine(t *testing.T) {
 	}
 }
 
+func TestBar(t *testing.T) {
+	for _, tt := range []struct {
+		frac float64
+		want string
+	}{
+		{0, "[    ]"}, {0.5, "[==  ]"}, {1, "[====]"},
+		{1.5, "[====]"}, {-1, "[    ]"}, // a count past its total, or before 0
+	} {
+		if got := bar(tt.frac, 4); got != tt.want {
+			t.Errorf("bar(%v, 4) = %q, want %q", tt.frac, got, tt.want)
+		}
+	}
+}
+
 func TestFetchLine(t *testing.T) {
 	for _, tt := range []struct {
 		n       int64
