@@ -364,13 +364,23 @@ func TestTamper(t *testing.T) {
 				{"digest column edited", func(t *testing.T, db *sql.DB, s Store) {
 					execSQL(t, db, "UPDATE entries SET digests = 'sha256:00' WHERE idx = 9")
 				}, 9, "search index tampered"},
+				{"manifest edited", func(t *testing.T, db *sql.DB, s Store) {
+					execSQL(t, db, p("UPDATE manifests SET data = ? WHERE digest = ?"), []byte(`["edited"]`), ManifestDigest(testManifest))
+				}, 15, "entry 15: its content manifest " + ManifestDigest(testManifest) + " was edited"},
+				{"manifest deleted", func(t *testing.T, db *sql.DB, s Store) {
+					execSQL(t, db, "DELETE FROM manifests")
+				}, 15, "entry 15: its content manifest " + ManifestDigest(testManifest) + " is not stored"},
 			} {
 				t.Run(tt.name, func(t *testing.T) {
 					k := newLogKey(t)
 					s, db := b.open(t)
 					l := openLog(t, s, k.signer)
 					for i := range 40 {
-						if _, err := l.Append(context.Background(), testEntry(i)); err != nil {
+						e := testEntry(i)
+						if i == 15 || i == 17 {
+							e.AttachManifest(testManifest)
+						}
+						if _, err := l.Append(context.Background(), e); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -391,6 +401,9 @@ func TestTamper(t *testing.T) {
 		})
 	}
 }
+
+// testManifest is the content manifest two entries of TestTamper name.
+var testManifest = []byte(`[{"path":"usr/bin/app","size":3,"digest":"sha256:00"}]`)
 
 // replaceQ turns ? placeholders into $1, $2, …
 func replaceQ(s string, n *int) string {

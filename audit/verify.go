@@ -52,7 +52,9 @@ const verifyChunk = 1000
 // against every stored checkpoint and the head, each of whose signature it
 // checks with the log's verifier key. Editing, deleting, reordering or
 // truncating entries, or forging a checkpoint, is reported with the first
-// bad index. When src is a Store it also checks the stored leaf hashes,
+// bad index. Each content manifest an entry names must be stored and hash
+// to its digest, when src can return manifests (a Store, a server's read
+// API). When src is a Store it also checks the stored leaf hashes,
 // which pinpoint an edited entry exactly, and the columns search uses, so
 // that an entry cannot be hidden from searches.
 func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
@@ -113,6 +115,8 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 	}
 
 	store, _ := src.(Store)
+	manifests, _ := src.(ManifestReader)
+	checkedManifests := map[string]string{}
 	o := newOverlay(&edge{hashes: map[int64]tlog.Hash{}})
 	prevGood := int64(0)
 	var rewritten [][2]int64 // checkpoints whose root did not match: [last good size, size)
@@ -137,6 +141,9 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 					r.fail(n, "entry %d is dated %s, before the entry ahead of it: searches by time rely on entry times never decreasing", n, e.Time.Format(time.RFC3339Nano))
 				}
 				prevTime = e.Time
+				if manifests != nil && e.Artifact != nil && e.Artifact.Manifest != "" {
+					checkManifest(ctx, manifests, n, e.Artifact.Manifest, checkedManifests, r)
+				}
 			}
 			if err := o.append(tlog.RecordHash(b)); err != nil {
 				return nil, err

@@ -295,9 +295,13 @@ func (s *Server) auditManifest(c *call) error {
 		return err
 	}
 	d := c.r.PathValue("digest")
-	m, err := s.audit.Store().Manifest(c.r.Context(), d)
+	m, err := audit.ReadManifest(c.r.Context(), s.audit.Store(), d)
 	if errors.Is(err, audit.ErrNotFound) {
 		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no manifest %.80q in the audit log", d)}
+	}
+	if errors.Is(err, audit.ErrManifestMismatch) {
+		// Never serve what the log does not vouch for.
+		return &apiError{http.StatusInternalServerError, "manifest_tampered", err.Error()}
 	}
 	if err != nil {
 		return err
