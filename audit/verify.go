@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -188,10 +189,61 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 		o = newOverlay(e)
 	}
 	r.Size = o.size
+	if pr, ok := src.(pastHeadReader); ok && r.Size == size {
+		if err := checkPastHead(ctx, pr, size, r); err != nil {
+			return nil, err
+		}
+	}
 	if computed != nil && r.Size >= counted {
 		checkCounts(stored, computed, counted, r)
 	}
 	return r, nil
+}
+
+// pastHeadReader is implemented by stores that can list what they hold
+// beyond the log's head.
+type pastHeadReader interface {
+	pastHead(ctx context.Context, size int64) (pastHead, error)
+}
+
+// pastHead is what a store holds beyond a log of Size entries: rows that
+// no checkpoint covers and on which the next append collides.
+type pastHead struct {
+	Entries        int64 // entry rows at or past Size
+	First, Last    int64 // their least and greatest index
+	HashRuns       int64 // runs of tree hashes starting at or past Size's first leaf
+	FirstHashIndex int64 // the stored-hash index the next append starts at
+}
+
+// checkPastHead reports rows stored past the head: the writer appends at
+// the head's size, so while they are there every append fails on them
+// (a UNIQUE constraint) and nothing can be signed.
+func checkPastHead(ctx context.Context, pr pastHeadReader, size int64, r *Report) error {
+	p, err := pr.pastHead(ctx, size)
+	if err != nil {
+		return fmt.Errorf("reading what is stored past the log's head: %w", err)
+	}
+	if p.Entries > 0 {
+		r.fail(size, "entries %d to %d (%d rows) are stored past the log's head of %d entries: no checkpoint covers them, and the server cannot append while they are there (UNIQUE constraint); "+
+			"keep a copy as evidence, then either restore the head they belong to from a backup, or delete them (DELETE FROM entries WHERE idx >= %d; DELETE FROM hash_runs WHERE first >= %d)",
+			p.First, p.Last, p.Entries, size, size, p.FirstHashIndex)
+	}
+	if p.HashRuns > 0 {
+		r.fail(size, "%d runs of tree hashes are stored past the log's head of %d entries (from stored-hash index %d): the server cannot append while they are there (UNIQUE constraint); "+
+			"keep a copy as evidence, then delete them (DELETE FROM hash_runs WHERE first >= %d)", p.HashRuns, size, p.FirstHashIndex, p.FirstHashIndex)
+	}
+	return nil
+}
+
+func (s *SQLStore) pastHead(ctx context.Context, size int64) (pastHead, error) {
+	p := pastHead{FirstHashIndex: tlog.StoredHashIndex(0, size)}
+	var first, last sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*), MIN(idx), MAX(idx) FROM entries WHERE idx >= ?"), size).Scan(&p.Entries, &first, &last); err != nil {
+		return p, err
+	}
+	p.First, p.Last = first.Int64, last.Int64
+	err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM hash_runs WHERE first >= ?"), p.FirstHashIndex).Scan(&p.HashRuns)
+	return p, err
 }
 
 // countStore is implemented by stores that keep entry counts.
