@@ -174,9 +174,9 @@ func TestArtifactNameSegments(t *testing.T) {
 	}{
 		{"nightly/1.2/app.tar.gz", ""},
 		{"app.tar.gz", ""},
-		{"dir/app..tar.gz", ""},      // ".." inside a segment is a name
-		{"dir/.hidden", ""},          // so is a leading dot
-		{"dir/...", ""},              // three dots are a name too
+		{"dir/app..tar.gz", ""}, // ".." inside a segment is a name
+		{"dir/.hidden", ""},     // so is a leading dot
+		{"dir/...", ""},         // three dots are a name too
 		{"nightly/../evil.tar.gz", `".." segment`},
 		{"nightly/./evil.tar.gz", `"." segment`},
 		{"nightly//evil.tar.gz", "empty"},
