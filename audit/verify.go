@@ -388,9 +388,10 @@ func InclusionProof(ctx context.Context, s Store, index, size int64) ([][]byte, 
 }
 
 // ConsistencyProof proves the tree of size old is a prefix of the tree of
-// size new.
+// size new, for 1 ≤ old ≤ new (the empty tree is a prefix of every tree,
+// with no proof).
 func ConsistencyProof(ctx context.Context, s Store, old, new int64) ([][]byte, error) {
-	if old < 0 || old > new {
+	if old < 1 || old > new {
 		return nil, fmt.Errorf("%w: no consistency proof from size %d to %d", ErrNotFound, old, new)
 	}
 	p, err := tlog.ProveTree(new, old, s.Hashes(ctx))

@@ -162,6 +162,19 @@ func TestAuditReadAPI(t *testing.T) {
 	if status, body := f.get(t, "builder", "/v1/audit/consistency", url.Values{"old": {"2"}}, &p); status != 200 || p.New != cp.Size {
 		t.Fatalf("consistency: %d %s", status, body)
 	}
+	// Sizes with no proof are the caller's mistake, with the rule.
+	for _, q := range []url.Values{
+		{"old": {"0"}}, {}, {"old": {"0"}, "new": {"1"}}, {"old": {"3"}, "new": {"2"}},
+		{"old": {"1"}, "new": {"1000000000"}}, {"old": {"-1"}},
+	} {
+		status, body := f.get(t, "builder", "/v1/audit/consistency", q, nil)
+		if status != 400 || !strings.Contains(body, "old") || strings.Contains(body, "tlog") {
+			t.Errorf("consistency?%s: %d %s; want 400 stating the rule", q.Encode(), status, body)
+		}
+	}
+	if status, body := f.get(t, "builder", "/v1/audit/consistency", url.Values{"old": {"0"}}, nil); !strings.Contains(body, "at least 1") {
+		t.Errorf("consistency?old=0: %d %s; want the rule (old at least 1)", status, body)
+	}
 	// Entries and searches need an audit grant; admins have one.
 	if status, body := f.get(t, "builder", "/v1/audit/entries", nil, nil); status != 403 || !strings.Contains(body, "may not read the audit log") {
 		t.Errorf("entries as builder: %d %s", status, body)
