@@ -452,6 +452,8 @@ func TestAgentRequests(t *testing.T) {
 		{"trailing data", "POST", "/v1/sign", `{"key":"release","format":"raw","items":[` + item("x.tar.gz") + `]} {}`, nil, 400, "data after the JSON object"},
 		{"empty", "POST", "/v1/sign", ``, nil, 400, "empty request body"},
 		{"bad digest", "POST", "/v1/sign", `{"key":"release","format":"raw","items":[{"name":"x.tar.gz","digest":"sha256:zz"}]}`, nil, 400, "item 1"},
+		{"dot-dot segment", "POST", "/v1/sign", `{"key":"release","format":"raw","items":[` + item("nightly/../x.tar.gz") + `]}`, nil, 400, `has a \"..\" segment`},
+		{"leading slash", "POST", "/v1/sign", `{"key":"release","format":"raw","items":[` + item("/x.tar.gz") + `]}`, nil, 400, `starts with '/'`},
 		{"too many items", "POST", "/v1/sign", `{"key":"release","format":"raw","items":[` + strings.Repeat(item("x.tar.gz")+",", 5) + item("y.tar.gz") + `]}`, nil, 413, "the agent's limit is 5"},
 		{"too large", "POST", "/v1/sign", `{"key":"release","format":"raw","items":[{"name":"x.tar.gz","data":"` + strings.Repeat("A", 70<<10) + `"}]}`, nil, 413, "exceeds the agent's limit of 65536 bytes"},
 		{"other key", "POST", "/v1/sign", `{"key":"other","format":"raw","items":[` + item("x.tar.gz") + `]}`, nil, 403, `local user root (uid 0) may not use key \"other\"`},

@@ -108,7 +108,7 @@ func checkItem(it *api.SignItem) error {
 			return fmt.Errorf("%q: manifest lists %d files; give 1 to %d, or none", it.Name, len(it.Manifest), maxManifestFiles)
 		}
 		for j, f := range it.Manifest {
-			if err := api.CheckArtifactName(f.Path); err != nil {
+			if err := api.CheckPrintable(f.Path); err != nil {
 				return fmt.Errorf("%q: manifest file %d: %v", it.Name, j+1, err)
 			}
 			if f.Size < 0 {

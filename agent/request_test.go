@@ -21,6 +21,7 @@ func FuzzParseSignRequest(f *testing.F) {
 		`{"nonce":"x","key":"release","format":"raw","items":[{"name":"a","digest":"` + d + `"}]}`,
 		`{"key":"release","format":"raw","items":[]}`,
 		`{"key":"release","format":"raw","items":[{"name":"a","digest":"` + d + `","data":"AA=="}]}`,
+		`{"key":"release","format":"raw","items":[{"name":"nightly/../x.tar.gz","digest":"` + d + `"}]}`,
 		`{"key":"../x","format":"raw","items":[{"name":"a","digest":"` + d + `"}]}`,
 		`{"key":"release","format":"RAW","items":[{"name":"a\u0000","digest":"` + d + `"}]}`,
 		`{"key":"release","format":"raw","items":[{"name":"a","digest":"` + d + `"}]}{}`,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode"
+
+	"github.com/signet-dev/signet/policy"
 )
 
 // Request headers beyond authentication. Each is optional; a malformed
@@ -82,10 +84,23 @@ func idChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-'
 }
 
-// CheckArtifactName keeps artifact names printable and bounded, so that
-// they are safe to log and to match against grants: 1 to 1024 bytes of
-// printable UTF-8.
+// CheckArtifactName checks an artifact name as every request decoder must
+// before it is logged or matched against grants: 1 to 1024 bytes of
+// printable UTF-8 (CheckPrintable), forming a clean relative path — no
+// empty, "." or ".." segment, no leading '/', no backslash
+// (policy.CheckArtifactName), since a grant's '*' matches "..".
 func CheckArtifactName(name string) error {
+	if err := CheckPrintable(name); err != nil {
+		return err
+	}
+	return policy.CheckArtifactName(name)
+}
+
+// CheckPrintable keeps a name printable and bounded, so that it is safe
+// to log: 1 to 1024 bytes of printable UTF-8. Names that are not matched
+// against grants (a path inside a content manifest, a token's subject)
+// need only this.
+func CheckPrintable(name string) error {
 	if name == "" {
 		return errors.New("artifact name is empty; name what you are signing")
 	}

@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,11 +47,10 @@ type Entry struct {
 // beside the entry, and the entry records its digest, so the manifest is
 // as tamper-evident as the entry.
 func (e *Entry) AttachManifest(m []byte) {
-	sum := sha256.Sum256(m)
 	if e.Artifact == nil {
 		e.Artifact = &Artifact{}
 	}
-	e.Artifact.Manifest = "sha256:" + hex.EncodeToString(sum[:])
+	e.Artifact.Manifest = ManifestDigest(m)
 	e.manifest = m
 }
 

@@ -364,13 +364,30 @@ func TestTamper(t *testing.T) {
 				{"digest column edited", func(t *testing.T, db *sql.DB, s Store) {
 					execSQL(t, db, "UPDATE entries SET digests = 'sha256:00' WHERE idx = 9")
 				}, 9, "search index tampered"},
+				{"rows past the head", func(t *testing.T, db *sql.DB, s Store) {
+					d, _ := s.Entries(context.Background(), 39, 40)
+					for _, i := range []int{40, 41, 42} {
+						execSQL(t, db, p("INSERT INTO entries (idx, data, time, action, decision, principal, subject, key, version, artifact, digests) VALUES (?, ?, 0, 'sign', 'allowed', '', '', '', 0, '', '')"), i, d[0])
+					}
+					execSQL(t, db, p("INSERT INTO hash_runs (first, hashes) VALUES (?, ?)"), tlog.StoredHashIndex(0, 40), make([]byte, 32))
+				}, 40, "entries 40 to 42 (3 rows) are stored past the log's head of 40 entries"},
+				{"manifest edited", func(t *testing.T, db *sql.DB, s Store) {
+					execSQL(t, db, p("UPDATE manifests SET data = ? WHERE digest = ?"), []byte(`["edited"]`), ManifestDigest(testManifest))
+				}, 15, "entry 15: its content manifest " + ManifestDigest(testManifest) + " was edited"},
+				{"manifest deleted", func(t *testing.T, db *sql.DB, s Store) {
+					execSQL(t, db, "DELETE FROM manifests")
+				}, 15, "entry 15: its content manifest " + ManifestDigest(testManifest) + " is not stored"},
 			} {
 				t.Run(tt.name, func(t *testing.T) {
 					k := newLogKey(t)
 					s, db := b.open(t)
 					l := openLog(t, s, k.signer)
 					for i := range 40 {
-						if _, err := l.Append(context.Background(), testEntry(i)); err != nil {
+						e := testEntry(i)
+						if i == 15 || i == 17 {
+							e.AttachManifest(testManifest)
+						}
+						if _, err := l.Append(context.Background(), e); err != nil {
 							t.Fatal(err)
 						}
 					}
@@ -391,6 +408,9 @@ func TestTamper(t *testing.T) {
 		})
 	}
 }
+
+// testManifest is the content manifest two entries of TestTamper name.
+var testManifest = []byte(`[{"path":"usr/bin/app","size":3,"digest":"sha256:00"}]`)
 
 // replaceQ turns ? placeholders into $1, $2, …
 func replaceQ(s string, n *int) string {
@@ -851,5 +871,70 @@ func TestVerifyRejectsDecreasingTimes(t *testing.T) {
 	r, err := Verify(context.Background(), s, k.vkey)
 	if err != nil || r.OK() || r.FirstBad != 1 || !strings.Contains(strings.Join(r.Problems, "\n"), "entry 1 is dated") {
 		t.Fatalf("verify: %+v %v", r, err)
+	}
+}
+
+// TestRowsPastHead stores rows past the log's head, as a head restored
+// from an older backup leaves them: appends then fail on them, verify
+// names them and what to do, and doing it lets the log append again.
+func TestRowsPastHead(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			p := func(s string) string {
+				if b.ph == "$" {
+					n := 0
+					return replaceQ(s, &n)
+				}
+				return s
+			}
+			ctx := context.Background()
+			k := newLogKey(t)
+			s, db := b.open(t)
+			l := openLog(t, s, k.signer)
+			var size, last int64
+			var head string
+			for i := range 10 {
+				if i == 8 {
+					if err := db.QueryRow("SELECT size, checkpoint, last_time FROM head").Scan(&size, &head, &last); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := l.Append(ctx, testEntry(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.Close()
+			// The head of 8 entries restored from a backup.
+			execSQL(t, db, "DELETE FROM checkpoints WHERE size > 8")
+			execSQL(t, db, p("UPDATE head SET size = ?, checkpoint = ?, last_time = ?"), size, head, last)
+
+			l = openLog(t, s, k.signer)
+			if _, err := l.Append(ctx, testEntry(10)); err == nil {
+				t.Fatal("appended over rows past the head")
+			}
+			l.Close()
+			r, err := Verify(ctx, s, k.vkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(r.Problems, "\n")
+			if r.OK() || r.FirstBad != 8 || !strings.Contains(all, "entries 8 to 9 (2 rows) are stored past the log's head of 8 entries") {
+				t.Fatalf("first bad %d, problems:\n%s", r.FirstBad, all)
+			}
+			// Do what the report says.
+			var first int64
+			if _, err := fmt.Sscanf(all[strings.Index(all, "DELETE FROM hash_runs WHERE first >= "):], "DELETE FROM hash_runs WHERE first >= %d", &first); err != nil {
+				t.Fatal(err)
+			}
+			execSQL(t, db, p("DELETE FROM entries WHERE idx >= ?"), 8)
+			execSQL(t, db, p("DELETE FROM hash_runs WHERE first >= ?"), first)
+			if r, err := Verify(ctx, s, k.vkey); err != nil || !r.OK() {
+				t.Fatalf("after deleting them: %+v %v", r, err)
+			}
+			l = openLog(t, s, k.signer)
+			if _, err := l.Append(ctx, testEntry(10)); err != nil {
+				t.Fatalf("append after deleting them: %v", err)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -52,7 +53,9 @@ const verifyChunk = 1000
 // against every stored checkpoint and the head, each of whose signature it
 // checks with the log's verifier key. Editing, deleting, reordering or
 // truncating entries, or forging a checkpoint, is reported with the first
-// bad index. When src is a Store it also checks the stored leaf hashes,
+// bad index. Each content manifest an entry names must be stored and hash
+// to its digest, when src can return manifests (a Store, a server's read
+// API). When src is a Store it also checks the stored leaf hashes,
 // which pinpoint an edited entry exactly, and the columns search uses, so
 // that an entry cannot be hidden from searches.
 func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
@@ -113,6 +116,8 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 	}
 
 	store, _ := src.(Store)
+	manifests, _ := src.(ManifestReader)
+	checkedManifests := map[string]string{}
 	o := newOverlay(&edge{hashes: map[int64]tlog.Hash{}})
 	prevGood := int64(0)
 	var rewritten [][2]int64 // checkpoints whose root did not match: [last good size, size)
@@ -137,6 +142,9 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 					r.fail(n, "entry %d is dated %s, before the entry ahead of it: searches by time rely on entry times never decreasing", n, e.Time.Format(time.RFC3339Nano))
 				}
 				prevTime = e.Time
+				if manifests != nil && e.Artifact != nil && e.Artifact.Manifest != "" {
+					checkManifest(ctx, manifests, n, e.Artifact.Manifest, checkedManifests, r)
+				}
 			}
 			if err := o.append(tlog.RecordHash(b)); err != nil {
 				return nil, err
@@ -181,10 +189,61 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 		o = newOverlay(e)
 	}
 	r.Size = o.size
+	if pr, ok := src.(pastHeadReader); ok && r.Size == size {
+		if err := checkPastHead(ctx, pr, size, r); err != nil {
+			return nil, err
+		}
+	}
 	if computed != nil && r.Size >= counted {
 		checkCounts(stored, computed, counted, r)
 	}
 	return r, nil
+}
+
+// pastHeadReader is implemented by stores that can list what they hold
+// beyond the log's head.
+type pastHeadReader interface {
+	pastHead(ctx context.Context, size int64) (pastHead, error)
+}
+
+// pastHead is what a store holds beyond a log of Size entries: rows that
+// no checkpoint covers and on which the next append collides.
+type pastHead struct {
+	Entries        int64 // entry rows at or past Size
+	First, Last    int64 // their least and greatest index
+	HashRuns       int64 // runs of tree hashes starting at or past Size's first leaf
+	FirstHashIndex int64 // the stored-hash index the next append starts at
+}
+
+// checkPastHead reports rows stored past the head: the writer appends at
+// the head's size, so while they are there every append fails on them
+// (a UNIQUE constraint) and nothing can be signed.
+func checkPastHead(ctx context.Context, pr pastHeadReader, size int64, r *Report) error {
+	p, err := pr.pastHead(ctx, size)
+	if err != nil {
+		return fmt.Errorf("reading what is stored past the log's head: %w", err)
+	}
+	if p.Entries > 0 {
+		r.fail(size, "entries %d to %d (%d rows) are stored past the log's head of %d entries: no checkpoint covers them, and the server cannot append while they are there (UNIQUE constraint); "+
+			"keep a copy as evidence, then either restore the head they belong to from a backup, or delete them (DELETE FROM entries WHERE idx >= %d; DELETE FROM hash_runs WHERE first >= %d)",
+			p.First, p.Last, p.Entries, size, size, p.FirstHashIndex)
+	}
+	if p.HashRuns > 0 {
+		r.fail(size, "%d runs of tree hashes are stored past the log's head of %d entries (from stored-hash index %d): the server cannot append while they are there (UNIQUE constraint); "+
+			"keep a copy as evidence, then delete them (DELETE FROM hash_runs WHERE first >= %d)", p.HashRuns, size, p.FirstHashIndex, p.FirstHashIndex)
+	}
+	return nil
+}
+
+func (s *SQLStore) pastHead(ctx context.Context, size int64) (pastHead, error) {
+	p := pastHead{FirstHashIndex: tlog.StoredHashIndex(0, size)}
+	var first, last sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*), MIN(idx), MAX(idx) FROM entries WHERE idx >= ?"), size).Scan(&p.Entries, &first, &last); err != nil {
+		return p, err
+	}
+	p.First, p.Last = first.Int64, last.Int64
+	err := s.r.QueryRowContext(ctx, s.d.q("SELECT COUNT(*) FROM hash_runs WHERE first >= ?"), p.FirstHashIndex).Scan(&p.HashRuns)
+	return p, err
 }
 
 // countStore is implemented by stores that keep entry counts.
@@ -329,9 +388,10 @@ func InclusionProof(ctx context.Context, s Store, index, size int64) ([][]byte, 
 }
 
 // ConsistencyProof proves the tree of size old is a prefix of the tree of
-// size new.
+// size new, for 1 ≤ old ≤ new (the empty tree is a prefix of every tree,
+// with no proof).
 func ConsistencyProof(ctx context.Context, s Store, old, new int64) ([][]byte, error) {
-	if old < 0 || old > new {
+	if old < 1 || old > new {
 		return nil, fmt.Errorf("%w: no consistency proof from size %d to %d", ErrNotFound, old, new)
 	}
 	p, err := tlog.ProveTree(new, old, s.Hashes(ctx))

@@ -43,6 +43,7 @@ package catalog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -74,6 +75,11 @@ const (
 // references) when a catalog sets no max_bytes.
 const DefaultMaxBytes = 256 << 20
 
+// DefaultMaxHashBytes bounds the bytes one check hashes when a catalog
+// sets no max_hash_bytes: enough for a project's own repository, and a
+// bound on what one request can make the server read.
+const DefaultMaxHashBytes = 16 << 30
+
 // Spec is one configured catalog, as in the server config's catalogs:
 // list (docs/config.md).
 type Spec struct {
@@ -85,6 +91,10 @@ type Spec struct {
 	Key        string              `yaml:"key"`    // keystore key (pgp-ed25519 or pgp-rsa4096) that signs
 	Principals []string            `yaml:"principals"`
 	MaxBytes   int64               `yaml:"max_bytes"` // limit on the index and each index it references; default 256 MiB
+	// MaxHashBytes bounds the bytes one check reads and hashes, all
+	// referenced files together: hard links to one sparse file could
+	// otherwise make a single request hash tens of GiB. Default 16 GiB.
+	MaxHashBytes int64 `yaml:"max_hash_bytes"`
 	// PackageSigners are OpenPGP certificate files (armored or binary).
 	// If set, every referenced package needs a detached signature
 	// (FILE.sig or FILE.asc) by one of them.
@@ -124,6 +134,9 @@ func (s *Spec) Check() error {
 	if s.MaxBytes < 0 {
 		bad("max_bytes is negative; leave it out for the default (%d)", DefaultMaxBytes)
 	}
+	if s.MaxHashBytes < 0 {
+		bad("max_hash_bytes is negative; leave it out for the default (%d)", DefaultMaxHashBytes)
+	}
 	used := map[string]bool{}
 	for _, m := range placeRE.FindAllStringSubmatch(s.Path, -1) {
 		p := m[1]
@@ -157,6 +170,7 @@ func (s *Spec) Check() error {
 type Catalog struct {
 	spec    Spec
 	max     int64
+	maxHash int64
 	signers gopenpgp.EntityList
 }
 
@@ -165,10 +179,7 @@ func New(spec Spec) (*Catalog, error) {
 	if err := spec.Check(); err != nil {
 		return nil, err
 	}
-	c := &Catalog{spec: spec, max: spec.MaxBytes}
-	if c.max == 0 {
-		c.max = DefaultMaxBytes
-	}
+	c := &Catalog{spec: spec, max: cmp.Or(spec.MaxBytes, DefaultMaxBytes), maxHash: cmp.Or(spec.MaxHashBytes, DefaultMaxHashBytes)}
 	for _, f := range spec.PackageSigners {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -244,6 +255,20 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s is larger than this catalog's limit of %d bytes (max_bytes)", e.Path, e.Limit)
 }
 
+// HashLimitError is a check that would read and hash more than the
+// catalog's max_hash_bytes in all.
+type HashLimitError struct {
+	Catalog string
+	Path    string // the file that would have gone over
+	Size    int64  // its size
+	Limit   int64
+}
+
+func (e *HashLimitError) Error() string {
+	return fmt.Sprintf("catalog %q: checking %s (%d bytes) would take the bytes this request hashes over the catalog's limit of %d (max_hash_bytes); "+
+		"raise max_hash_bytes if the repository really is that large (hard links or sparse files can make it look larger than it is)", e.Catalog, e.Path, e.Size, e.Limit)
+}
+
 // IndexError is an index that cannot be parsed.
 type IndexError struct {
 	Path string
@@ -293,7 +318,10 @@ func (c *Catalog) Check(ctx context.Context, params map[string]string, want []by
 	if !bytes.Equal(sum[:], want) {
 		return nil, &MismatchError{Path: rel, Want: want, Got: sum[:]}
 	}
-	ck := &checker{tree: t, v: newVerifier(t, c.signers), max: c.max, seen: map[string]Ref{}}
+	v := newVerifier(t, c.signers)
+	v.budget.Store(c.maxHash)
+	v.maxHash, v.catalog = c.maxHash, c.spec.Name
+	ck := &checker{tree: t, v: v, max: c.max, seen: map[string]Ref{}}
 	switch c.spec.Type {
 	case APTRelease:
 		err = ck.apt(ctx, rel, index)
@@ -366,6 +394,9 @@ func (ck *checker) readListed(ref Ref, listedIn string) ([]byte, error) {
 		}
 		return nil, &RefError{Path: ref.Path, ListedIn: listedIn, Problem: err.Error()}
 	}
+	if err := ck.v.charge(ref.Path, int64(len(b))); err != nil {
+		return nil, err
+	}
 	h := ref.Hash.New()
 	h.Write(b)
 	if !bytes.Equal(h.Sum(nil), ref.Sum) {
@@ -415,6 +446,9 @@ func (ck *checker) apt(ctx context.Context, rel string, index []byte) error {
 			d, err := decompress(b, v.ext, ck.max)
 			if err != nil {
 				return &IndexError{Path: v.ref.Path, Err: err}
+			}
+			if err := ck.v.charge(v.ref.Path, int64(len(d))); err != nil {
+				return err
 			}
 			if content == nil {
 				content, first = d, v.ref.Path

@@ -10,15 +10,29 @@ import (
 // ParseSHA256Sums parses the output of sha256sum: lines "HEX  NAME" (text
 // mode) or "HEX *NAME" (binary mode), with GNU's escaped form (a leading
 // backslash, then \\ and \n in the name) for names holding a backslash or
-// newline. Names are relative to the file's directory. Blank lines are
+// newline. Names are relative to the file's directory. Empty lines are
 // allowed; anything else malformed is an error naming the line.
+//
+// It accepts no more than `sha256sum -c --strict` does (the signed file
+// must mean to its users' tool what Signet checked; TestSHA256SumsLikeCoreutils
+// compares the two): a line of blanks is refused, and so is a line ending
+// in a carriage return, which coreutils 9 strips but older versions keep
+// as the last character of the name. Some forms sha256sum accepts are
+// refused too, as no sha256sum writes them: a single space or a tab
+// before the name, comments, leading blanks, BSD-style (--tag) lines.
 func ParseSHA256Sums(b []byte) ([]Ref, error) {
 	var refs []Ref
 	for n, line := range bytes.Split(b, []byte("\n")) {
 		ln := n + 1
-		l := string(bytes.TrimSuffix(line, []byte("\r")))
-		if strings.TrimSpace(l) == "" {
+		l := string(line)
+		if l == "" {
 			continue
+		}
+		if strings.HasSuffix(l, "\r") {
+			return nil, fmt.Errorf("SHA256SUMS line %d ends in a carriage return (CRLF line endings): sha256sum -c of some coreutils versions would look for a file whose name ends in it; write the file with LF line endings (dos2unix)", ln)
+		}
+		if strings.TrimSpace(l) == "" {
+			return nil, fmt.Errorf("SHA256SUMS line %d holds only blanks, which sha256sum -c --strict refuses; remove it", ln)
 		}
 		escaped := strings.HasPrefix(l, "\\")
 		if escaped {

@@ -51,6 +51,11 @@ type verifier struct {
 	tree    *tree
 	signers gopenpgp.EntityList // non-empty: packages need a signature by one of these
 	workers int
+	// budget is how many more bytes the check may hash (of maxHash): a
+	// file's size is taken from it before the file is read.
+	budget  atomic.Int64
+	maxHash int64
+	catalog string
 }
 
 func newVerifier(t *tree, signers gopenpgp.EntityList) *verifier {
@@ -112,6 +117,9 @@ func (v *verifier) check(r *Ref, listedIn string, buf []byte) error {
 	if r.Size >= 0 && size != r.Size {
 		return bad("size is %d bytes, but the index lists %d", size, r.Size)
 	}
+	if err := v.charge(r.Path, size); err != nil {
+		return err
+	}
 	h := r.Hash.New()
 	n, err := io.CopyBuffer(h, f, buf)
 	if err != nil {
@@ -127,6 +135,15 @@ func (v *verifier) check(r *Ref, listedIn string, buf []byte) error {
 		if err := v.checkSignature(r, h, buf); err != nil {
 			return bad("%v", err)
 		}
+	}
+	return nil
+}
+
+// charge takes n bytes of path, about to be hashed or decompressed, from
+// the check's budget.
+func (v *verifier) charge(path string, n int64) error {
+	if v.budget.Add(-n) < 0 {
+		return &HashLimitError{Catalog: v.catalog, Path: path, Size: n, Limit: v.maxHash}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -97,6 +98,19 @@ func (c *Client) Entries(ctx context.Context, start, end int64) ([][]byte, error
 		}
 	}
 	return out, nil
+}
+
+// Manifest returns the content manifest stored under digest ("sha256:HEX",
+// as an entry names it), unchecked: audit.ReadManifest checks it.
+// A manifest the server does not hold is audit.ErrNotFound.
+func (c *Client) Manifest(ctx context.Context, digest string) ([]byte, error) {
+	var b []byte
+	err := c.doRaw(ctx, "/v1/audit/manifests/"+url.PathEscape(digest), nil, &b)
+	var se *Error
+	if errors.As(err, &se) && se.Code == "not_found" {
+		return nil, fmt.Errorf("%w: %v", audit.ErrNotFound, err)
+	}
+	return b, err
 }
 
 // Checkpoints implements audit.Source.

@@ -149,26 +149,13 @@ func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*FileSign
 	if err != nil {
 		return nil, fmt.Errorf("%s: the server's clearsigned text does not verify with key %q: refusing it: %v", path, key, err)
 	}
-	if !sameText(got, text) {
+	if want, err := openpgp.Cleartext(text); err != nil || !bytes.Equal(got, want) {
 		return nil, fmt.Errorf("%s: the server's clearsigned text differs from the file: refusing it", path)
 	}
 	if resp.Signatures[0].Receipt == nil {
 		return nil, fmt.Errorf("%s: the server returned no audit receipt: refusing the signature", path)
 	}
 	return &FileSignature{Path: path, Signature: msg, Receipt: resp.Signatures[0].Receipt}, nil
-}
-
-// sameText compares texts as a cleartext signature sees them: line by
-// line, without line endings and trailing blanks.
-func sameText(a, b []byte) bool {
-	norm := func(x []byte) string {
-		lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(x), "\r\n", "\n"), "\n"), "\n")
-		for i, l := range lines {
-			lines[i] = strings.TrimRight(l, " \t")
-		}
-		return strings.Join(lines, "\n")
-	}
-	return norm(a) == norm(b)
 }
 
 func hashFile(path string) (hash.Hash, int64, error) {
@@ -246,8 +233,10 @@ func (c *Client) SignCatalog(ctx context.Context, name string, params map[string
 		}
 		if f.Name == "InRelease" {
 			text, err := openpgp.CheckClearsigned(out.Certificate, f.Data)
-			if err == nil && !sameText(text, index) {
-				err = errors.New("it holds another text than the index")
+			if err == nil {
+				if want, cerr := openpgp.Cleartext(index); cerr != nil || !bytes.Equal(text, want) {
+					err = errors.New("it holds another text than the index")
+				}
 			}
 			if err != nil {
 				return nil, fmt.Errorf("catalog %s: %s: %v", name, f.Name, err)

@@ -110,7 +110,7 @@ func (l Log) SlogLevel() slog.Level {
 // database in DATA/audit/log.db.
 type Audit struct {
 	Key             string        `yaml:"key"`              // keystore key (ed25519, usage audit) signing checkpoints; default "audit-log"
-	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit"
+	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit", or without a name one chosen per deployment and kept in the log's store
 	Postgres        string        `yaml:"postgres"`         // PostgreSQL URL of the log shared by a fleet
 	CheckpointEvery time.Duration `yaml:"checkpoint_every"` // least time between stored checkpoints; default 1s
 	CommitDelay     time.Duration `yaml:"commit_delay"`     // wait for requests in flight before a commit; default 200µs, negative: never
@@ -171,7 +171,10 @@ func (c *Config) AuditKey() string {
 	return c.Audit.Key
 }
 
-// AuditOrigin returns the log's name.
+// AuditOrigin returns the log's name as configured: audit.origin, or
+// NAME/audit. "" when the config names neither: the log then keeps the
+// origin chosen for it when it was first opened (audit.DefaultOrigin), so
+// that deployments never share one.
 func (c *Config) AuditOrigin() string {
 	if c.Audit.Origin != "" {
 		return c.Audit.Origin
@@ -179,7 +182,7 @@ func (c *Config) AuditOrigin() string {
 	if c.Name != "" {
 		return c.Name + "/audit"
 	}
-	return "signet/audit"
+	return ""
 }
 
 // AuditDB is where the embedded audit log lives.

@@ -25,6 +25,12 @@
 // local user's — and may only sign: administration, auditing and token
 // issuance need the principal's own credentials, never a local user's.
 //
+// Artifact names are clean relative paths (CheckArtifactName): '*' in a
+// pattern matches any characters but '/', "..", "." and "" included, so
+// "nightly/*/*.tar.gz" would otherwise admit "nightly/../evil.tar.gz".
+// Authorize refuses such a name whatever the grants say, and so does
+// Grant.Allows; the server's request decoders refuse it before that.
+//
 // Authorize is a pure function of the policy and the request, so it is cheap
 // on the hot path and easy to test from a table. A denial is a *Denial whose
 // message says what was refused and which grant would be needed.
@@ -35,6 +41,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 )
 
 // Action is what a principal asks to do.
@@ -89,6 +96,11 @@ func New(rules map[string]Rules) (*Policy, error) {
 			return nil, fmt.Errorf("principal %q lists local_users but may not delegate; add delegate: true or remove local_users", name)
 		}
 		for i, g := range r.Grants {
+			for _, p := range g.Artifacts {
+				if err := checkSegments(p); err != nil {
+					return nil, fmt.Errorf("principal %q grant %d: %w", name, i+1, CheckArtifactPattern(p))
+				}
+			}
 			for _, list := range [][]string{g.Keys, g.Formats, g.Artifacts} {
 				for _, p := range list {
 					if _, err := path.Match(p, ""); err != nil {
@@ -186,6 +198,9 @@ func (p *Policy) Authorize(r Request) error {
 		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) }) {
 			return &Denial{r, fmt.Sprintf("may not use key %q in format %q", r.Key, r.Format)}
 		}
+		if err := CheckArtifactName(r.Artifact); err != nil {
+			return &ArtifactDenial{&Denial{r, fmt.Sprintf("may not sign artifact %.80q under any grant: %v", r.Artifact, err)}}
+		}
 		if !slices.ContainsFunc(rules.Grants, func(g Grant) bool { return g.Allows(r) }) {
 			return &ArtifactDenial{&Denial{r, fmt.Sprintf("may not sign artifact %q with key %q in format %q", r.Artifact, r.Key, r.Format)}}
 		}
@@ -202,8 +217,82 @@ func (p *Policy) MayUseKey(principal, key string) bool {
 }
 
 // Allows reports whether g covers signing r.Artifact with r.Key in r.Format.
+// It never covers a name CheckArtifactName refuses.
 func (g Grant) Allows(r Request) bool {
-	return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) && matchAny(g.Artifacts, r.Artifact)
+	return matchAny(g.Keys, r.Key) && matchAny(g.Formats, r.Format) && matchAny(g.Artifacts, r.Artifact) && CheckArtifactName(r.Artifact) == nil
+}
+
+// ErrBadArtifactName is matched by the errors of CheckArtifactName.
+var ErrBadArtifactName = errors.New("bad artifact name")
+
+// nameError is a refused artifact name.
+type nameError struct{ msg string }
+
+func (e *nameError) Error() string        { return e.msg }
+func (e *nameError) Is(target error) bool { return target == ErrBadArtifactName }
+
+func badName(format string, args ...any) error { return &nameError{fmt.Sprintf(format, args...)} }
+
+// CheckArtifactName checks that name is a clean relative path: 1 to 1024
+// bytes, segments separated by '/', none of them empty, "." or "..", no
+// leading '/', and no backslash (a separator on Windows, and an escape in
+// patterns). It says nothing of which characters the segments hold
+// (api.CheckArtifactName adds that they be printable).
+func CheckArtifactName(name string) error {
+	if name == "" {
+		return badName("artifact name is empty; name what you are signing")
+	}
+	if len(name) > 1024 {
+		return badName("artifact name is %d bytes; the limit is 1024", len(name))
+	}
+	if strings.Contains(name, "\\") {
+		return badName("artifact name %.80q contains a backslash; separate directories with '/'", name)
+	}
+	return checkSegments(name)
+}
+
+// CheckArtifactPattern checks a pattern of artifact names (path.Match
+// syntax): well formed, and without a segment no name may have, which
+// would make it match nothing.
+func CheckArtifactPattern(p string) error {
+	if _, err := path.Match(p, ""); err != nil || p == "" {
+		return fmt.Errorf("artifact pattern %.80q is not a valid pattern (path.Match syntax)", p)
+	}
+	if err := checkSegments(p); err != nil {
+		return fmt.Errorf("artifact pattern %.80q can match no name: %w", p, err)
+	}
+	return nil
+}
+
+// checkSegments refuses a leading '/' and empty, "." and ".." segments
+// (in a name, or in a pattern, where a backslash escapes).
+func checkSegments(name string) error {
+	if strings.HasPrefix(name, "/") {
+		return badName("artifact name %.80q starts with '/'; name artifacts by a relative path such as %.80q", name, strings.TrimLeft(name, "/"))
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		switch seg {
+		case "":
+			return badName("artifact name %.80q has an empty segment (\"//\" or a trailing '/'); name artifacts by a clean relative path such as %.80q", name, cleanName(name))
+		case ".", "..":
+			return badName("artifact name %.80q has a %q segment; name artifacts by a clean relative path such as %.80q", name, seg, cleanName(name))
+		}
+	}
+	return nil
+}
+
+// cleanName suggests a clean name for a refused one.
+func cleanName(name string) string {
+	var out []string
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg != "" && seg != "." && seg != ".." {
+			out = append(out, seg)
+		}
+	}
+	if len(out) == 0 {
+		return "app.tar.gz"
+	}
+	return strings.Join(out, "/")
 }
 
 func matchAny(patterns []string, s string) bool {

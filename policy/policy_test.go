@@ -158,3 +158,70 @@ func TestNewRejectsBadDelegation(t *testing.T) {
 		}
 	}
 }
+
+// TestArtifactNameSegments: '*' matches any characters but '/', so a
+// grant of "nightly/*/*.tar.gz" must not admit names that climb out of
+// nightly/ or that name the same file several ways.
+func TestArtifactNameSegments(t *testing.T) {
+	grant := Grant{Keys: []string{"release"}, Formats: []string{"raw"}, Artifacts: []string{"nightly/*/*.tar.gz", "*", "*/*"}}
+	p, err := New(map[string]Rules{"builder": {Grants: []Grant{grant}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		bad  string // "" means allowed
+	}{
+		{"nightly/1.2/app.tar.gz", ""},
+		{"app.tar.gz", ""},
+		{"dir/app..tar.gz", ""}, // ".." inside a segment is a name
+		{"dir/.hidden", ""},     // so is a leading dot
+		{"dir/...", ""},         // three dots are a name too
+		{"nightly/../evil.tar.gz", `".." segment`},
+		{"nightly/./evil.tar.gz", `"." segment`},
+		{"nightly//evil.tar.gz", "empty"},
+		{"..", `".." segment`},
+		{".", `"." segment`},
+		{"../evil.tar.gz", `".." segment`},
+		{"dir/..", `".." segment`},
+		{"dir/", "empty"},
+		{"/etc/passwd", "starts with '/'"},
+		{"/", "starts with '/'"},
+		{`nightly\..\evil.tar.gz`, "backslash"},
+		{`a\b`, "backslash"},
+		{"", "empty"},
+		{strings.Repeat("a", 1025), "limit is 1024"},
+	} {
+		err := CheckArtifactName(tt.name)
+		if (err == nil) != (tt.bad == "") || (err != nil && (!errors.Is(err, ErrBadArtifactName) || !strings.Contains(err.Error(), strings.Trim(tt.bad, `"`)))) {
+			t.Errorf("CheckArtifactName(%.40q) = %v, want %q", tt.name, err, tt.bad)
+		}
+		r := Request{Principal: "builder", Action: Sign, Key: "release", Format: "raw", Artifact: tt.name}
+		err = p.Authorize(r)
+		var ad *ArtifactDenial
+		switch {
+		case tt.bad == "" && err != nil:
+			t.Errorf("Authorize(%.40q) = %v, want allowed", tt.name, err)
+		case tt.bad != "" && (err == nil || !errors.As(err, &ad) || !errors.Is(err, ErrDenied)):
+			t.Errorf("Authorize(%.40q) = %v, want an artifact denial", tt.name, err)
+		}
+		if got := grant.Allows(r); got != (tt.bad == "") {
+			t.Errorf("Grant.Allows(%.40q) = %v", tt.name, got)
+		}
+	}
+}
+
+// TestNewRejectsDeadArtifactPatterns: a pattern with a segment no name
+// may have can match nothing; saying so beats a grant that silently
+// allows nothing.
+func TestNewRejectsDeadArtifactPatterns(t *testing.T) {
+	for _, pat := range []string{"nightly/../*", "./*", "/srv/*", "a//b", "dist/"} {
+		_, err := New(map[string]Rules{"x": {Grants: []Grant{{Keys: []string{"k"}, Formats: []string{"raw"}, Artifacts: []string{pat}}}}})
+		if err == nil || !strings.Contains(err.Error(), "can match no name") {
+			t.Errorf("New with artifact pattern %q = %v, want it refused", pat, err)
+		}
+	}
+	if _, err := New(map[string]Rules{"x": {Grants: []Grant{{Keys: []string{"k"}, Formats: []string{"raw"}, Artifacts: []string{`app\[1\].tar.gz`, "*", "catalog:apt"}}}}}); err != nil {
+		t.Errorf("New with escaped and plain patterns: %v", err)
+	}
+}

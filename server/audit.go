@@ -126,6 +126,9 @@ func (s *Server) auditProof(c *call) error {
 
 func (s *Server) auditConsistency(c *call) error {
 	q := c.r.URL.Query()
+	if q.Get("old") == "" {
+		return badRequest("give the size of the tree to prove consistency from with ?old=M (1 ≤ M ≤ new ≤ the log's size)")
+	}
 	old, err := queryInt(q, "old", 0)
 	if err != nil {
 		return err
@@ -138,8 +141,10 @@ func (s *Server) auditConsistency(c *call) error {
 	if err != nil {
 		return err
 	}
-	if old > n || n > cp.Size {
-		return badRequest("no consistency proof from %d to %d entries: the log has %d", old, n, cp.Size)
+	// An empty tree is a prefix of every tree; RFC 6962 has no proof
+	// for it, and tlog refuses to make one.
+	if old < 1 || old > n || n > cp.Size {
+		return badRequest("no consistency proof from %d to %d entries: old must be at least 1 and at most new, and new at most the log's size, %d", old, n, cp.Size)
 	}
 	proof, err := audit.ConsistencyProof(c.r.Context(), s.audit.Store(), old, n)
 	if err != nil {
@@ -295,9 +300,13 @@ func (s *Server) auditManifest(c *call) error {
 		return err
 	}
 	d := c.r.PathValue("digest")
-	m, err := s.audit.Store().Manifest(c.r.Context(), d)
+	m, err := audit.ReadManifest(c.r.Context(), s.audit.Store(), d)
 	if errors.Is(err, audit.ErrNotFound) {
 		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("no manifest %.80q in the audit log", d)}
+	}
+	if errors.Is(err, audit.ErrManifestMismatch) {
+		// Never serve what the log does not vouch for.
+		return &apiError{http.StatusInternalServerError, "manifest_tampered", err.Error()}
 	}
 	if err != nil {
 		return err

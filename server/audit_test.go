@@ -3,12 +3,14 @@ package server_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -159,6 +161,19 @@ func TestAuditReadAPI(t *testing.T) {
 	var p api.AuditProof
 	if status, body := f.get(t, "builder", "/v1/audit/consistency", url.Values{"old": {"2"}}, &p); status != 200 || p.New != cp.Size {
 		t.Fatalf("consistency: %d %s", status, body)
+	}
+	// Sizes with no proof are the caller's mistake, with the rule.
+	for _, q := range []url.Values{
+		{"old": {"0"}}, {}, {"old": {"0"}, "new": {"1"}}, {"old": {"3"}, "new": {"2"}},
+		{"old": {"1"}, "new": {"1000000000"}}, {"old": {"-1"}},
+	} {
+		status, body := f.get(t, "builder", "/v1/audit/consistency", q, nil)
+		if status != 400 || !strings.Contains(body, "old") || strings.Contains(body, "tlog") {
+			t.Errorf("consistency?%s: %d %s; want 400 stating the rule", q.Encode(), status, body)
+		}
+	}
+	if status, body := f.get(t, "builder", "/v1/audit/consistency", url.Values{"old": {"0"}}, nil); !strings.Contains(body, "at least 1") {
+		t.Errorf("consistency?old=0: %d %s; want the rule (old at least 1)", status, body)
 	}
 	// Entries and searches need an audit grant; admins have one.
 	if status, body := f.get(t, "builder", "/v1/audit/entries", nil, nil); status != 403 || !strings.Contains(body, "may not read the audit log") {
@@ -317,5 +332,59 @@ func TestManifest(t *testing.T) {
 		if status != 400 || !strings.Contains(e.Message, "manifest") {
 			t.Errorf("manifest %s: %d %q", bad, status, e.Message)
 		}
+	}
+}
+
+// TestManifestTampered edits a stored manifest behind the server's back:
+// the server refuses to serve it, and a verification through the read
+// API names the entry and the digest.
+func TestManifestTampered(t *testing.T) {
+	dir := t.TempDir()
+	f := newFixtureWith(t, fixtureOptions{auditDir: dir})
+	ctx := context.Background()
+	files := []api.ManifestFile{{Path: "usr/bin/app", Size: 1234, Digest: digest256("app")}}
+	resp, err := f.clients["builder"].Sign(ctx, &api.SignRequest{Key: "release", Format: "raw",
+		Items: []api.SignItem{{Name: "app.tar.gz", Digest: digest256("app.tar.gz"), Manifest: files}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, d := resp.Signatures[0].Receipt.Index, ""
+	e, _, err := audit.VerifyReceipt(resp.Signatures[0].Receipt, f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = e.Artifact.Manifest
+	if r, err := audit.Verify(ctx, f.clients["admin"], f.logKey); err != nil || !r.OK() {
+		t.Fatalf("before tampering: %+v %v", r, err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE manifests SET data = ? WHERE digest = ?", []byte(`[{"path":"usr/bin/evil","size":1,"digest":"`+digest256("evil")+`"}]`), d); err != nil {
+		t.Fatal(err)
+	}
+	status, body := f.get(t, "admin", "/v1/audit/manifests/"+d, nil, nil)
+	if status != 500 || !strings.Contains(body, "manifest_tampered") || strings.Contains(body, "evil") {
+		t.Errorf("edited manifest served: %d %s", status, body)
+	}
+	r, err := audit.Verify(ctx, f.clients["admin"], f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("entry %d: its content manifest %s", index, d)
+	if r.OK() || r.FirstBad != index || !strings.Contains(strings.Join(r.Problems, "\n"), want) {
+		t.Errorf("verify through the server: first bad %d, problems %q; want %q", r.FirstBad, r.Problems, want)
+	}
+	if _, err := db.Exec("DELETE FROM manifests"); err != nil {
+		t.Fatal(err)
+	}
+	r, err = audit.Verify(ctx, f.clients["admin"], f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || !strings.Contains(strings.Join(r.Problems, "\n"), want+" is not stored") {
+		t.Errorf("verify through the server, manifest deleted: problems %q", r.Problems)
 	}
 }

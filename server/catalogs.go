@@ -177,6 +177,7 @@ func catalogError(err error) error {
 		pe *catalog.ParamError
 		me *catalog.MismatchError
 		tl *catalog.TooLargeError
+		hl *catalog.HashLimitError
 		re *catalog.RefError
 		ie *catalog.IndexError
 	)
@@ -185,7 +186,7 @@ func catalogError(err error) error {
 		return badRequest("%v", err)
 	case errors.As(err, &me):
 		return &apiError{http.StatusConflict, "mismatch", err.Error()}
-	case errors.As(err, &tl):
+	case errors.As(err, &tl), errors.As(err, &hl):
 		return &apiError{http.StatusRequestEntityTooLarge, "too_large", err.Error()}
 	case errors.As(err, &re), errors.As(err, &ie):
 		return &apiError{http.StatusUnprocessableEntity, "catalog_invalid", "refusing to sign: " + err.Error()}

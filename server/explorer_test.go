@@ -24,7 +24,7 @@ import (
 // and hostile ones.
 var explorerNames = []string{
 	"app-1.2.3.tar.gz",
-	`<script>document.title="pwned"<\script>.tar.gz`, // grants are globs: no name with a slash can be signed
+	`<script>document.title="pwned"<script>.tar.gz`, // grants are globs: no name with a slash can be signed, and names hold no backslash
 	`"><img src=x onerror=document.title=1>.tar.gz`,
 	"report \u2014 ünïcødé ½ 报告 .tar.gz",          // the server refuses control and bidi characters itself
 	strings.Repeat("very-long-", 100) + ".tar.gz", // near the server's limit of 1024 bytes
@@ -185,7 +185,7 @@ func TestExplorerChromium(t *testing.T) {
 	}
 	// The hostile names are text in the DOM: no script ran (it would have
 	// changed the title), no element was injected.
-	for _, want := range []string{`&lt;script&gt;document.title="pwned"&lt;\script&gt;.tar.gz`, `"&gt;&lt;img src=x onerror=document.title=1&gt;.tar.gz`,
+	for _, want := range []string{`&lt;script&gt;document.title="pwned"&lt;script&gt;.tar.gz`, `"&gt;&lt;img src=x onerror=document.title=1&gt;.tar.gz`,
 		"report \u2014 ünïcødé ½ 报告 .tar.gz"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("search in Chromium lacks %q", want)

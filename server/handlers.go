@@ -436,7 +436,7 @@ func checkManifest(m []api.ManifestFile) error {
 		return fmt.Errorf("lists %d files; give 1 to %d, or none", len(m), maxManifestFiles)
 	}
 	for i, f := range m {
-		if err := checkArtifactName(f.Path); err != nil {
+		if err := api.CheckPrintable(f.Path); err != nil {
 			return fmt.Errorf("file %d: %v", i+1, err)
 		}
 		if f.Size < 0 {

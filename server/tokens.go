@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -56,7 +55,7 @@ func (s *Server) issueToken(c *call) error {
 
 // tokenClaims checks req and returns the claims of the token it asks for.
 func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*token.Claims, error) {
-	if err := checkArtifactName(req.Subject); err != nil || len(req.Subject) > 256 {
+	if err := api.CheckPrintable(req.Subject); err != nil || len(req.Subject) > 256 {
 		return nil, badRequest("subject %.80q: name the job in 1 to 256 printable characters", req.Subject)
 	}
 	ttl, err := time.ParseDuration(req.TTL)
@@ -91,8 +90,8 @@ func (s *Server) tokenClaims(c *call, req *api.TokenRequest, now time.Time) (*to
 		}
 	}
 	for _, a := range artifacts {
-		if _, err := path.Match(a, ""); err != nil || a == "" {
-			return nil, badRequest("artifact pattern %.80q is not a valid pattern", a)
+		if err := policy.CheckArtifactPattern(a); err != nil {
+			return nil, badRequest("%v", err)
 		}
 	}
 	if req.MaxItems < 0 {

@@ -115,10 +115,16 @@ func runServe(env *cmdEnv, args []string) error {
 		return err
 	}
 	defer store.Close()
+	origin := cfg.AuditOrigin()
+	if origin == "" {
+		if origin, err = audit.DefaultOrigin(env.ctx, store); err != nil {
+			return err
+		}
+	}
 	var srv *server.Server
 	metrics := server.NewMetrics()
 	auditLog, err := audit.Open(env.ctx, audit.Options{
-		Store: store, Origin: cfg.AuditOrigin(), CheckpointEvery: cfg.Audit.CheckpointEvery, Log: log,
+		Store: store, Origin: origin, CheckpointEvery: cfg.Audit.CheckpointEvery, Log: log,
 		Key:         func() (crypto.Signer, error) { return srv.AuditKey() },
 		Observe:     metrics.ObserveCommit,
 		CommitDelay: cfg.AuditCommitDelay(),

@@ -368,6 +368,29 @@ func (s *Signer) Clearsign(text []byte, t time.Time) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// Cleartext returns the text a cleartext signature of text carries, as a
+// verifier decodes it (RFC 9580 §7, RFC 4880 §7): the lines without their
+// endings (LF or CRLF), dash-escaping undone, trailing spaces and tabs
+// removed, joined by LF, and the final line ending dropped — the line
+// ending before the signature is not part of the signed text. So "a\n\n"
+// carries "a\n" and "a \n" carries "a". A client compares it with what
+// CheckClearsigned returns to know that the server signed its file. The
+// errors are Clearsign's.
+func Cleartext(text []byte) ([]byte, error) {
+	lines, err := textLines(text)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(text))
+	for i, l := range lines {
+		if i > 0 {
+			out = append(out, '\n')
+		}
+		out = append(out, bytes.TrimRight(l, " \t")...)
+	}
+	return out, nil
+}
+
 // MaxLineBytes bounds a line of clearsigned text: GnuPG refuses longer
 // lines in a cleartext signature.
 const MaxLineBytes = 19000

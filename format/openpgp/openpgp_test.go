@@ -379,10 +379,79 @@ func FuzzClearsign(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := CheckClearsigned(cert, msg); err != nil {
+		got, err := CheckClearsigned(cert, msg)
+		if err != nil {
 			t.Fatalf("Clearsign(%q) does not verify: %v\n%s", text, err, msg)
 		}
+		// What a client compares the verified text with.
+		if want, err := Cleartext(text); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("Cleartext(%q) = %q, %v; the verifier decoded %q", text, want, err, got)
+		}
 	})
+}
+
+// TestCleartext: the text a cleartext signature carries, for the files
+// whose last line is empty or blank, with trailing blanks, without a final
+// line ending, with CRLF endings or dash-escaped lines — what go-crypto
+// decodes from Clearsign's output, and what gpgv says it verified.
+func TestCleartext(t *testing.T) {
+	needTool(t, "gpgv")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	k, _ := NewKey(priv.Public(), time.Unix(1700000000, 0), "t <t@example.org>")
+	s, _ := NewSigner(k, priv)
+	cert, _ := s.Certificate()
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "cert.gpg")
+	if err := os.WriteFile(keyring, cert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ text, want string }{
+		{"a\n\n", "a\n"},
+		{"a \n", "a"},
+		{"a\n \n", "a\n"},
+		{"a\n\t \n", "a\n"},
+		{"a", "a"},
+		{"a\r\n", "a"},
+		{"a\r\nb \r\n\r\n", "a\nb\n"},
+		{"", ""},
+		{"\n", ""},
+		{"\n\n", "\n"},
+		{"- dash\n-----BEGIN PGP SIGNATURE-----\n", "- dash\n-----BEGIN PGP SIGNATURE-----"},
+		{"x\n\n\n", "x\n\n"},
+	} {
+		got, err := Cleartext([]byte(tt.text))
+		if err != nil || string(got) != tt.want {
+			t.Errorf("Cleartext(%q) = %q, %v; want %q", tt.text, got, err, tt.want)
+		}
+		msg, err := s.Clearsign([]byte(tt.text), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := CheckClearsigned(cert, msg)
+		if err != nil || string(decoded) != tt.want {
+			t.Errorf("Clearsign(%q) decodes to %q, %v; want %q", tt.text, decoded, err, tt.want)
+		}
+		asc := filepath.Join(dir, "msg.asc")
+		out := filepath.Join(dir, "msg.out")
+		os.Remove(out)
+		if err := os.WriteFile(asc, msg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("gpgv", "--homedir", dir, "--keyring", keyring, "--output", out, asc)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("gpgv refuses the clearsigned %q: %v\n%s", tt.text, err, b)
+			continue
+		}
+		// gpgv writes each signed line with its line ending: the signed
+		// text is the cleartext, whose last line ending is not signed.
+		verified, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := strings.TrimSuffix(strings.ReplaceAll(string(verified), "\r\n", "\n"), "\n"); v != tt.want {
+			t.Errorf("gpgv verified %q for %q; want %q", verified, tt.text, tt.want)
+		}
+	}
 }
 
 // TestStateCannotCertify feeds the signer exactly what a certification of

@@ -23,12 +23,26 @@ func Process() Report {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
 		r.Mlock = fmt.Errorf("getrlimit(RLIMIT_MEMLOCK): %w", err)
-	} else if lim.Cur != unix.RLIM_INFINITY && unix.Geteuid() != 0 {
-		r.Mlock = fmt.Errorf("not attempted: RLIMIT_MEMLOCK is %d KiB; run with LimitMEMLOCK=infinity (systemd) or CAP_IPC_LOCK so that keys can never be swapped", lim.Cur>>10)
+	} else if caps, err := effectiveCaps(); err != nil {
+		r.Mlock = err
+	} else if err := mayMlockAll(lim.Cur == unix.RLIM_INFINITY, lim.Cur, caps); err != nil {
+		r.Mlock = err
 	} else if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
 		r.Mlock = fmt.Errorf("mlockall: %w", err)
 	}
 	return r
+}
+
+// effectiveCaps returns the effective capability set of the calling
+// thread (the same for every thread of a Go process: nothing here changes
+// it per thread).
+func effectiveCaps() (uint64, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0, fmt.Errorf("capget: %w", err)
+	}
+	return uint64(data[1].Effective)<<32 | uint64(data[0].Effective), nil
 }
 
 // Dumpable reports whether the process may dump core, for tests.

@@ -35,3 +35,30 @@ func TestProcess(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+func TestMayMlockAll(t *testing.T) {
+	const ipcLock, sysAdmin = 1 << 14, 1 << 21
+	for _, tt := range []struct {
+		name      string
+		unlimited bool
+		limit     uint64
+		caps      uint64
+		want      bool
+	}{
+		{"unlimited, no capabilities", true, ^uint64(0), 0, true},
+		{"CAP_IPC_LOCK alone", false, 8 << 20, ipcLock, true},
+		{"CAP_IPC_LOCK among others", false, 64 << 10, ipcLock | sysAdmin | 1, true},
+		{"full root set", false, 8 << 20, 1<<41 - 1, true},
+		{"limited, no capabilities", false, 8 << 20, 0, false},
+		{"limited, other capabilities (root in a container without CAP_IPC_LOCK)", false, 8 << 20, (1<<41 - 1) &^ ipcLock, false},
+		{"zero limit", false, 0, sysAdmin, false},
+	} {
+		err := mayMlockAll(tt.unlimited, tt.limit, tt.caps)
+		if (err == nil) != tt.want {
+			t.Errorf("%s: mayMlockAll = %v, want attempt %v", tt.name, err, tt.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "CAP_IPC_LOCK") {
+			t.Errorf("%s: %v does not say how to enable it", tt.name, err)
+		}
+	}
+}
