@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -133,10 +134,16 @@ func (d *Dir) replaceCustody(kek []byte, threshold int, custodians []custody.Cus
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := writeReplace(filepath.Join(d.path, headerFile), data); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := d.store.replaceHeader(ctx, d.hdrSerial, data); err != nil {
+		if errors.Is(err, ErrStale) {
+			d.refreshSoon()
+		}
 		return nil, nil, fmt.Errorf("writing the keystore header: %w", err)
 	}
 	d.hdr = h
+	d.hdrSerial++
 	return set, files, nil
 }
 

@@ -166,6 +166,7 @@ package keystore
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -395,6 +396,11 @@ type Dir struct {
 	slots  map[string]*slot // every key seen at Open or created since
 	tokens []*token         // in the order keys are routed to them
 	clock  func() time.Time // replaced by SetClock, for tests
+
+	store     store       // where the records live: fileStore or *pgStore
+	hdrSerial int64       // of hdr in the store, for its compare-and-swap
+	change    int64       // the store's change counter as last loaded (PostgreSQL)
+	applied   func(int64) // called after a refresh with the change loaded; set by Watch
 }
 
 // slot is one key: its record and the signers of the key pairs kept in
@@ -460,7 +466,7 @@ func Open(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open keystore: %s: %w", hp, err)
 	}
-	d := &Dir{path: dir, hdr: h, slots: make(map[string]*slot)}
+	d := &Dir{path: dir, hdr: h, slots: make(map[string]*slot), store: fileStore{dir}}
 	ents, err := os.ReadDir(filepath.Join(dir, keysDir))
 	if err != nil {
 		return nil, fmt.Errorf("open keystore: %w", err)
@@ -474,16 +480,25 @@ func Open(dir string) (*Dir, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open keystore: %w", err)
 		}
-		rec, err := parseKeyFile(data)
-		if err != nil {
+		if err := d.addRecord(strings.TrimSuffix(e.Name(), ".json"), data); err != nil {
 			return nil, fmt.Errorf("open keystore: %s: %w", p, err)
 		}
-		if name := rec.key.Name; e.Name() != name+".json" {
-			return nil, fmt.Errorf("open keystore: %s: holds key %q; the file was renamed or replaced: restore it from a backup", p, name)
-		}
-		d.slots[rec.key.Name] = d.newSlot(rec)
 	}
 	return d, nil
+}
+
+// addRecord parses the stored record of key name and adds its slot, at
+// Open. d.mu need not be held: d is not shared yet.
+func (d *Dir) addRecord(name string, data []byte) error {
+	rec, err := parseKeyFile(data)
+	if err != nil {
+		return err
+	}
+	if rec.key.Name != name {
+		return fmt.Errorf("holds key %q; the record was renamed or replaced: restore it from a backup", rec.key.Name)
+	}
+	d.slots[name] = d.newSlot(rec)
+	return nil
 }
 
 func (d *Dir) keyPath(name string) string { return filepath.Join(d.path, keysDir, name+".json") }
@@ -725,7 +740,12 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 	if err := spec.Record.call(rec.key.clone()); err != nil {
 		return fail(err)
 	}
-	if err := writeNew(d.keyPath(name), data); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := d.store.createKey(ctx, name, data); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			d.refreshSoon()
+		}
 		return fail(err)
 	}
 	for _, nv := range made {

@@ -3,6 +3,7 @@ package keystore
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -437,7 +438,12 @@ func (d *Dir) commit(s *slot, rec *record, kek []byte) error {
 	if len(data) > maxKeyFileSize {
 		return fmt.Errorf("the key file would be %d bytes, over the limit of %d: the key has too many versions; replace it with a new key", len(data), maxKeyFileSize)
 	}
-	if err := writeReplace(d.keyPath(rec.key.Name), data); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := d.store.replaceKey(ctx, rec.key.Name, s.rec.serial, data); err != nil {
+		if errors.Is(err, ErrStale) {
+			d.refreshSoon()
+		}
 		return err
 	}
 	s.rec = rec
