@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"context"
 	"crypto"
 	"errors"
 	"fmt"
@@ -283,7 +284,22 @@ func (k *Keyring) Create(spec Spec) (Key, error) {
 	if spec.Window == 0 {
 		spec.Window = k.rotateEvery(spec.Name)
 	}
-	return k.dir.Create(spec)
+	key, err := k.dir.Create(spec)
+	return key, k.reloadIfStale(err)
+}
+
+// reloadIfStale reloads the records another replica changed when err
+// says a write was refused because of them, so that the next attempt
+// starts from them. It returns err.
+func (k *Keyring) reloadIfStale(err error) error {
+	if errors.Is(err, ErrStale) || errors.Is(err, ErrExists) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if rerr := k.dir.Refresh(ctx); rerr != nil {
+			return fmt.Errorf("%w (and reloading failed: %v)", err, rerr)
+		}
+	}
+	return err
 }
 
 // Rotate makes a new version of key name now, retiring the active one.
@@ -297,7 +313,8 @@ func (k *Keyring) Rotate(name string, record Record[Key]) (Key, error) {
 	}
 	k.lifecycle.Lock()
 	defer k.lifecycle.Unlock()
-	return k.dir.rotate(name, k.windowEnd(name), record)
+	key, err := k.dir.rotate(name, k.windowEnd(name), record)
+	return key, k.reloadIfStale(err)
 }
 
 // windowEnd is when a version of key name made now stops signing.
@@ -317,7 +334,8 @@ func (k *Keyring) Revoke(name string, n int, reason Reason, record Record[Key]) 
 	}
 	k.lifecycle.Lock()
 	defer k.lifecycle.Unlock()
-	return k.dir.revoke(name, n, reason, record)
+	key, err := k.dir.revoke(name, n, reason, record)
+	return key, k.reloadIfStale(err)
 }
 
 // PrimarySigner returns the certifying signer of an OpenPGP key's primary

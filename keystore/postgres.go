@@ -249,9 +249,8 @@ func (d *Dir) Refresh(ctx context.Context) error {
 	d.mu.Lock()
 	var errs []error
 	for _, r := range got {
-		if r.change <= d.change {
-			continue // a concurrent Refresh applied it
-		}
+		// Rows of one change (a migration) share its number; a record a
+		// concurrent Refresh applied already is skipped by its serial.
 		var err error
 		if r.name == "" {
 			err = d.applyHeader(r.serial, r.data)
@@ -261,7 +260,7 @@ func (d *Dir) Refresh(ctx context.Context) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("keystore %s: record %q (change %d) not loaded: %w", d.path, r.name, r.change, err))
 		}
-		d.change = r.change
+		d.change = max(d.change, r.change)
 	}
 	change, applied := d.change, d.applied
 	d.mu.Unlock()
