@@ -136,6 +136,10 @@ type Key struct {
 	// OpenPGP key, whose are its primary key's.
 	Version  int          `json:"version,omitempty"`
 	Versions []KeyVersion `json:"versions,omitempty"`
+	// UnconfirmedReplicas, in the answer to a change (create, rotate,
+	// revoke) on a fleet keystore, names the live replicas that had not
+	// loaded the change when the answer was sent (docs/operations.md).
+	UnconfirmedReplicas []string `json:"unconfirmed_replicas,omitempty"`
 }
 
 // KeyVersion is one version of a key: its validity window and state.

@@ -74,6 +74,10 @@ type Keystore struct {
 	MaxTTL              time.Duration `yaml:"max_ttl"`               // lock this long after an unlock, however busy; default 12h
 	PartialUnlockWindow time.Duration `yaml:"partial_unlock_window"` // shares wait this long for a quorum; default 15m
 	PKCS11              []PKCS11      `yaml:"pkcs11"`                // tokens, tried in order for new keys
+	// Postgres, if set, is the PostgreSQL URL of a fleet's keystore
+	// (moved there with 'signet keystore migrate'); otherwise the keys
+	// live in DATA/keystore, which serves one replica.
+	Postgres string `yaml:"postgres"`
 }
 
 // PKCS11 is a PKCS #11 token and the keys created in it.

@@ -288,6 +288,12 @@ func (k *Keyring) Create(spec Spec) (Key, error) {
 	return key, k.reloadIfStale(err)
 }
 
+// AwaitFleet waits for the other replicas of a fleet to load this
+// replica's last change; see Dir.AwaitFleet.
+func (k *Keyring) AwaitFleet(ctx context.Context, wait time.Duration) ([]Replica, error) {
+	return k.dir.AwaitFleet(ctx, wait)
+}
+
 // reloadIfStale reloads the records another replica changed when err
 // says a write was refused because of them, so that the next attempt
 // starts from them. It returns err.

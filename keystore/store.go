@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -103,6 +104,9 @@ func flockFile(path string, nowait bool) (func(), error) {
 // other's changes. A fleet keeps its keystore in PostgreSQL instead
 // ('signet keystore migrate').
 func LockServing(dir string) (release func(), err error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil // Open says what to do
+	}
 	release, err = flockFile(filepath.Join(dir, "serve.lock"), true)
 	if errors.Is(err, ErrInUse) {
 		return nil, fmt.Errorf("keystore %s: %w: a keystore directory serves one replica; a fleet keeps its keys in PostgreSQL (run 'signet keystore migrate --to postgres://…' and set keystore.postgres)", dir, ErrInUse)

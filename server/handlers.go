@@ -203,7 +203,7 @@ func (s *Server) createKey(c *call) error {
 		return badRequest("%v", err)
 	}
 	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "usage", k.Usage, "fingerprint", k.Fingerprint())
-	s.writeJSON(c.w, http.StatusCreated, s.describe(k, true))
+	s.writeJSON(c.w, http.StatusCreated, s.describeChanged(c, k))
 	return nil
 }
 

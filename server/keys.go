@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
@@ -92,6 +94,39 @@ func lifecycleError(name string, err error) error {
 	return &apiError{http.StatusConflict, "conflict", err.Error()}
 }
 
+// FleetKeyring is what a Keyring on a fleet keystore adds: waiting for
+// every replica to load a change (keystore.Dir.AwaitFleet).
+type FleetKeyring interface {
+	AwaitFleet(ctx context.Context, wait time.Duration) ([]keystore.Replica, error)
+}
+
+// fleetWait bounds how long a key change waits for the other replicas.
+const fleetWait = 3 * keystore.WatchInterval
+
+// describeChanged describes k after a change made here, once every live
+// replica of the fleet has loaded it, or naming those that have not, so
+// that a revocation has taken effect fleet-wide when the command returns
+// or the administrator knows where it has not.
+func (s *Server) describeChanged(c *call, k keystore.Key) api.Key {
+	out := s.describe(k, true)
+	f, ok := s.keys.(FleetKeyring)
+	if !ok {
+		return out
+	}
+	behind, err := f.AwaitFleet(c.r.Context(), fleetWait)
+	for _, r := range behind {
+		out.UnconfirmedReplicas = append(out.UnconfirmedReplicas, r.ID)
+	}
+	if err != nil || len(behind) > 0 {
+		s.log.Warn("key change not confirmed by every replica", "id", c.id, "key", k.Name, "replicas", out.UnconfirmedReplicas, "err", err)
+		if err != nil {
+			// Not err's text, which may name the database's host and user.
+			out.UnconfirmedReplicas = append(out.UnconfirmedReplicas, "(unknown: the keystore database did not answer)")
+		}
+	}
+	return out
+}
+
 // rotateKey answers POST /v1/keys/{name}/rotate: a new version now.
 func (s *Server) rotateKey(c *call) error {
 	c.action = audit.ActionKeyRotate
@@ -126,7 +161,7 @@ func (s *Server) rotateKey(c *call) error {
 	}
 	v, _ := k.VersionOf(k.Version)
 	s.log.Info("key rotated", "id", c.id, "principal", c.principal.Name, "key", name, "version", v.Number, "fingerprint", v.Fingerprint())
-	s.writeJSON(c.w, http.StatusOK, s.describe(k, true))
+	s.writeJSON(c.w, http.StatusOK, s.describeChanged(c, k))
 	return nil
 }
 
@@ -175,7 +210,7 @@ func (s *Server) revokeKey(c *call) error {
 	}
 	v, _ := k.VersionOf(req.Version)
 	s.log.Warn("key version revoked", "id", c.id, "principal", c.principal.Name, "key", name, "version", v.Number, "reason", reason)
-	s.writeJSON(c.w, http.StatusOK, s.describe(k, true))
+	s.writeJSON(c.w, http.StatusOK, s.describeChanged(c, k))
 	return nil
 }
 

@@ -69,6 +69,7 @@ func runKey(env *cmdEnv, args []string) error {
 		if err != nil {
 			return err
 		}
+		warnUnconfirmed(env, k)
 		fmt.Fprintf(env.stdout, "created key %s (%s, usage %s) %s\n", k.Name, k.Type, k.Usage, k.Fingerprint)
 		if k.OpenPGPFingerprint != "" {
 			fmt.Fprintf(env.stdout, "OpenPGP fingerprint %s\n", k.OpenPGPFingerprint)

@@ -44,6 +44,8 @@ func applyOverrides(fs *flag.FlagSet, cfg *config.Config) error {
 			cfg.Data = v
 		case "metrics-addr":
 			err = cfg.SetMetricsListen(v)
+		case "server-id":
+			cfg.ServerID = v // each replica's own, where they share one config file
 		}
 	})
 	return err

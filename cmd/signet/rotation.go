@@ -47,6 +47,7 @@ func runKeyLifecycle(env *cmdEnv, sub string, args []string) error {
 		if err != nil {
 			return err
 		}
+		warnUnconfirmed(env, k)
 		v := activeVersion(k)
 		fmt.Fprintf(env.stdout, "key %s: version %d is active (%s), from %s %s\n", k.Name, v.Version, v.Fingerprint, v.NotBefore.UTC().Format(time.RFC3339), until(v.NotAfter))
 		if k.OpenPGPFingerprint != "" {
@@ -60,6 +61,7 @@ func runKeyLifecycle(env *cmdEnv, sub string, args []string) error {
 		if err != nil {
 			return err
 		}
+		warnUnconfirmed(env, k)
 		fmt.Fprintf(env.stdout, "key %s: version %d revoked (%s)\n", k.Name, *version, *reason)
 		if k.Version == 0 {
 			fmt.Fprintf(env.stdout, "key %s has no active version now: nothing signs with it until 'signet key rotate %s'\n", k.Name, k.Name)
@@ -236,4 +238,13 @@ func writeKeyList(env *cmdEnv, c *client.Client, name string) error {
 	}
 	_, err = env.stdout.Write(append([]byte(l.KeyList), '\n'))
 	return err
+}
+
+// warnUnconfirmed tells which replicas of a fleet had not loaded a key
+// change when the server answered (docs/operations.md#the-fleet-keystore).
+func warnUnconfirmed(env *cmdEnv, k *api.Key) {
+	if len(k.UnconfirmedReplicas) > 0 {
+		fmt.Fprintf(env.stderr, "warning: key %s: replicas %s had not confirmed this change; they may still act on the key as it was: check them ('signet status')\n",
+			k.Name, strings.Join(k.UnconfirmedReplicas, ", "))
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ func runServe(env *cmdEnv, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8443", "")
 	configFile := fs.String("config", "", "")
 	fs.String("metrics-addr", "", "") // read by applyOverrides
+	fs.String("server-id", "", "")    // read by applyOverrides
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -76,10 +78,12 @@ func runServe(env *cmdEnv, args []string) error {
 			}
 		}
 	}
-	dir, err := keystore.Open(cfg.KeystoreDir())
+	dir, where, release, err := openKeystore(env.ctx, cfg, *devMode)
 	if err != nil {
 		return err
 	}
+	defer release()
+	defer dir.Close()
 	if err := cfg.AttachTokens(dir); err != nil {
 		return err
 	}
@@ -145,6 +149,13 @@ func runServe(env *cmdEnv, args []string) error {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		serverID = net.JoinHostPort(host, port)
 	}
+	watchCtx, stopKeystoreWatch := context.WithCancel(env.ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		dir.Watch(watchCtx, serverID, func(err error) { log.Warn("keystore: not following the fleet's key changes", "err", err) })
+	}()
+	defer func() { stopKeystoreWatch(); <-watchDone }()
 	set := rt.Settings(cfg)
 	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
 		Limits: cfg.Limits, Log: log, Metrics: metrics,
@@ -191,7 +202,7 @@ func runServe(env *cmdEnv, args []string) error {
 			ops: ops.tls, verifier: rt.Authn.Tokens, stopWatch: stopWatch}
 		go r.onSIGHUP(env.ctx)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "keystore", cfg.KeystoreDir(), "metrics", ops.addr)
+	log.Info("serving", "addr", ln.Addr().String(), "keystore", where, "metrics", ops.addr)
 	drain := cfg.DrainTimeout
 	if drain <= 0 {
 		drain = 30 * time.Second
@@ -268,9 +279,52 @@ func checkTokenSigningKey(cfg *config.Config, keys *keystore.Keyring, log *slog.
 	return cfg.CheckTokenSigningKey(k.Public)
 }
 
+// openKeystore opens the keystore cfg names: in PostgreSQL for a fleet,
+// else the directory, claimed for this server alone.
+func openKeystore(ctx context.Context, cfg *config.Config, devMode bool) (d *keystore.Dir, where string, release func(), err error) {
+	if url := cfg.Keystore.Postgres; url != "" && !devMode {
+		if d, err = keystore.OpenPostgres(ctx, url); err != nil {
+			return nil, "", nil, err
+		}
+		return d, d.Path(), func() {}, nil
+	}
+	if release, err = keystore.LockServing(cfg.KeystoreDir()); err != nil {
+		return nil, "", nil, err
+	}
+	if d, err = keystore.Open(cfg.KeystoreDir()); err != nil {
+		release()
+		return nil, "", nil, err
+	}
+	return d, cfg.KeystoreDir(), release, nil
+}
+
+// runKeystoreMigrate moves a keystore directory into PostgreSQL.
+func runKeystoreMigrate(env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("keystore migrate", flag.ContinueOnError)
+	from := fs.String("from", "", "")
+	to := fs.String("to", "", "")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *from == "" || *to == "" || len(pos) > 0 {
+		return usagef("usage: signet keystore migrate --from DIR --to postgres://…")
+	}
+	names, err := keystore.MigrateToPostgres(env.ctx, *from, *to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "keystore %s copied to PostgreSQL with %d keys (%s); set keystore.postgres in the config of every replica, restart them, and keep %s as a backup\n",
+		*from, len(names), strings.Join(names, ", "), *from)
+	return nil
+}
+
 func runKeystore(env *cmdEnv, args []string) error {
+	if len(args) > 0 && args[0] == "migrate" {
+		return runKeystoreMigrate(env, args[1:])
+	}
 	if len(args) == 0 || args[0] != "init" {
-		return usagef("keystore: the only subcommand is 'init'")
+		return usagef("keystore: the subcommands are 'init' and 'migrate'")
 	}
 	fs := flag.NewFlagSet("keystore init", flag.ContinueOnError)
 	dir := fs.String("dir", "", "")
