@@ -72,15 +72,31 @@ type Config struct {
 // Retry bounds how a Client retries a request that failed for a reason
 // that may be temporary.
 type Retry struct {
-	Attempts   int           // attempts of one request, over all servers; default 5, and 1 through an agent
+	// For is the retry budget: no retry starts after this long since the
+	// first attempt of a request. The default, DefaultRetryFor, outlasts
+	// a database failover or a rolling restart.
+	For        time.Duration
+	Attempts   int           // attempts of one request, over all servers; default as many as For allows (at most api.MaxAttempts), and 1 through an agent
 	MinBackoff time.Duration // wait before the first retry, doubled for each further one; default 100ms
 	MaxBackoff time.Duration // longest wait; default 5s
 	Timeout    time.Duration // one attempt, response included; default 5m
+	// Waiting, if set, is told before each wait for a retry: the server
+	// that failed, why, and how long the client waits. The CLI shows it
+	// on a terminal.
+	Waiting func(server string, err error, wait time.Duration)
 }
 
+// DefaultRetryFor is the default retry budget: long enough for a
+// PostgreSQL failover (tens of seconds), short enough that a real outage
+// fails a build in a minute.
+const DefaultRetryFor = 60 * time.Second
+
 func (r Retry) withDefaults(agent bool) Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 5
+	if r.For <= 0 {
+		r.For = DefaultRetryFor
+	}
+	if r.Attempts <= 0 || r.Attempts > api.MaxAttempts {
+		r.Attempts = api.MaxAttempts
 		if agent {
 			r.Attempts = 1
 		}
@@ -98,15 +114,33 @@ func (r Retry) withDefaults(agent bool) Retry {
 }
 
 // FromEnv reads SIGNET_SERVER, SIGNET_CACERT, SIGNET_CLIENT_CERT,
-// SIGNET_CLIENT_KEY and SIGNET_TOKEN.
+// SIGNET_CLIENT_KEY, SIGNET_TOKEN and SIGNET_RETRY_FOR (a Go duration,
+// such as 2m; ignored if malformed, which ParseRetryFor reports).
 func FromEnv() Config {
-	return Config{
+	c := Config{
 		Server:     os.Getenv("SIGNET_SERVER"),
 		CACert:     os.Getenv("SIGNET_CACERT"),
 		ClientCert: os.Getenv("SIGNET_CLIENT_CERT"),
 		ClientKey:  os.Getenv("SIGNET_CLIENT_KEY"),
 		Token:      os.Getenv("SIGNET_TOKEN"),
 	}
+	if v := os.Getenv("SIGNET_RETRY_FOR"); v != "" {
+		c.Retry.For, _ = ParseRetryFor(v)
+	}
+	return c
+}
+
+// ParseRetryFor parses a retry budget: a Go duration from 0s (no
+// retries beyond the first attempt's failover) to 24h.
+func ParseRetryFor(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > 24*time.Hour {
+		return 0, fmt.Errorf("retry budget %q: give a duration such as 60s or 5m, at most 24h", s)
+	}
+	if d == 0 {
+		d = time.Nanosecond // no time to retry; 0 would mean the default
+	}
+	return d, nil
 }
 
 // Client is a connection to the servers of one Signet deployment, or to a
@@ -488,6 +522,7 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 		ka = keyAttempt{NewIdempotencyKey(), 1}
 	}
 	n := int64(len(c.servers))
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		i := c.state.next.Load()
 		srv := c.servers[i%n]
@@ -495,12 +530,23 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 		if err == nil {
 			return b, srv.name, nil
 		}
-		if ctx.Err() != nil || !Retryable(err) {
+		// A key unknown to one replica may be known to another (a fleet
+		// whose replicas have not all loaded a new key yet): each other
+		// replica is asked once.
+		missing := n > 1 && attempt < int(n) && isNoKey(err)
+		if ctx.Err() != nil || !Retryable(err) && !missing {
 			return nil, srv.name, err
 		}
-		if attempt >= c.retry.Attempts || ka.first+attempt > api.MaxAttempts {
+		wait := c.backoff(attempt, err)
+		if missing {
+			wait = 0
+		}
+		wait = min(wait, max(c.retry.For-time.Since(start), 0)) // the last retry at the budget's end
+		spent := time.Since(start)
+		if attempt >= c.retry.Attempts || ka.first+attempt > api.MaxAttempts || spent >= c.retry.For {
 			if attempt > 1 {
-				return nil, srv.name, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+				return nil, srv.name, fmt.Errorf("%w (gave up after %d attempts in %s; the retry budget is %s: --retry-for or SIGNET_RETRY_FOR)",
+					err, attempt, spent.Round(100*time.Millisecond), c.retry.For)
 			}
 			return nil, srv.name, err
 		}
@@ -508,7 +554,10 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 		// that failed on the same one move on only once.
 		c.state.next.CompareAndSwap(i, i+1)
 		c.state.retries.Add(1)
-		if err := sleep(ctx, c.backoff(attempt, err)); err != nil {
+		if c.retry.Waiting != nil && wait > 0 {
+			c.retry.Waiting(srv.name, err, wait)
+		}
+		if err := sleep(ctx, wait); err != nil {
 			return nil, srv.name, err
 		}
 	}
@@ -585,6 +634,13 @@ func (c *Client) attempt(ctx context.Context, srv server, method, path string, b
 		return nil, e
 	}
 	return b, nil
+}
+
+// isNoKey reports whether err is a server's 404 for a key it does not
+// know.
+func isNoKey(err error) bool {
+	var se *Error
+	return errors.As(err, &se) && se.Status == http.StatusNotFound && strings.Contains(se.Message, "no key named")
 }
 
 // Retryable reports whether a request that failed with err may succeed if

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestFailover(t *testing.T) {
 		{"hang-up after the request, then ok", []http.HandlerFunc{hangUp, ok}, 0, "", [][]int{{1}, {2}}},
 		{"4xx is final", []http.HandlerFunc{fail(403, "forbidden"), ok}, 0, "failing on purpose (HTTP 403)", [][]int{{1}, {}}},
 		{"bounded", []http.HandlerFunc{fail(500, "internal"), fail(502, "")}, 3, "gave up after 3 attempts", [][]int{{1, 3}, {2}}},
-		{"round and round", []http.HandlerFunc{fail(503, "locked"), fail(503, "locked")}, 0, "gave up after 5 attempts", [][]int{{1, 3, 5}, {2, 4}}},
+		{"round and round", []http.HandlerFunc{fail(503, "locked"), fail(503, "locked")}, 5, "gave up after 5 attempts", [][]int{{1, 3, 5}, {2, 4}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,6 +290,65 @@ func TestParseServers(t *testing.T) {
 		}
 		if s := strings.Join(got, " "); !strings.Contains(s, tt.want) {
 			t.Errorf("ParseServers(%q) = %q, want %q", tt.in, s, tt.want)
+		}
+	}
+}
+
+// TestRetryBudget: with the default number of attempts a client retries
+// for its time budget, not for a fixed count, tells Waiting before each
+// wait, and says what budget it exhausted.
+func TestRetryBudget(t *testing.T) {
+	r := newReplica(t, fail(503, "audit_unavailable"))
+	var waits atomic.Int64
+	c := testClient(t, Retry{For: 2 * time.Second, Waiting: func(string, error, time.Duration) { waits.Add(1) }}, r)
+	_, err := c.Keys(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "retry budget is 2s") {
+		t.Fatalf("Keys = %v; want an error naming the retry budget", err)
+	}
+	// MaxBackoff 10ms in a 2 s budget: far more than the 5 attempts a
+	// count-bounded client made.
+	if n := len(r.seen()); n <= 5 {
+		t.Errorf("%d attempts in the budget; want more than 5", n)
+	}
+	if int(waits.Load()) != len(r.seen())-1 {
+		t.Errorf("Waiting called %d times for %d attempts; want one per retry", waits.Load(), len(r.seen()))
+	}
+}
+
+// TestNoKeyFailsOver: a replica that does not know a key (a fleet whose
+// replicas have not all loaded it) is not the last word when others are
+// listed; with one server the 404 is final.
+func TestNoKeyFailsOver(t *testing.T) {
+	noKey := func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(404)
+		fmt.Fprint(w, `{"error":"no key named \"rel2\"; 'signet key list' shows the keys","code":"not_found"}`)
+	}
+	a, b := newReplica(t, noKey), newReplica(t, ok)
+	if _, err := testClient(t, Retry{}, a, b).Keys(context.Background()); err != nil {
+		t.Fatalf("with a second replica that knows the key: %v", err)
+	}
+	only := newReplica(t, noKey)
+	_, err := testClient(t, Retry{}, only).Keys(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no key named") || len(only.seen()) != 1 {
+		t.Fatalf("one server: %v after %d attempts; want the 404 at once", err, len(only.seen()))
+	}
+	both := []*replica{newReplica(t, noKey), newReplica(t, noKey)}
+	_, err = testClient(t, Retry{}, both...).Keys(context.Background())
+	if err == nil || len(both[0].seen())+len(both[1].seen()) != 2 {
+		t.Fatalf("two servers without the key: %v after %d+%d attempts; want each asked once", err, len(both[0].seen()), len(both[1].seen()))
+	}
+}
+
+func TestParseRetryFor(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{{"60s", time.Minute, true}, {"2m", 2 * time.Minute, true}, {"0s", time.Nanosecond, true},
+		{"-1s", 0, false}, {"25h", 0, false}, {"soon", 0, false}, {"", 0, false}} {
+		got, err := ParseRetryFor(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRetryFor(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
 }

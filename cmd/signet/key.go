@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/format/openpgp"
@@ -28,10 +30,25 @@ func clientFlags(fs *flag.FlagSet) *clientOptions {
 	fs.StringVar(&o.cfg.ClientCert, "cert", o.cfg.ClientCert, "")
 	fs.StringVar(&o.cfg.ClientKey, "cert-key", o.cfg.ClientKey, "")
 	fs.StringVar(&o.cfg.Token, "token", o.cfg.Token, "")
+	fs.Func("retry-for", "", func(v string) (err error) {
+		o.cfg.Retry.For, err = client.ParseRetryFor(v)
+		return err
+	})
 	return o
 }
 
 func (o *clientOptions) client() (*client.Client, error) {
+	if v := os.Getenv("SIGNET_RETRY_FOR"); v != "" && o.cfg.Retry.For == 0 {
+		if _, err := client.ParseRetryFor(v); err != nil {
+			return nil, fmt.Errorf("SIGNET_RETRY_FOR: %w", err)
+		}
+	}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		// A person is watching: say why nothing seems to happen.
+		o.cfg.Retry.Waiting = func(server string, err error, wait time.Duration) {
+			fmt.Fprintf(os.Stderr, "signet: %s: %v; retrying in %s\n", server, err, wait.Round(100*time.Millisecond))
+		}
+	}
 	return client.New(o.cfg)
 }
 

@@ -232,6 +232,8 @@ Client options (all commands but serve and keystore init):
     --cert FILE       client certificate      (default $SIGNET_CLIENT_CERT)
     --cert-key FILE   client certificate key  (default $SIGNET_CLIENT_KEY)
     --token TOKEN     bearer token            (default $SIGNET_TOKEN)
+    --retry-for D     retry budget, exponential backoff with jitter over every
+                      server listed (default $SIGNET_RETRY_FOR, else 60s)
 `
 
 func main() {
