@@ -296,6 +296,28 @@ func (c *Client) OnBehalfOf(localUser string) *Client {
 	return &cc
 }
 
+// Replica is one server of a Client's list, with a Client that talks to
+// it alone.
+type Replica struct {
+	Name   string // host:port, as messages name it
+	Client *Client
+}
+
+// Replicas returns one Client per server listed, each talking to that
+// server alone (retrying there, within the budget): for the acts that
+// concern every replica of a fleet — unlock, lock, status, custody
+// shares — which must not go to one of them at random. The copies share
+// c's connections.
+func (c *Client) Replicas() []Replica {
+	out := make([]Replica, len(c.servers))
+	for i, srv := range c.servers {
+		cc := *c
+		cc.servers, cc.base, cc.state = []server{srv}, srv.url, new(state)
+		out[i] = Replica{Name: srv.name, Client: &cc}
+	}
+	return out
+}
+
 // Retries returns how many attempts beyond the first this client (and its
 // copies) made, over all requests so far.
 func (c *Client) Retries() int64 { return c.state.retries.Load() }

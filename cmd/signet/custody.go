@@ -45,37 +45,66 @@ func runUnlock(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	var sh custody.Share
+	var pass []byte
 	if *shareFile != "" {
-		sh, err := readShare(*shareFile, *identity)
-		if err != nil {
+		if sh, err = readShare(*shareFile, *identity); err != nil {
 			return err
 		}
-		resp, err := c.UnlockShare(env.ctx, sh)
-		sh.Wipe()
-		if err != nil {
+		defer sh.Wipe()
+	} else if pass, err = readPassphrase(env, *passFile, false); err != nil {
+		return err
+	}
+	// Every replica listed: each holds its own lease, and a custodian's
+	// one share counts toward every replica's quorum, so one ceremony
+	// unlocks the fleet.
+	return eachReplica(env, c, "unlocked", func(c *client.Client, say func(string, ...any)) error {
+		if *shareFile != "" {
+			resp, err := c.UnlockShare(env.ctx, sh)
+			if err != nil {
+				return err
+			}
+			a := resp.Share
+			say("share %d (%s) accepted: %d of %d", a.Index, a.Custodian, a.Received, a.Threshold)
+			if resp.Unlocked {
+				say("keystore unlocked")
+			} else {
+				say("keystore still locked: %d more share(s) needed", a.Threshold-a.Received)
+			}
+			return nil
+		}
+		if err := c.Unlock(env.ctx, string(pass)); err != nil {
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Code == "wrong_method" {
+				return hintf("each custodian runs 'signet unlock --share FILE --identity AGE-KEY'", "%w", err)
+			}
 			return err
 		}
-		a := resp.Share
-		fmt.Fprintf(env.stdout, "share %d (%s) accepted: %d of %d\n", a.Index, a.Custodian, a.Received, a.Threshold)
-		if resp.Unlocked {
-			fmt.Fprintln(env.stdout, "keystore unlocked")
-		} else {
-			fmt.Fprintf(env.stdout, "keystore still locked: %d more share(s) needed\n", a.Threshold-a.Received)
-		}
+		say("keystore unlocked")
 		return nil
+	})
+}
+
+// eachReplica runs act on every server listed, one after the other,
+// prefixing what it says with the server's name when there are several,
+// and fails naming those where it failed ("not " + what). With one server
+// it is act itself.
+func eachReplica(env *cmdEnv, c *client.Client, what string, act func(c *client.Client, say func(string, ...any)) error) error {
+	reps := c.Replicas()
+	if len(reps) == 1 {
+		return act(c, func(f string, a ...any) { fmt.Fprintf(env.stdout, f+"\n", a...) })
 	}
-	pass, err := readPassphrase(env, *passFile, false)
-	if err != nil {
-		return err
-	}
-	if err := c.Unlock(env.ctx, string(pass)); err != nil {
-		var ce *client.Error
-		if errors.As(err, &ce) && ce.Code == "wrong_method" {
-			return hintf("each custodian runs 'signet unlock --share FILE --identity AGE-KEY'", "%w", err)
+	var failed []string
+	for _, r := range reps {
+		say := func(f string, a ...any) { fmt.Fprintf(env.stdout, "%s: "+f+"\n", append([]any{r.Name}, a...)...) }
+		if err := act(r.Client, say); err != nil {
+			fmt.Fprintf(env.stderr, "%s: %v\n", r.Name, err)
+			failed = append(failed, r.Name)
 		}
-		return err
 	}
-	fmt.Fprintln(env.stdout, "keystore unlocked")
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d replicas not %s: %s", len(failed), len(reps), what, strings.Join(failed, ", "))
+	}
 	return nil
 }
 
@@ -123,19 +152,21 @@ func runLock(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.Lock(env.ctx)
-	if err != nil {
-		return err
-	}
-	if resp.RecordPending {
-		fmt.Fprintf(env.stderr, "warning: %s\n", resp.Message)
-	}
-	if resp.WasUnlocked {
-		fmt.Fprintln(env.stdout, "keystore locked: keys wiped from memory, tokens logged out")
-	} else {
-		fmt.Fprintln(env.stdout, "keystore was already locked; partial unlock progress discarded")
-	}
-	return nil
+	return eachReplica(env, c, "locked", func(c *client.Client, say func(string, ...any)) error {
+		resp, err := c.Lock(env.ctx)
+		if err != nil {
+			return err
+		}
+		if resp.RecordPending {
+			fmt.Fprintf(env.stderr, "warning: %s\n", resp.Message)
+		}
+		if resp.WasUnlocked {
+			say("keystore locked: keys wiped from memory, tokens logged out")
+		} else {
+			say("keystore was already locked; partial unlock progress discarded")
+		}
+		return nil
+	})
 }
 
 func runStatus(env *cmdEnv, args []string) error {
@@ -152,12 +183,18 @@ func runStatus(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.Status(env.ctx)
-	if err != nil {
-		return err
-	}
-	printStatus(env.stdout, st, time.Now())
-	return nil
+	reps := c.Replicas()
+	return eachReplica(env, c, "answering", func(c *client.Client, say func(string, ...any)) error {
+		st, err := c.Status(env.ctx)
+		if err != nil {
+			return err
+		}
+		if len(reps) > 1 {
+			say("")
+		}
+		printStatus(env.stdout, st, time.Now())
+		return nil
+	})
 }
 
 func printStatus(w io.Writer, st *api.Status, now time.Time) {
@@ -265,6 +302,13 @@ func runCustody(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if reps := c.Replicas(); len(reps) > 1 && sub != "reset" {
+		// A rekey proposal lives in one replica's memory until approved,
+		// so a ceremony talks to one replica; the new header reaches the
+		// others through the fleet keystore (docs/operations.md).
+		c = reps[0].Client
+		fmt.Fprintf(env.stderr, "custody %s: on %s, the first server listed\n", sub, reps[0].Name)
+	}
 	switch sub {
 	case "init", "rekey":
 		cs, err := readRecipients(recipients, *shares, *threshold)
@@ -331,11 +375,14 @@ func runCustody(env *cmdEnv, args []string) error {
 			fmt.Fprintln(env.stdout, "rekeyed: the old shares no longer work; hand each new custodian their share file")
 		}
 	case "reset":
-		resp, err := c.ResetCustody(env.ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "discarded %d share(s) and any pending rekey proposal\n", len(resp.Discarded))
+		return eachReplica(env, c, "reset", func(c *client.Client, say func(string, ...any)) error {
+			resp, err := c.ResetCustody(env.ctx)
+			if err != nil {
+				return err
+			}
+			say("discarded %d share(s) and any pending rekey proposal", len(resp.Discarded))
+			return nil
+		})
 	default:
 		return usagef("unknown custody subcommand %q: use init, rekey, approve or reset", sub)
 	}
