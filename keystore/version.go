@@ -306,7 +306,7 @@ func (d *Dir) rotate(name string, notAfter time.Time, record Record[Key]) (Key, 
 	defer d.mu.Unlock()
 	if s.rec != old {
 		nv.discard()
-		return Key{}, fmt.Errorf("rotate key %q: the key changed while rotating; look at 'signet key versions %s' and try again", name, name)
+		return Key{}, fmt.Errorf("rotate key %q: %w while rotating; look at 'signet key versions %s' and try again", name, ErrStale, name)
 	}
 	if err := d.commit(s, rec, kek); err != nil {
 		nv.discard()
@@ -375,7 +375,7 @@ func (d *Dir) revoke(name string, n int, reason Reason, record Record[Key]) (Key
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s.rec != old {
-		return Key{}, fmt.Errorf("revoke key %q: the key changed while revoking; look at 'signet key versions %s' and try again", name, name)
+		return Key{}, fmt.Errorf("revoke key %q: %w while revoking; look at 'signet key versions %s' and try again", name, ErrStale, name)
 	}
 	if d.kek == nil {
 		return Key{}, fmt.Errorf("revoke key %q: %w; run 'signet unlock'", name, ErrLocked)
