@@ -25,6 +25,9 @@ import (
 // build workers would.
 type Target struct {
 	url    string
+	urls   []string       // several servers: requests go round-robin over them
+	sent   []atomic.Int64 // requests sent to each of urls
+	next   atomic.Uint64
 	body   []byte
 	auth   string
 	client *http.Client
@@ -54,7 +57,13 @@ func newTarget(u *url.URL, tc *tls.Config, token string, body []byte, conns int)
 
 // Do sends the request once and checks the answer.
 func (t *Target) Do(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(t.body))
+	u := t.url
+	if len(t.urls) > 1 {
+		i := int((t.next.Add(1) - 1) % uint64(len(t.urls)))
+		u = t.urls[i]
+		t.sent[i].Add(1)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(t.body))
 	if err != nil {
 		return err
 	}
@@ -198,11 +207,35 @@ func (r *SignRun) check(_ int, body []byte) error {
 
 // Target returns the target signing r's request on the server c talks
 // to, over conns connections with c's credentials.
+//
+// With several servers (replicas of a fleet), requests go round-robin
+// over all of them, over conns connections to each, so that the whole
+// fleet is measured; Spread tells how many each got.
 func (r *SignRun) Target(c *client.Client, conns int) *Target {
 	base, tc, token := c.Endpoint()
 	t := newTarget(base.JoinPath("/v1/sign"), tc, token, r.body, conns)
 	t.check = r.check
+	if reps := c.Replicas(); len(reps) > 1 {
+		for _, rep := range reps {
+			b, _, _ := rep.Client.Endpoint()
+			t.urls = append(t.urls, b.JoinPath("/v1/sign").String())
+		}
+		t.sent = make([]atomic.Int64, len(t.urls))
+	}
 	return t
+}
+
+// Spread returns how many requests went to each server, by URL, when the
+// target has several; nil otherwise.
+func (t *Target) Spread() map[string]int64 {
+	if len(t.urls) < 2 {
+		return nil
+	}
+	out := make(map[string]int64, len(t.urls))
+	for i, u := range t.urls {
+		out[u] = t.sent[i].Load()
+	}
+	return out
 }
 
 // Body returns the prepared request body.

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +61,12 @@ func runBench(env *cmdEnv, args []string) error {
 		return err
 	}
 	report(env.stdout, "signet", res, *batch)
+	if spread := t.Spread(); spread != nil {
+		urls := slices.Sorted(maps.Keys(spread))
+		for _, u := range urls {
+			fmt.Fprintf(env.stdout, "%-9s %d requests to %s\n", "", spread[u], u)
+		}
+	}
 	fmt.Fprintf(env.stdout, "%-9s %d responses' signatures verified, with receipts\n", "", run.Checked())
 	if *baseline {
 		b, err := bench.StartBaseline()
