@@ -37,6 +37,7 @@ package keycert
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -110,6 +111,55 @@ func (d *Dir) Attach(key string, chain []*x509.Certificate) error {
 		return fmt.Errorf("certificate directory: %w", err)
 	}
 	if err := writeAtomic(name, EncodeChain(chain)); err != nil {
+		return fmt.Errorf("key %q: storing its certificate chain: %w", key, err)
+	}
+	return nil
+}
+
+// BlobStore keeps one blob per key name: keystore.Blobs, a fleet
+// keystore's database.
+type BlobStore interface {
+	Get(ctx context.Context, name string) ([]byte, bool, error)
+	Put(ctx context.Context, name string, data []byte) error
+}
+
+// Shared stores chains in a BlobStore shared by the replicas of a fleet,
+// so that a chain attached on one is used by all.
+type Shared struct{ b BlobStore }
+
+// NewShared returns the chain store kept in b.
+func NewShared(b BlobStore) *Shared { return &Shared{b: b} }
+
+// Chain returns the chain attached to key, leaf first, or an error
+// wrapping ErrNoChain.
+func (s *Shared) Chain(key string) ([]*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, ok, err := s.b.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: reading its certificate chain: %w", key, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("key %q: %w", key, ErrNoChain)
+	}
+	chain, err := ParseChain(b)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: stored chain: %w", key, err)
+	}
+	return chain, nil
+}
+
+// Attach stores chain as key's chain, replacing any previous one.
+func (s *Shared) Attach(key string, chain []*x509.Certificate) error {
+	if err := keystore.ValidName(key); err != nil {
+		return err
+	}
+	if len(chain) == 0 {
+		return errors.New("no certificates to attach")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.b.Put(ctx, key, EncodeChain(chain)); err != nil {
 		return fmt.Errorf("key %q: storing its certificate chain: %w", key, err)
 	}
 	return nil

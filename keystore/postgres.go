@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS keystore_records (
 	data bytea NOT NULL,
 	updated timestamptz NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS keystore_records_change ON keystore_records (change);
+CREATE TABLE IF NOT EXISTS keystore_certs (
+	name text PRIMARY KEY,
+	data bytea NOT NULL,
+	updated timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS keystore_replicas (
 	id text PRIMARY KEY,
 	change bigint NOT NULL,
@@ -554,4 +558,45 @@ func MigrateToPostgres(ctx context.Context, dir, dsn string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// SharedBlobs returns the store of public per-key data (certificate
+// chains, package keycert) that a fleet keystore keeps in its database,
+// so that a chain attached on one replica is the chain of every replica;
+// false for a keystore directory, whose replica keeps such data in its
+// own data directory.
+func (d *Dir) SharedBlobs() (*Blobs, bool) {
+	p, ok := d.store.(*pgStore)
+	if !ok {
+		return nil, false
+	}
+	return &Blobs{pool: p.pool}, true
+}
+
+// Blobs are public data kept per key in a fleet keystore's database.
+// Every replica reads them there, so there is no copy to go stale.
+type Blobs struct{ pool *pgxpool.Pool }
+
+// Get returns the blob of key name, or false if it has none.
+func (b *Blobs) Get(ctx context.Context, name string) ([]byte, bool, error) {
+	var data []byte
+	err := b.pool.QueryRow(ctx, "SELECT data FROM keystore_certs WHERE name = $1", name).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("keystore database: %w", err)
+	}
+	return data, true, nil
+}
+
+// Put replaces the blob of key name, in one statement: concurrent Puts
+// leave one of them whole, the last to commit.
+func (b *Blobs) Put(ctx context.Context, name string, data []byte) error {
+	_, err := b.pool.Exec(ctx, `INSERT INTO keystore_certs (name, data) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = now()`, name, data)
+	if err != nil {
+		return fmt.Errorf("keystore database: %w", err)
+	}
+	return nil
 }

@@ -159,7 +159,7 @@ func runServe(env *cmdEnv, args []string) error {
 	set := rt.Settings(cfg)
 	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
 		Limits: cfg.Limits, Log: log, Metrics: metrics,
-		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: keycert.NewDir(cfg.CertsDir()),
+		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: certStore(cfg, dir),
 		KeyListKey: cfg.KeyListKey()}
 	if err := checkTokenSigningKey(cfg, keys, log); err != nil {
 		return err
@@ -277,6 +277,15 @@ func checkTokenSigningKey(cfg *config.Config, keys *keystore.Keyring, log *slog.
 			"tokens.signing_key %q has usage %q: a token key must sign tokens and nothing else", name, k.Usage)
 	}
 	return cfg.CheckTokenSigningKey(k.Public)
+}
+
+// certStore is where certificate chains attached to keys live: in a
+// fleet keystore's database, shared by the replicas, else in DATA/certs.
+func certStore(cfg *config.Config, dir *keystore.Dir) server.CertStore {
+	if b, ok := dir.SharedBlobs(); ok {
+		return keycert.NewShared(b)
+	}
+	return keycert.NewDir(cfg.CertsDir())
 }
 
 // openKeystore opens the keystore cfg names: in PostgreSQL for a fleet,
