@@ -17,9 +17,10 @@ const usage = `Signet keeps release keys and signs for build pipelines.
 
 Usage:
     signet serve --dev [--data DIR] [--addr HOST:PORT]
-    signet serve --config FILE [--addr HOST:PORT] [--data DIR] [--metrics-addr HOST:PORT]
+    signet serve --config FILE [--addr HOST:PORT] [--data DIR] [--metrics-addr HOST:PORT] [--server-id NAME]
     signet config check FILE
     signet keystore init --dir DIR [--passphrase-file FILE]
+    signet keystore migrate --from DIR --to postgres://…
     signet unlock [--passphrase-file FILE]
     signet unlock --share FILE --identity AGE-KEY
     signet lock
