@@ -144,25 +144,25 @@ func (d *Dir) Close() {
 func (p *pgStore) write(ctx context.Context, stmt string, args ...any) (int64, error) {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("keystore database: %w", err)
+		return 0, fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 	}
 	defer tx.Rollback(ctx)
 	var change int64
 	if err := tx.QueryRow(ctx, "UPDATE keystore_head SET change = change + 1 WHERE id = 0 RETURNING change").Scan(&change); err != nil {
-		return 0, fmt.Errorf("keystore database: %w", err)
+		return 0, fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 	}
 	tag, err := tx.Exec(ctx, stmt, append([]any{change}, args...)...)
 	if err != nil {
-		return 0, fmt.Errorf("keystore database: %w", err)
+		return 0, fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 	}
 	if tag.RowsAffected() != 1 {
 		return 0, ErrStale
 	}
 	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", pgChannel, fmt.Sprint(change)); err != nil {
-		return 0, fmt.Errorf("keystore database: %w", err)
+		return 0, fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("keystore database: %w", err)
+		return 0, fmt.Errorf("%w: %v", ErrStoreUnavailable, err)
 	}
 	p.last = change
 	return change, nil
@@ -382,6 +382,10 @@ ON CONFLICT (id) DO UPDATE SET change = GREATEST(keystore_replicas.change, EXCLU
 			}
 		}
 	}
+	// Leaving: writers need not wait for this replica any more.
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.pool.Exec(dctx, "DELETE FROM keystore_replicas WHERE id = $1", replica)
 }
 
 // watch is one connection's worth of Watch.

@@ -15,6 +15,11 @@ import (
 // again from what it now holds. A change never overwrites a newer record.
 var ErrStale = errors.New("changed meanwhile by another replica")
 
+// ErrStoreUnavailable reports a change that could not be stored because
+// the keystore's database did not answer; nothing changed (or, if the
+// commit's answer was lost, the change is there: reload and look).
+var ErrStoreUnavailable = errors.New("keystore database unavailable")
+
 // ErrInUse reports a keystore directory already opened for serving by
 // another running process.
 var ErrInUse = errors.New("in use by another running server")

@@ -219,7 +219,7 @@ func (s *Server) createKey(c *call) error {
 			return rec.write(e)
 		}})
 	if err != nil {
-		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
+		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) || errors.Is(err, keystore.ErrStoreUnavailable) {
 			return rec.failed(keyError(req.Name, err))
 		}
 		if rec.done || rec.err != nil {
@@ -539,6 +539,9 @@ func keyError(name string, err error) error {
 		return &apiError{http.StatusServiceUnavailable, "locked", "keystore locked: ask a custodian to run 'signet unlock'"}
 	case errors.Is(err, keystore.ErrRetired):
 		return &apiError{http.StatusConflict, "not_active", fmt.Sprintf("%v", err)}
+	case errors.Is(err, keystore.ErrStoreUnavailable):
+		// Not err's text, which names the database's host and user.
+		return &apiError{http.StatusServiceUnavailable, "keystore_unavailable", fmt.Sprintf("key %q: the keystore database did not answer, so nothing changed; retry, then check 'signet key versions %s'", name, name)}
 	case errors.Is(err, keystore.ErrUnavailable):
 		// Token errors name the token and the PKCS #11 error; they never
 		// carry key material.

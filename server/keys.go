@@ -88,7 +88,8 @@ func lifecycleError(name string, err error) error {
 		return ae // the act's record failed
 	case errors.Is(err, keystore.ErrNoVersion):
 		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("%v", err)}
-	case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrLocked), errors.Is(err, keystore.ErrUnavailable):
+	case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrLocked), errors.Is(err, keystore.ErrUnavailable),
+		errors.Is(err, keystore.ErrStoreUnavailable):
 		return keyError(name, err)
 	}
 	return &apiError{http.StatusConflict, "conflict", err.Error()}
