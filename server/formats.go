@@ -73,6 +73,9 @@ var formats = map[string]signingFormat{
 	"rpm":           rpmFormat{},
 	"deb":           debFormat{},
 	"authenticode":  authenticodeFormat{},
+	// Container images (format_cosign.go).
+	"cosign":             cosignFormat{},
+	"cosign-attestation": cosignAttestationFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

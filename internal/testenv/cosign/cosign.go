@@ -1,0 +1,115 @@
+// Package cosign gives tests the real cosign command, built from source
+// with `go install` at a pinned version into a cache directory outside the
+// repository (never committed), once per machine: the first test run
+// builds it (a few minutes on two cores), later runs find it there.
+//
+// The cache is $SIGNET_TEST_CACHE, or the user cache directory's
+// signet-test, and the binary lives at cosign-VERSION/cosign in it. A
+// build that fails fails the test, with the output of go install: it is
+// never skipped. Concurrent test processes take a file lock, so only one
+// builds.
+package cosign
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Version is the cosign release the tests run: the newest v2 that builds
+// with this repository's Go (1.26).
+const Version = "v2.6.5"
+
+// Module is the package go install builds.
+const Module = "github.com/sigstore/cosign/v2/cmd/cosign"
+
+// buildTimeout bounds the one build; go install of cosign downloads about
+// 400 modules and compiles them.
+const buildTimeout = 20 * time.Minute
+
+// CacheDir returns the directory test tools are cached in.
+func CacheDir() (string, error) {
+	if d := os.Getenv("SIGNET_TEST_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory for test tools (set SIGNET_TEST_CACHE): %w", err)
+	}
+	return filepath.Join(d, "signet-test"), nil
+}
+
+// Binary returns the path of the cosign command, building it first if it
+// is not in the cache yet.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	cache, err := CacheDir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Join(cache, "cosign-"+Version)
+	bin := filepath.Join(dir, "cosign")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		tb.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	tb.Logf("building cosign %s into %s (once per machine)", Version, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", Module+"@"+Version)
+	// Outside any module, so this repository's go.mod plays no part.
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=-mod=mod")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("building cosign (go install %s@%s) failed after %s; the cosign tests need it: %v\n%s",
+			Module, Version, time.Since(start).Round(time.Second), err, tail(out))
+	}
+	tb.Logf("built cosign in %s", time.Since(start).Round(time.Second))
+	return bin
+}
+
+func tail(b []byte) string {
+	lines := strings.Split(string(bytes.TrimSpace(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
+
+// Run runs cosign with args and env (added to the environment) and
+// returns its combined output, failing the test if it fails.
+func Run(tb testing.TB, bin string, env []string, args ...string) string {
+	tb.Helper()
+	out, err := Try(bin, env, args...)
+	if err != nil {
+		tb.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// Try runs cosign like Run and returns its error instead of failing.
+func Try(bin string, env []string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
