@@ -288,7 +288,7 @@ type referrerManifest struct {
 
 type rawManifest []byte
 
-func (m rawManifest) RawManifest() ([]byte, error)         { return m, nil }
+func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 func (r *Registry) putReferrer(ctx context.Context, img name.Digest, artifactType string, layer v1.Layer, ann map[string]string) (name.Digest, error) {
@@ -324,4 +324,3 @@ func (r *Registry) putReferrer(ctx context.Context, img name.Digest, artifactTyp
 	}
 	return ref, nil
 }
-
