@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/format/cosign"
 	"github.com/signet-dev/signet/format/dsse"
+	"github.com/signet-dev/signet/format/raw"
 )
 
 // SignCosignPayload signs a cosign simple signing payload (format cosign)
@@ -72,6 +75,36 @@ func (c *Client) AttestCosign(ctx context.Context, key, image string, statement 
 	}
 	if s.Receipt == nil {
 		return nil, nil, fmt.Errorf("%s: the server returned an attestation without an audit receipt: refusing it", image)
+	}
+	return s.Signature, s.Receipt, nil
+}
+
+// SignCosignDigest signs a SHA-256 digest with a cosign key (format
+// cosign-digest), naming it name for the server's grants, and checks the
+// signature before returning it.
+func (c *Client) SignCosignDigest(ctx context.Context, key, name string, digest []byte) ([]byte, *audit.Receipt, error) {
+	if len(digest) != sha256.Size {
+		return nil, nil, fmt.Errorf("%s: a cosign digest is SHA-256 (32 bytes), got %d bytes", name, len(digest))
+	}
+	k, _, err := c.keyPublic(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "cosign-digest",
+		Items: []api.SignItem{{Name: name, Digest: api.Digest(crypto.SHA256, digest)}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	s := resp.Signatures[0]
+	pub, err := c.versionPublic(ctx, k, resp.KeyVersion)
+	if err == nil {
+		err = raw.VerifyDigest(pub, digest, s.Signature, raw.Options{})
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: the server's signature does not verify with key %q (%s): refusing it: %w", name, key, k.Fingerprint, err)
+	}
+	if s.Receipt == nil {
+		return nil, nil, fmt.Errorf("%s: the server returned a signature without an audit receipt: refusing it", name)
 	}
 	return s.Signature, s.Receipt, nil
 }

@@ -76,6 +76,7 @@ var formats = map[string]signingFormat{
 	// Container images (format_cosign.go).
 	"cosign":             cosignFormat{},
 	"cosign-attestation": cosignAttestationFormat{},
+	"cosign-digest":      cosignDigestFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.
