@@ -77,6 +77,7 @@ var formats = map[string]signingFormat{
 	"cosign":             cosignFormat{},
 	"cosign-attestation": cosignAttestationFormat{},
 	"cosign-digest":      cosignDigestFormat{},
+	"notation":           notationFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

@@ -34,12 +34,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/signet-dev/signet/format/raw"
+	"github.com/signet-dev/signet/internal/strictjson"
 )
 
 const (
@@ -127,7 +127,7 @@ func ParsePayload(b []byte) (*Payload, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("cosign: payload is not UTF-8")
 	}
-	if err := checkJSON(b); err != nil {
+	if err := strictjson.CheckObject(b, 8); err != nil {
 		return nil, fmt.Errorf("cosign: payload: %w", err)
 	}
 	// Decoding into maps keeps keys exact: encoding/json matches struct
@@ -274,62 +274,4 @@ func Verify(pub crypto.PublicKey, payload, sig []byte) error {
 		return ErrVerify
 	}
 	return nil
-}
-
-// checkJSON checks that b is exactly one JSON object with no duplicate
-// key in any object, nested at most 8 deep (a payload needs 3).
-func checkJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	type frame struct {
-		keys map[string]bool // nil for an array
-		key  bool            // an object's next token is a key
-	}
-	var stack []*frame
-	for first := true; ; first = false {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			if first || len(stack) != 0 {
-				return errors.New("truncated JSON")
-			}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("not valid JSON: %v", err)
-		}
-		if first {
-			if tok != json.Delim('{') {
-				return errors.New("not a JSON object")
-			}
-		} else if len(stack) == 0 {
-			return errors.New("data after the JSON object")
-		}
-		if n := len(stack); n > 0 && stack[n-1].keys != nil {
-			top := stack[n-1]
-			if top.key {
-				if tok == json.Delim('}') {
-					stack = stack[:n-1]
-					continue
-				}
-				k := tok.(string) // object keys are strings
-				if top.keys[k] {
-					return fmt.Errorf("duplicate key %.40q", k)
-				}
-				top.keys[k] = true
-				top.key = false
-				continue
-			}
-			top.key = true
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]bool{}, key: true})
-		case json.Delim('['):
-			stack = append(stack, &frame{})
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) > 8 {
-			return errors.New("nested more than 8 deep")
-		}
-	}
 }
