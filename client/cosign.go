@@ -65,7 +65,7 @@ func (c *Client) AttestCosign(ctx context.Context, key, image string, statement 
 	pub, err := c.versionPublic(ctx, k, resp.KeyVersion)
 	if err == nil {
 		var payload []byte
-		_, payload, err = dsse.Verify(ctx, s.Signature, pub, dsse.Options{})
+		_, payload, err = dsse.Verify(ctx, s.Signature, pub, dsse.Options{StatementV01: true})
 		if err == nil && !bytes.Equal(payload, statement) {
 			err = errors.New("the statement signed is not the one sent")
 		}

@@ -75,8 +75,6 @@ const (
 	PredicateTypeAnnotation = "predicateType"
 	// ReceiptAnnotation carries Signet's audit receipt, base64 JSON.
 	ReceiptAnnotation = "dev.signet.receipt"
-
-	emptyMediaType = "application/vnd.oci.empty.v1+json"
 )
 
 // Registry reaches OCI registries.
@@ -274,8 +272,8 @@ func (r *Registry) servesReferrers(ctx context.Context, img name.Digest) (bool, 
 	return resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), string(types.OCIImageIndex)), nil
 }
 
-// referrerManifest is an OCI 1.1 artifact manifest: empty config, the
-// signature layer, and the image as subject.
+// referrerManifest is an OCI 1.1 artifact manifest: an empty config,
+// the signature layer, and the image as subject.
 type referrerManifest struct {
 	SchemaVersion int               `json:"schemaVersion"`
 	MediaType     types.MediaType   `json:"mediaType"`
@@ -297,7 +295,10 @@ func (r *Registry) putReferrer(ctx context.Context, img name.Digest, artifactTyp
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("reading %s: %w", img, err)
 	}
-	config := static.NewLayer([]byte("{}"), emptyMediaType)
+	// The config is "{}" typed with the artifactType too: registries that
+	// list referrers by config media type (older OCI 1.1 drafts, which
+	// cosign also follows) then list the same artifactType.
+	config := static.NewLayer([]byte("{}"), types.MediaType(artifactType))
 	var descs []v1.Descriptor
 	for _, l := range []v1.Layer{config, layer} {
 		if err := remote.WriteLayer(img.Context(), l, opts...); err != nil {

@@ -72,8 +72,9 @@ func (cosignFormat) sign(sc *signContext, it *api.SignItem) (*signed, error) {
 	return &signed{sig: sig, digests: []string{p.Digest}, details: details}, nil
 }
 
-// cosignAttestationFormat signs in-toto statements about images in DSSE
-// envelopes, as `cosign attest` does. Every subject must be an image,
+// cosignAttestationFormat signs in-toto statements (v1, or v0.1 as
+// cosign v2 writes them) about images in DSSE envelopes, as `cosign
+// attest` does. Every subject must be an image,
 // named REGISTRY/REPO with its sha256 manifest digest, and the caller must
 // be granted REGISTRY/REPO@sha256:HEX for each.
 type cosignAttestationFormat struct{}
@@ -90,7 +91,7 @@ func (cosignAttestationFormat) sign(sc *signContext, it *api.SignItem) (*signed,
 	if it.Data == nil || it.Digest != "" || it.TrustedComment != "" {
 		return nil, badRequest("%q: format cosign-attestation signs an in-toto statement: send it as data, and nothing else", it.Name)
 	}
-	st, err := dsse.ParseStatement(it.Data)
+	st, err := dsse.ParseStatementV01(it.Data)
 	if err != nil {
 		return nil, badRequest("%q: %v", it.Name, err)
 	}
@@ -120,7 +121,7 @@ func (cosignAttestationFormat) sign(sc *signContext, it *api.SignItem) (*signed,
 	if err := cosign.CheckKey(sc.key.Public); err != nil {
 		return nil, badRequest("key %q (%s): %v", sc.key.Name, sc.key.Type, err)
 	}
-	env, err := dsse.Sign(context.Background(), sc.signer, it.Data, dsse.Options{})
+	env, err := dsse.Sign(context.Background(), sc.signer, it.Data, dsse.Options{StatementV01: true})
 	if err != nil {
 		return nil, err
 	}

@@ -182,7 +182,7 @@ func (s *signer) SignMessage(message io.Reader, opts ...signature.SignOption) ([
 // cosign-attestation and returns the envelope's signature, which covers
 // the pre-auth encoding cosign asked to sign.
 func (s *signer) signAttestation(statement []byte) ([]byte, error) {
-	st, err := dsse.ParseStatement(statement)
+	st, err := dsse.ParseStatementV01(statement)
 	if err != nil {
 		return nil, err
 	}

@@ -249,4 +249,3 @@ func Verify(pub crypto.PublicKey, signingInput, sig []byte) error {
 	}
 	return errors.New("notation: signature does not verify")
 }
-

@@ -113,3 +113,25 @@ func Try(bin string, env []string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// OptInVar is the environment variable that turns the cosign tests on.
+const OptInVar = "SIGNET_TEST_COSIGN"
+
+// OptIn returns the cosign binary when the cosign stage is on
+// (SIGNET_TEST_COSIGN=1), building it if needed, and skips the test,
+// saying how to run it, when it is off. The stage is opt-in because the
+// first build of cosign takes longer than the test budget; the same
+// signatures are checked with sigstore's Go verification code in the
+// default run.
+func OptIn(tb testing.TB) string {
+	tb.Helper()
+	switch os.Getenv(OptInVar) {
+	case "1":
+		return Binary(tb)
+	case "", "0":
+		tb.Skipf("the real-cosign stage is opt-in: run with %s=1 (builds cosign %s once into the test cache)", OptInVar, Version)
+	default:
+		tb.Fatalf("%s=%q: want 1 (run the real-cosign tests) or 0", OptInVar, os.Getenv(OptInVar))
+	}
+	return ""
+}
