@@ -50,28 +50,36 @@ func CacheDir() (string, error) {
 // is not in the cache yet.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	cache, err := CacheDir()
+	bin, err := Build()
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return bin
+}
+
+// Build is Binary for callers without a testing.TB.
+func Build() (string, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
 	}
 	dir := filepath.Join(cache, "cosign-"+Version)
 	bin := filepath.Join(dir, "cosign")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(bin); err == nil {
-		return bin
+		return bin, nil
 	}
-	tb.Logf("building cosign %s into %s (once per machine)", Version, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "install", Module+"@"+Version)
@@ -81,11 +89,10 @@ func Binary(tb testing.TB) string {
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		tb.Fatalf("building cosign (go install %s@%s) failed after %s; the cosign tests need it: %v\n%s",
+		return "", fmt.Errorf("building cosign (go install %s@%s) failed after %s; the cosign tests need it: %w\n%s",
 			Module, Version, time.Since(start).Round(time.Second), err, tail(out))
 	}
-	tb.Logf("built cosign in %s", time.Since(start).Round(time.Second))
-	return bin
+	return bin, nil
 }
 
 func tail(b []byte) string {

@@ -58,29 +58,38 @@ type Registry struct {
 // Start starts a registry that stops when tb ends.
 func Start(tb testing.TB, o Options) *Registry {
 	tb.Helper()
+	r, stop, err := Run(tb.TempDir(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(stop)
+	return r
+}
+
+// Run starts a registry keeping its files in dir, for callers without a
+// testing.TB (CLI transcripts); stop stops it.
+func Run(dir string, o Options) (r *Registry, stop func(), err error) {
 	bin, err := exec.LookPath(Binary)
 	if err != nil {
-		tb.Fatalf("the registry tests need %s: install it with 'apt-get install docker-registry' (scripts/test does): %v", Binary, err)
+		return nil, nil, fmt.Errorf("the registry tests need %s: install it with 'apt-get install docker-registry' (scripts/test does): %w", Binary, err)
 	}
-	dir := tb.TempDir()
-	var lastErr error
 	// A port picked free can be taken before the registry binds it;
 	// try a few.
 	for range 3 {
-		r, err := start(tb, bin, dir, o)
-		if err == nil {
-			return r
+		if r, stop, err = start(bin, dir, o); err == nil {
+			return r, stop, nil
 		}
-		lastErr = err
 	}
-	tb.Fatalf("starting %s: %v", Binary, lastErr)
-	return nil
+	return nil, nil, fmt.Errorf("starting %s: %w", Binary, err)
 }
 
-func start(tb testing.TB, bin, dir string, o Options) (*Registry, error) {
+func start(bin, dir string, o Options) (*Registry, func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	host := l.Addr().String()
 	l.Close()
@@ -88,11 +97,11 @@ func start(tb testing.TB, bin, dir string, o Options) (*Registry, error) {
 	if o.User != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(o.Password), bcrypt.MinCost)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		htpasswd := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(htpasswd, fmt.Appendf(nil, "%s:%s\n", o.User, hash), 0o600); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: signet-test\n    path: %s\n", htpasswd)
 	}
@@ -109,18 +118,18 @@ http:
 %s`, filepath.Join(dir, "storage"), host, auth)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logPath := filepath.Join(dir, "registry.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -143,17 +152,16 @@ http:
 			exited <- err
 			stop()
 			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("registry exited (%v): %s", err, bytes.TrimSpace(log))
+			return nil, nil, fmt.Errorf("registry exited (%v): %s", err, bytes.TrimSpace(log))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
 			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("registry on %s did not answer within 15s: %s", host, bytes.TrimSpace(log))
+			return nil, nil, fmt.Errorf("registry on %s did not answer within 15s: %s", host, bytes.TrimSpace(log))
 		}
 	}
-	tb.Cleanup(stop)
-	return &Registry{Host: host, Dir: dir, opts: o}, nil
+	return &Registry{Host: host, Dir: dir, opts: o}, stop, nil
 }
 
 // Auth is the registry's authenticator: its basic credentials, or
@@ -179,19 +187,31 @@ func (r *Registry) Ref(tb testing.TB, s string) name.Reference {
 // its reference by digest.
 func (r *Registry) PushRandom(tb testing.TB, repoTag string) name.Digest {
 	tb.Helper()
-	img, err := random.Image(512, 2)
+	d, err := r.Push(repoTag)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ref := r.Ref(tb, repoTag)
+	return d
+}
+
+// Push is PushRandom for callers without a testing.TB.
+func (r *Registry) Push(repoTag string) (name.Digest, error) {
+	img, err := random.Image(512, 2)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	ref, err := name.ParseReference(r.Host+"/"+repoTag, name.Insecure)
+	if err != nil {
+		return name.Digest{}, err
+	}
 	if err := remote.Write(ref, img, remote.WithAuth(r.Auth()), remote.WithContext(context.Background())); err != nil {
-		tb.Fatalf("pushing %s: %v", ref, err)
+		return name.Digest{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	d, err := img.Digest()
 	if err != nil {
-		tb.Fatal(err)
+		return name.Digest{}, err
 	}
-	return ref.Context().Digest(d.String())
+	return ref.Context().Digest(d.String()), nil
 }
 
 // Manifest fetches the manifest at ref.
