@@ -24,8 +24,8 @@ import (
 
 // ocireg VAR REPO:TAG starts a registry (Debian's docker-registry) on
 // loopback for the rest of the script, pushes a random image to REPO:TAG,
-// and sets VAR to the image's reference by digest and VAR_HOST to the
-// registry. DOCKER_CONFIG points at an empty directory.
+// and sets VAR to the image's reference by digest, VAR_DIGEST to its
+// digest and VAR_HOST to the registry. DOCKER_CONFIG points at an empty directory.
 func cmdOCIRegistry(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: ocireg VAR REPO:TAG")
@@ -37,6 +37,7 @@ func cmdOCIRegistry(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv(args[0], d.String())
 	ts.Setenv(args[0]+"_HOST", r.Host)
+	ts.Setenv(args[0]+"_DIGEST", d.DigestStr())
 	ts.Setenv("DOCKER_CONFIG", ts.MkAbs("docker-config"))
 }
 
