@@ -110,15 +110,16 @@ func (r *Registry) options(ctx context.Context) []remote.Option {
 
 // Resolve returns the digest reference of the image ref names
 // (REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:HEX), asking the registry,
-// so that a digest given is also one the registry has. Loopback
-// registries (localhost, 127.0.0.0/8) are reached over plain HTTP, as
-// by docker and cosign.
+// so that a digest given is also one the registry has. The digest is
+// computed here from the manifest the registry returns, not taken from
+// its headers. Loopback registries (localhost, 127.0.0.0/8) are reached
+// over plain HTTP, as by docker and cosign.
 func (r *Registry) Resolve(ctx context.Context, ref string) (name.Digest, error) {
 	parsed, err := name.ParseReference(ref, name.StrictValidation)
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("%q is not an image reference (REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:HEX): %w", ref, err)
 	}
-	desc, err := remote.Head(parsed, r.options(ctx)...)
+	desc, err := remote.Get(parsed, r.options(ctx)...)
 	if err != nil {
 		return name.Digest{}, fmt.Errorf("resolving %s: %w", parsed, err)
 	}
