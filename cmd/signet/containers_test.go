@@ -2,20 +2,33 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/notaryproject/notation-go"
+	notationdir "github.com/notaryproject/notation-go/dir"
+	notationplugin "github.com/notaryproject/notation-go/plugin"
+	notationregistry "github.com/notaryproject/notation-go/registry"
+	notationsigner "github.com/notaryproject/notation-go/signer"
+	"github.com/notaryproject/notation-go/verifier"
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+	"github.com/notaryproject/notation-go/verifier/truststore"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/signet-dev/signet/internal/testenv/cosign"
 	"github.com/signet-dev/signet/internal/testenv/registry"
@@ -122,7 +135,7 @@ func cosignVerify(ts *testscript.TestScript, args []string) error {
 
 // realCosign runs the cosign command too in the opt-in cosign stage.
 func realCosign(ts *testscript.TestScript, args []string) error {
-	if ts.Getenv(cosign.OptInVar) != "1" {
+	if os.Getenv(cosign.OptInVar) != "1" {
 		return nil
 	}
 	bin, err := cosign.Build()
@@ -139,4 +152,128 @@ func realCosign(ts *testscript.TestScript, args []string) error {
 		return fmt.Errorf("cosign %v: %v\n%s", cmd, err, out)
 	}
 	return nil
+}
+
+// buildplugs builds sigstore-kms-signet-oracle and notation-signet-oracle
+// into $WORK/plugins and sets PLUGINS to that directory.
+func cmdBuildPlugins(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: buildplugs")
+	}
+	dir := ts.MkAbs("plugins")
+	root, err := filepath.Abs("../..")
+	ts.Check(err)
+	for _, p := range []string{"sigstore-kms-signet-oracle", "notation-signet-oracle"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, p), "./cmd/"+p)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			ts.Fatalf("building %s: %v\n%s", p, err, out)
+		}
+	}
+	ts.Setenv("PLUGINS", dir)
+}
+
+// clientEnv is the script's Signet client environment, for the plugins,
+// which the signing tools run with their own environment.
+func clientEnv(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range []string{"SIGNET_SERVER", "SIGNET_CACERT", "SIGNET_CLIENT_CERT", "SIGNET_CLIENT_KEY", "SIGNET_TOKEN", "DOCKER_CONFIG"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	return env
+}
+
+// notarysign KEY REPO IMAGE signs IMAGE with notation-go's plugin
+// signer, which runs $PLUGINS/notation-signet-oracle as the notation CLI
+// does, with plugin config repository=REPO.
+func cmdNotationSign(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: notarysign KEY REPO IMAGE")
+	}
+	// notation runs the plugin with the process's environment; a wrapper
+	// gives it the script's.
+	wrapper := ts.MkAbs("notation-signet-oracle-wrapper")
+	var script strings.Builder
+	script.WriteString("#!/bin/sh\n")
+	for _, kv := range clientEnv(ts) {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&script, "export %s='%s'\n", k, v)
+	}
+	fmt.Fprintf(&script, "exec '%s' \"$@\"\n", filepath.Join(ts.Getenv("PLUGINS"), "notation-signet-oracle"))
+	ts.Check(os.WriteFile(wrapper, []byte(script.String()), 0o755))
+	ctx := context.Background()
+	p, err := notationplugin.NewCLIPlugin(ctx, "signet-oracle", wrapper)
+	ts.Check(err)
+	s, err := notationsigner.NewPluginSigner(p, args[0], map[string]string{"repository": args[1]})
+	ts.Check(err)
+	repo, err := orasremote.NewRepository(args[2])
+	ts.Check(err)
+	repo.PlainHTTP = true
+	_, err = notation.Sign(ctx, s, notationregistry.NewRepository(repo), notation.SignOptions{
+		SignerSignOptions: notation.SignerSignOptions{SignatureMediaType: "application/jose+json"},
+		ArtifactReference: args[2],
+	})
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("notation sign: %v", err)
+	case err == nil && neg:
+		ts.Fatalf("notation sign succeeded")
+	case err != nil:
+		ts.Logf("notation sign: %v", err)
+	}
+}
+
+// notarychk ROOT.pem IMAGE verifies IMAGE's notation signatures with
+// notation-go's verifier, trusting ROOT.pem for the image's repository at
+// the strict level.
+func cmdNotationVerify(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: notarychk ROOT.pem IMAGE")
+	}
+	root := ts.MkAbs("notation-" + filepath.Base(args[0]))
+	store := filepath.Join(root, "truststore", "x509", "ca", "signet")
+	ts.Check(os.MkdirAll(store, 0o700))
+	ts.Check(os.WriteFile(filepath.Join(store, "root.pem"), []byte(ts.ReadFile(args[0])), 0o600))
+	repoName, _, _ := strings.Cut(args[1], "@")
+	doc := trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
+		Name: "signet", RegistryScopes: []string{repoName},
+		SignatureVerification: trustpolicy.SignatureVerification{VerificationLevel: trustpolicy.LevelStrict.Name},
+		TrustStores:           []string{"ca:signet"}, TrustedIdentities: []string{"*"},
+	}}}
+	v, err := verifier.New(&doc, truststore.NewX509TrustStore(notationdir.NewSysFS(root)), nil)
+	ts.Check(err)
+	repo, err := orasremote.NewRepository(args[1])
+	ts.Check(err)
+	repo.PlainHTTP = true
+	_, _, err = notation.Verify(context.Background(), v, notationregistry.NewRepository(repo), notation.VerifyOptions{ArtifactReference: args[1], MaxSignatureAttempts: 10})
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("notation verify: %v", err)
+	case err == nil && neg:
+		ts.Fatalf("notation verify succeeded")
+	case err != nil:
+		ts.Logf("notation verify: %v", err)
+	}
+}
+
+// cosignrun ARGS... runs the cosign command with the plugins on PATH and
+// the script's Signet credentials, in the opt-in cosign stage
+// (SIGNET_TEST_COSIGN=1); otherwise it only logs that it did not run.
+func cmdCosignRun(ts *testscript.TestScript, neg bool, args []string) {
+	if os.Getenv(cosign.OptInVar) != "1" {
+		ts.Logf("cosign %s: not run; the real-cosign stage is opt-in (%s=1)", strings.Join(args, " "), cosign.OptInVar)
+		return
+	}
+	bin, err := cosign.Build()
+	ts.Check(err)
+	env := append(clientEnv(ts), "PATH="+ts.Getenv("PLUGINS")+string(os.PathListSeparator)+ts.Getenv("PATH"),
+		"TUF_ROOT="+ts.MkAbs("tuf"), "COSIGN_YES=true")
+	out, err := cosign.Try(bin, env, args...)
+	ts.Logf("%s", out)
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("cosign %s: %v", strings.Join(args, " "), err)
+	case err == nil && neg:
+		ts.Fatalf("cosign %s succeeded", strings.Join(args, " "))
+	}
 }

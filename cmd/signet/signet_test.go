@@ -70,6 +70,10 @@ func TestScripts(t *testing.T) {
 			"localuser":  cmdLocalUser,
 			"ocireg":     cmdOCIRegistry,
 			"cosignchk":  cmdCosignVerify,
+			"buildplugs": cmdBuildPlugins,
+			"notarysign": cmdNotationSign,
+			"notarychk":  cmdNotationVerify,
+			"cosignrun":  cmdCosignRun,
 		},
 	})
 }
