@@ -21,7 +21,8 @@ type formatChoice struct {
 	format         *string
 	namespace      *string
 	trustedComment *string
-	armor          *bool // pgp: ASCII-armored signatures
+	armor          *bool   // pgp: ASCII-armored signatures
+	timestamp      *string // authenticode: RFC 3161 time-stamp authority URL
 }
 
 func formatFlags(fs *flag.FlagSet) *formatChoice {
@@ -30,6 +31,7 @@ func formatFlags(fs *flag.FlagSet) *formatChoice {
 		namespace:      fs.String("namespace", "", ""),
 		trustedComment: fs.String("trusted-comment", "", ""),
 		armor:          fs.Bool("armor", false, ""),
+		timestamp:      fs.String("timestamp", "", ""),
 	}
 }
 
@@ -53,6 +55,8 @@ func (f *formatChoice) check(pss bool) error {
 		return usagef("--rsa-pss applies only to --format raw")
 	case *f.format != "pgp" && *f.armor:
 		return usagef("--armor applies only to --format pgp (clearsigned text is armored already)")
+	case *f.format != "authenticode" && *f.timestamp != "":
+		return usagef("--timestamp applies only to --format authenticode")
 	}
 	return nil
 }
