@@ -136,6 +136,10 @@ type Key struct {
 	// OpenPGP key, whose are its primary key's.
 	Version  int          `json:"version,omitempty"`
 	Versions []KeyVersion `json:"versions,omitempty"`
+	// Certificate is set when a certificate chain is attached to the key
+	// (GET /v1/keys/{name}/chain returns it); only in the description of
+	// one key.
+	Certificate bool `json:"certificate,omitempty"`
 }
 
 // KeyVersion is one version of a key: its validity window and state.

@@ -545,6 +545,10 @@ func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
 		if h, err := raw.Hash(k.Public); err == nil && h == 0 || slices.Contains(pgpTypes, k.Type) { // pgp: clearsigned text is uploaded
 			out.MaxMessageBytes = s.limits.MaxMessageBytes
 		}
+		if s.certs != nil {
+			_, err := s.certs.Chain(k.Name)
+			out.Certificate = err == nil
+		}
 	}
 	return out
 }

@@ -34,6 +34,10 @@ type CertStore interface {
 var certPurposes = map[string]keycert.Purpose{
 	"authenticode": keycert.CodeSigning,
 	usageTSA:       keycert.TimeStamping,
+	// A raw key signs any digest, so its certificate serves the tools
+	// that sign through the PKCS #11 module (osslsigncode, rpmsign …),
+	// which make their own signed structures.
+	"raw": keycert.CodeSigning,
 }
 
 // certKind names the certificate a key of usage u needs, for messages.
@@ -92,7 +96,7 @@ func (s *Server) certKey(c *call, operation string) (keystore.Key, error) {
 	}
 	c.key.Fingerprint = k.Fingerprint()
 	if _, ok := certPurposes[k.Usage]; !ok {
-		return keystore.Key{}, badRequest("key %q has usage %s; certificates are for keys created with --usage authenticode (code signing) or --usage %s (time stamping)", name, k.Usage, usageTSA)
+		return keystore.Key{}, badRequest("key %q has usage %s; certificates are for keys created with --usage authenticode or raw (code signing) or --usage %s (time stamping)", name, k.Usage, usageTSA)
 	}
 	if s.certs == nil {
 		return keystore.Key{}, &apiError{http.StatusNotImplemented, "not_implemented", "this server keeps no certificate chains"}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ type config struct {
 	vars     map[string]string // SIGNET_* settings
 	label    string            // the token's label
 	artifact string            // the artifact name signatures are requested and recorded under
+	keys     []string          // patterns of the key names exposed; nil: all
 }
 
 // loadConfig reads the settings: the file named by SIGNET_PKCS11_CONFIG
@@ -33,7 +35,7 @@ type config struct {
 // writes; "export " and quotes are allowed), else the environment.
 func loadConfig() (*config, error) {
 	vars := map[string]string{}
-	for _, k := range []string{"SIGNET_SERVER", "SIGNET_CACERT", "SIGNET_CLIENT_CERT", "SIGNET_CLIENT_KEY", "SIGNET_TOKEN", "SIGNET_PKCS11_LABEL", "SIGNET_PKCS11_ARTIFACT"} {
+	for _, k := range []string{"SIGNET_SERVER", "SIGNET_CACERT", "SIGNET_CLIENT_CERT", "SIGNET_CLIENT_KEY", "SIGNET_TOKEN", "SIGNET_PKCS11_LABEL", "SIGNET_PKCS11_ARTIFACT", "SIGNET_PKCS11_KEYS"} {
 		if v, ok := os.LookupEnv(k); ok {
 			vars[k] = v
 		}
@@ -66,10 +68,23 @@ func loadConfig() (*config, error) {
 	if c.artifact == "" {
 		c.artifact = "pkcs11:" + filepath.Base(os.Args[0])
 	}
+	if v := vars["SIGNET_PKCS11_KEYS"]; v != "" {
+		c.keys = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+		for _, p := range c.keys {
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("SIGNET_PKCS11_KEYS: bad pattern %q", p)
+			}
+		}
+	}
 	return c, nil
 }
 
-// credentials returns how the module authenticates: ready (a client can
+// exposes reports whether key name is one of the keys configured.
+func (c *config) exposes(name string) bool {
+	return c.keys == nil || slices.ContainsFunc(c.keys, func(p string) bool { ok, _ := path.Match(p, name); return ok })
+}
+
+// needsPIN reports how the module authenticates: ready (a client can
 // be made now) or what the login PIN provides (the passphrase of an
 // encrypted client key, or a token).
 func (c *config) needsPIN() (bool, error) {
@@ -224,7 +239,7 @@ func (m *module) load() ([]*object, ulong) {
 	objs = []*object{}
 	next := ulong(1)
 	for _, k := range keys {
-		if k.Usage != "raw" {
+		if k.Usage != "raw" || !m.cfg.exposes(k.Name) {
 			continue // the module makes raw signatures only
 		}
 		full, err := c.Key(ctx, k.Name)
@@ -233,8 +248,13 @@ func (m *module) load() ([]*object, ulong) {
 			continue
 		}
 		chain := ""
-		if kc, err := c.KeyChain(ctx, k.Name); err == nil {
-			chain = kc.Chain
+		if full.Certificate {
+			kc, err := c.KeyChain(ctx, k.Name)
+			if err != nil {
+				logf("key %q: its certificate: %v", k.Name, err)
+			} else {
+				chain = kc.Chain
+			}
 		}
 		ki, err := newKeyInfo(full, chain)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
@@ -39,6 +40,8 @@ type Options struct {
 	// Wrap, if set, wraps the server's handler, to interfere with
 	// requests and responses.
 	Wrap func(http.Handler) http.Handler
+	// CertDir, if set, keeps the certificate chains attached to keys.
+	CertDir string
 }
 
 // Server is a running server.
@@ -108,8 +111,12 @@ func Start(tb testing.TB, o Options) *Server {
 	if o.ServerID == "" {
 		o.ServerID = "test-server"
 	}
+	var chains server.CertStore
+	if o.CertDir != "" {
+		chains = keycert.NewDir(o.CertDir)
+	}
 	srv = server.New(server.Options{Audit: s.Log, AuditKey: "audit-log", ServerID: o.ServerID, Keys: keys, Policy: pol,
-		Authn: &authn.Authenticator{Certs: certs}, Limits: o.Limits})
+		Authn: &authn.Authenticator{Certs: certs}, Limits: o.Limits, Certs: chains})
 	var h http.Handler = srv.Handler()
 	if o.Wrap != nil {
 		h = o.Wrap(h)
