@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -383,5 +385,107 @@ func TestOsslsigncode(t *testing.T) {
 	got := e.signatures(t, "rsa")
 	if len(got) != 1 || got[0].Artifact.Name != "pkcs11:osslsigncode" {
 		t.Errorf("log has %d signatures of rsa: %+v", len(got), got)
+	}
+}
+
+// TestLoginUnlocksClientKey configures an encrypted client key: the
+// token then needs a login, private keys appear only after it, a wrong
+// PIN is refused, and the right one (the key's passphrase) signs.
+func TestLoginUnlocksClientKey(t *testing.T) {
+	need(t, "pkcs11-tool", "openssl")
+	e := newEnv(t)
+	cfg := e.srv.Credentials(t, e.dir, "signer")
+	enc := filepath.Join(e.dir, "signer-key.enc.pem")
+	if out, err := exec.Command("openssl", "ec", "-in", cfg.ClientKey, "-aes256", "-passout", "pass:s3cret", "-out", enc).CombinedOutput(); err != nil {
+		t.Fatalf("openssl ec -aes256: %v\n%s", err, out)
+	}
+	conf := fmt.Sprintf("SIGNET_SERVER=%s\nSIGNET_CACERT=%s\nSIGNET_CLIENT_CERT=%s\nSIGNET_CLIENT_KEY=%s\n", cfg.Server, cfg.CACert, cfg.ClientCert, enc)
+	if err := os.WriteFile(e.config, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if slots := e.mustRun(t, "pkcs11-tool", "--module", e.mod, "-L"); !strings.Contains(slots, "login required") {
+		t.Errorf("the token does not say it needs a login:\n%s", slots)
+	}
+	if objs := e.mustRun(t, "pkcs11-tool", "--module", e.mod, "-O"); strings.Contains(objs, "Private Key Object") {
+		t.Errorf("private keys listed before login:\n%s", objs)
+	}
+	if out, err := e.run(t, nil, "pkcs11-tool", "--module", e.mod, "--login", "--pin", "wrong", "-O"); err == nil || !strings.Contains(out, "CKR_PIN_INCORRECT") {
+		t.Errorf("a wrong PIN: %v\n%s", err, out)
+	}
+	objs := e.mustRun(t, "pkcs11-tool", "--module", e.mod, "--login", "--pin", "s3cret", "-O")
+	data := filepath.Join(e.dir, "data.txt")
+	os.WriteFile(data, []byte("after login\n"), 0o644)
+	sig := filepath.Join(e.dir, "sig")
+	e.mustRun(t, "pkcs11-tool", "--module", e.mod, "--login", "--pin", "s3cret", "--sign", "--id", idOf(t, objs, "p256"), "-m", "ECDSA-SHA256",
+		"--signature-format", "openssl", "-i", data, "-o", sig)
+	if out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", e.publicPEM(t, "p256"), "-signature", sig, data).CombinedOutput(); err != nil {
+		t.Fatalf("openssl dgst -verify: %v\n%s", err, out)
+	}
+	if n := len(e.signatures(t, "p256")); n != 1 {
+		t.Errorf("%d signatures in the log, want 1", n)
+	}
+}
+
+// TestConcurrentSessions signs from many sessions at once through the
+// module's Go side (the C functions only convert arguments), for the race
+// detector, and checks every signature and its audit entry.
+func TestConcurrentSessions(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("SIGNET_PKCS11_CONFIG", e.config)
+	m, err := newModule()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, rv := m.load()
+	if rv != ckrOK {
+		t.Fatalf("load: %#x", rv)
+	}
+	var key *object
+	for _, o := range objs {
+		if o.class == ckoPrivateKey && o.key.name == "p256" {
+			key = o
+		}
+	}
+	if key == nil {
+		t.Fatal("no private key p256")
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, rv := m.openSession(ckfSerialSession)
+			if rv != ckrOK {
+				errs <- fmt.Errorf("open: %#x", rv)
+				return
+			}
+			defer m.closeSession(h)
+			s, _ := m.session(h)
+			if rv := m.signInit(s, ckmECDSASHA256, nil, key.handle); rv != ckrOK {
+				errs <- fmt.Errorf("sign init: %#x", rv)
+				return
+			}
+			msg := []byte(fmt.Sprintf("message %d", i))
+			sig, _, rv := m.finish(s, msg, true, 64, true)
+			if rv != ckrOK {
+				errs <- fmt.Errorf("sign: %#x", rv)
+				return
+			}
+			pub := key.key.pub.(*ecdsa.PublicKey)
+			sum := sha256.Sum256(msg)
+			if !ecdsa.Verify(pub, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+				errs <- fmt.Errorf("signature %d does not verify", i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := len(e.signatures(t, "p256")); got != n {
+		t.Errorf("%d signatures in the log, want %d", got, n)
 	}
 }
