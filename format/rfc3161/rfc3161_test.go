@@ -30,7 +30,7 @@ type tsa struct {
 	key      crypto.Signer
 }
 
-func newTSA(t *testing.T, key crypto.Signer) *tsa {
+func newTSA(t testing.TB, key crypto.Signer) *tsa {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
