@@ -86,12 +86,16 @@ type env struct {
 	env    []string // more environment for every consumer
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, false) }
+
+// newEnvWith is newEnv, with tokens on if asked; "admin" may issue them.
+func newEnvWith(t *testing.T, tokens bool) *env {
 	t.Helper()
 	all := []string{"*"}
 	srv := signettest.Start(t, signettest.Options{
+		Tokens: tokens,
 		Principals: map[string]policy.Rules{
-			"admin":  {Admin: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
+			"admin":  {Admin: true, IssueTokens: true, Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}},
 			"signer": {Grants: []policy.Grant{{Keys: []string{"p256", "p384", "rsa", "ed"}, Formats: []string{"raw"}, Artifacts: []string{"pkcs11:*"}}}},
 		},
 		Keys: []keystore.Spec{
@@ -487,5 +491,57 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 	if got := len(e.signatures(t, "p256")); got != n {
 		t.Errorf("%d signatures in the log, want %d", got, n)
+	}
+}
+
+// TestTokens signs with a Signet token: configured as SIGNET_TOKEN (no
+// login needed), or given as the PIN when the configuration has no
+// credentials; the log names the token's subject.
+func TestTokens(t *testing.T) {
+	need(t, "pkcs11-tool", "openssl")
+	e := newEnvWith(t, true)
+	tok, err := e.srv.Client("admin").IssueToken(context.Background(), &api.TokenRequest{Subject: "build-4711", TTL: "1h",
+		Keys: []string{"p256"}, Formats: []string{"raw"}, Artifacts: []string{"pkcs11:*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(e.dir, "data.txt")
+	os.WriteFile(data, []byte("signed with a token\n"), 0o644)
+	pub := e.publicPEM(t, "p256")
+	base := fmt.Sprintf("SIGNET_SERVER=%s\nSIGNET_CACERT=%s\n", e.srv.URL, e.caFile)
+	for _, tc := range []struct {
+		name, conf string
+		login      []string
+	}{
+		{"SIGNET_TOKEN", base + "SIGNET_TOKEN=" + tok.Token + "\n", nil},
+		{"token as PIN", base, []string{"--login", "--pin", tok.Token}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(e.config, []byte(tc.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			objs := e.mustRun(t, "pkcs11-tool", append([]string{"--module", e.mod, "-O"}, tc.login...)...)
+			if strings.Contains(objs, "label:      rsa\n") {
+				t.Errorf("a key outside the token's scope is listed:\n%s", objs)
+			}
+			before := len(e.signatures(t, "p256"))
+			sig := filepath.Join(e.dir, "sig")
+			e.mustRun(t, "pkcs11-tool", append([]string{"--module", e.mod, "--sign", "--id", idOf(t, objs, "p256"), "-m", "ECDSA-SHA256",
+				"--signature-format", "openssl", "-i", data, "-o", sig}, tc.login...)...)
+			if out, err := exec.Command("openssl", "dgst", "-sha256", "-verify", pub, "-signature", sig, data).CombinedOutput(); err != nil {
+				t.Fatalf("openssl dgst -verify: %v\n%s", err, out)
+			}
+			got := e.signatures(t, "p256")
+			if len(got) != before+1 || got[len(got)-1].Principal.Subject != "build-4711" {
+				t.Errorf("log: %d signatures (want %d), last %+v", len(got), before+1, got[len(got)-1].Principal)
+			}
+		})
+	}
+	// Without credentials, the PIN must be a valid token.
+	if err := os.WriteFile(e.config, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.run(t, nil, "pkcs11-tool", "--module", e.mod, "--login", "--pin", "not-a-token", "-O"); err == nil || !strings.Contains(out, "CKR_PIN_INCORRECT") {
+		t.Errorf("a PIN that is no token: %v\n%s", err, out)
 	}
 }
