@@ -45,7 +45,11 @@
 // neither a client certificate nor a token configured, the PIN is a
 // Signet token. Then private keys appear only after C_Login.
 //
-// Everything else in PKCS #11 answers CKR_FUNCTION_NOT_SUPPORTED. The
+// The entry points are C_GetFunctionList and, for PKCS #11 3.0 callers,
+// C_GetInterface (one interface, "PKCS 11", version 2.40). Besides the
+// functions above, C_GetSessionInfo, C_CloseAllSessions and
+// C_GenerateRandom (the host's generator) work; everything else answers
+// CKR_FUNCTION_NOT_SUPPORTED. The
 // module is safe for concurrent use, and a panic never crosses the C
 // boundary: it is logged and answered CKR_GENERAL_ERROR.
 package main

@@ -3,6 +3,7 @@
 // The function list of the module: the functions written in Go (export.go)
 // and, for the rest of the PKCS #11 interface, one that answers
 // CKR_FUNCTION_NOT_SUPPORTED.
+#include <string.h>
 #include "pkcs11.h"
 #include "_cgo_export.h"
 
@@ -56,6 +57,42 @@ static CK_FUNCTION_LIST functionList = {
 	notSupported, notSupported, /* parallel functions */
 	notSupported, /* C_WaitForSlotEvent */
 };
+
+static CK_INTERFACE pkcs11Interface = {(CK_CHAR *)"PKCS 11", &functionList, 0};
+
+CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount) {
+	if (pulCount == 0) {
+		return 0x07UL; /* CKR_ARGUMENTS_BAD */
+	}
+	if (pInterfacesList == 0) {
+		*pulCount = 1;
+		return CKR_OK;
+	}
+	if (*pulCount < 1) {
+		*pulCount = 1;
+		return 0x150UL; /* CKR_BUFFER_TOO_SMALL */
+	}
+	pInterfacesList[0] = pkcs11Interface;
+	*pulCount = 1;
+	return CKR_OK;
+}
+
+CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags) {
+	if (ppInterface == 0) {
+		return 0x07UL; /* CKR_ARGUMENTS_BAD */
+	}
+	if (pInterfaceName != 0 && strcmp((const char *)pInterfaceName, "PKCS 11") != 0) {
+		return 0x07UL;
+	}
+	if (pVersion != 0 && (pVersion->major != 2 || pVersion->minor != 40)) {
+		return 0x07UL;
+	}
+	if (flags != 0) {
+		return 0x07UL; /* no interface with flags (fork safety) is offered */
+	}
+	*ppInterface = &pkcs11Interface;
+	return CKR_OK;
+}
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList) {
 	if (ppFunctionList == 0) {

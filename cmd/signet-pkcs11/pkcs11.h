@@ -221,4 +221,18 @@ struct CK_FUNCTION_LIST {
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList);
 
+/* PKCS #11 3.0 interfaces: the module offers one, "PKCS 11", whose
+ * function list is the 2.40 one above (its version says so). */
+typedef CK_VERSION *CK_VERSION_PTR;
+typedef struct CK_INTERFACE {
+	CK_CHAR *pInterfaceName;
+	CK_VOID_PTR pFunctionList;
+	CK_FLAGS flags;
+} CK_INTERFACE;
+typedef CK_INTERFACE *CK_INTERFACE_PTR;
+typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
+
+CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+
 #endif
