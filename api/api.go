@@ -136,6 +136,10 @@ type Key struct {
 	// OpenPGP key, whose are its primary key's.
 	Version  int          `json:"version,omitempty"`
 	Versions []KeyVersion `json:"versions,omitempty"`
+	// Certificate is set when a certificate chain is attached to the key
+	// (GET /v1/keys/{name}/chain returns it); only in the description of
+	// one key.
+	Certificate bool `json:"certificate,omitempty"`
 }
 
 // KeyVersion is one version of a key: its validity window and state.
@@ -238,6 +242,29 @@ type KeyChain struct {
 	Serial    string    `json:"serial"` // of the leaf, hex
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
+}
+
+// TimestampRequest asks the key's RFC 3161 time-stamp authority to date a
+// digest (POST /v1/timestamp). The RFC 3161 transport itself is POST
+// /v1/timestamp/{key} with a DER TimeStampReq.
+type TimestampRequest struct {
+	Key    string `json:"key"`               // a key created with --usage tsa, with a time-stamping certificate
+	Digest string `json:"digest"`            // "sha256:HEX", "sha384:HEX" or "sha512:HEX" of what is dated
+	Name   string `json:"name,omitempty"`    // what is dated, for grants and the audit log; default the digest
+	Nonce  string `json:"nonce,omitempty"`   // decimal, copied into the token; default none
+	NoCert bool   `json:"no_cert,omitempty"` // leave the TSA's certificates out of the token
+}
+
+// Timestamp is an issued RFC 3161 time-stamp token, with the receipt
+// proving that the audit log recorded it before it was returned.
+type Timestamp struct {
+	RequestID string         `json:"request_id"`
+	Key       string         `json:"key"`
+	Token     []byte         `json:"token"` // DER TimeStampToken (CMS SignedData), base64
+	Time      time.Time      `json:"time"`
+	Serial    string         `json:"serial"` // hex
+	Policy    string         `json:"policy"` // the TSA policy OID
+	Receipt   *audit.Receipt `json:"receipt"`
 }
 
 // CatalogSignRequest asks the server to check and sign the index of a

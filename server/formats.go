@@ -49,8 +49,10 @@ type signContext struct {
 	// subjects of an attestation).
 	authorize func(artifact string) error
 	// chain returns the key's certificate chain, checked, for formats
-	// that embed it (Authenticode).
+	// that embed it (Authenticode, RFC 3161).
 	chain chainFunc
+	// timestamp configures the time-stamp authority (format rfc3161).
+	timestamp TimestampOptions
 }
 
 // signed is the result of signing one item.
@@ -78,6 +80,7 @@ var formats = map[string]signingFormat{
 	"cosign-attestation": cosignAttestationFormat{},
 	"cosign-digest":      cosignDigestFormat{},
 	"notation":           notationFormat{},
+	"rfc3161":            timestampFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

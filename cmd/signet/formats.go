@@ -23,6 +23,7 @@ type formatChoice struct {
 	trustedComment *string
 	armor          *bool          // pgp: ASCII-armored signatures
 	annotations    annotationFlag // cosign: signed annotations, -a KEY=VALUE
+	timestamp      *string        // authenticode: RFC 3161 time-stamp authority URL
 }
 
 func formatFlags(fs *flag.FlagSet) *formatChoice {
@@ -32,6 +33,7 @@ func formatFlags(fs *flag.FlagSet) *formatChoice {
 		trustedComment: fs.String("trusted-comment", "", ""),
 		armor:          fs.Bool("armor", false, ""),
 		annotations:    annotationFlag{},
+		timestamp:      fs.String("timestamp", "", ""),
 	}
 	fs.Var(f.annotations, "a", "")
 	return f
@@ -59,6 +61,8 @@ func (f *formatChoice) check(pss bool) error {
 		return usagef("--rsa-pss applies only to --format raw")
 	case *f.format != "pgp" && *f.armor:
 		return usagef("--armor applies only to --format pgp (clearsigned text is armored already)")
+	case *f.format != "authenticode" && *f.timestamp != "":
+		return usagef("--timestamp applies only to --format authenticode")
 	}
 	return nil
 }

@@ -169,7 +169,7 @@ func runSign(env *cmdEnv, args []string) error {
 		return err
 	}
 	if *ff.format == "authenticode" {
-		return signAuthenticode(env, c, *key, files, *out)
+		return signAuthenticode(env, c, *key, files, *out, *ff.timestamp)
 	}
 	if client.CanSignBatch(*ff.format) {
 		return bf.sign(env, c, *key, *ff.format, files, *out, api.SignOptions{RSAPSS: *pss, Namespace: *ff.namespace}, *ff.trustedComment)

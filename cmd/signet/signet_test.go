@@ -64,6 +64,7 @@ func TestScripts(t *testing.T) {
 			"mkpe":       cmdMkPE,
 			"winexe":     cmdWinExe,
 			"issuecs":    cmdIssueCodeSigning,
+			"issuets":    cmdIssueTimeStamping,
 			"debsigdir":  cmdDebsigDir,
 			"flipbyte":   cmdFlipByte,
 			"waitsock":   cmdWaitSock,
