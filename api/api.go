@@ -29,7 +29,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb", "cosign", "cosign-attestation", "cosign-digest", "notation"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }
@@ -140,6 +140,10 @@ type Key struct {
 	// revoke) on a fleet keystore, names the live replicas that had not
 	// loaded the change when the answer was sent (docs/operations.md).
 	UnconfirmedReplicas []string `json:"unconfirmed_replicas,omitempty"`
+	// Certificate is set when a certificate chain is attached to the key
+	// (GET /v1/keys/{name}/chain returns it); only in the description of
+	// one key.
+	Certificate bool `json:"certificate,omitempty"`
 }
 
 // KeyVersion is one version of a key: its validity window and state.
@@ -242,6 +246,29 @@ type KeyChain struct {
 	Serial    string    `json:"serial"` // of the leaf, hex
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
+}
+
+// TimestampRequest asks the key's RFC 3161 time-stamp authority to date a
+// digest (POST /v1/timestamp). The RFC 3161 transport itself is POST
+// /v1/timestamp/{key} with a DER TimeStampReq.
+type TimestampRequest struct {
+	Key    string `json:"key"`               // a key created with --usage tsa, with a time-stamping certificate
+	Digest string `json:"digest"`            // "sha256:HEX", "sha384:HEX" or "sha512:HEX" of what is dated
+	Name   string `json:"name,omitempty"`    // what is dated, for grants and the audit log; default the digest
+	Nonce  string `json:"nonce,omitempty"`   // decimal, copied into the token; default none
+	NoCert bool   `json:"no_cert,omitempty"` // leave the TSA's certificates out of the token
+}
+
+// Timestamp is an issued RFC 3161 time-stamp token, with the receipt
+// proving that the audit log recorded it before it was returned.
+type Timestamp struct {
+	RequestID string         `json:"request_id"`
+	Key       string         `json:"key"`
+	Token     []byte         `json:"token"` // DER TimeStampToken (CMS SignedData), base64
+	Time      time.Time      `json:"time"`
+	Serial    string         `json:"serial"` // hex
+	Policy    string         `json:"policy"` // the TSA policy OID
+	Receipt   *audit.Receipt `json:"receipt"`
 }
 
 // CatalogSignRequest asks the server to check and sign the index of a

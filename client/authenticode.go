@@ -15,6 +15,7 @@ import (
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/format/authenticode"
+	"github.com/signet-dev/signet/format/rfc3161"
 )
 
 // KeyCSR has key sign a PKCS #10 certificate request for subject
@@ -55,6 +56,9 @@ type SignedPE struct {
 	Signature []byte            // the DER PKCS #7 SignedData embedded
 	Receipt   *audit.Receipt
 	Replaced  bool // the file was signed before; that signature was replaced
+	// Timestamp is the RFC 3161 countersignature's token, when one was
+	// asked for.
+	Timestamp *rfc3161.Stamped
 }
 
 // SignAuthenticode signs the PE files at paths with key in one request
@@ -64,6 +68,20 @@ type SignedPE struct {
 // digest, its signature, and that its certificate is the key's — and so
 // is each file written, before it atomically replaces outs[i].
 func (c *Client) SignAuthenticode(ctx context.Context, key string, paths, outs []string) ([]SignedPE, error) {
+	return c.SignAuthenticodeWith(ctx, key, paths, outs, AuthenticodeOptions{})
+}
+
+// AuthenticodeOptions vary SignAuthenticodeWith.
+type AuthenticodeOptions struct {
+	// Timestamp is the URL of an RFC 3161 time-stamp authority (Signet's
+	// own, https://SERVER/v1/timestamp/KEY, or any other): each
+	// signature gets its countersignature, so that it still verifies
+	// after the signing certificate expires. "": none.
+	Timestamp string
+}
+
+// SignAuthenticodeWith is SignAuthenticode with options.
+func (c *Client) SignAuthenticodeWith(ctx context.Context, key string, paths, outs []string, o AuthenticodeOptions) ([]SignedPE, error) {
 	if len(paths) == 0 || len(paths) != len(outs) {
 		return nil, errors.New("no PE files to sign, or not one output per file")
 	}
@@ -103,6 +121,16 @@ func (c *Client) SignAuthenticode(ctx context.Context, key string, paths, outs [
 			return nil, fmt.Errorf("%s: the server returned a signature without an audit receipt: refusing it", paths[i])
 		}
 		out[i].Signer, out[i].Signature, out[i].Receipt = sig.Signer, s.Signature, s.Receipt
+		if o.Timestamp != "" {
+			st, err := c.TimestampAt(ctx, o.Timestamp, crypto.SHA256, sig.TimestampDigest())
+			if err != nil {
+				return nil, fmt.Errorf("%s: time-stamping the signature: %w", paths[i], err)
+			}
+			if out[i].Signature, err = authenticode.AddTimestamp(s.Signature, st.Token); err != nil {
+				return nil, fmt.Errorf("%s: %w", paths[i], err)
+			}
+			out[i].Timestamp = st
+		}
 	}
 	for i := range out {
 		if err := writeSignedPE(&out[i]); err != nil {

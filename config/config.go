@@ -37,6 +37,7 @@ import (
 
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/catalog"
+	"github.com/signet-dev/signet/format/rfc3161"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/keystore/pkcs11"
 	"github.com/signet-dev/signet/policy"
@@ -61,6 +62,7 @@ type Config struct {
 	Catalogs     []catalog.Spec `yaml:"catalogs"`  // indexes signed in pull mode
 	Rotation     Rotation       `yaml:"rotation"`  // key versions: rotation policies, the key-list root
 	Metrics      Metrics        `yaml:"metrics"`   // the listener of /metrics, /healthz and /readyz for operators' tools
+	Timestamp    Timestamp      `yaml:"timestamp"` // the RFC 3161 time-stamp authority (keys of usage tsa)
 
 	file string     // where it was read from, for errors
 	root *yaml.Node // the parsed file, to locate errors
@@ -87,6 +89,24 @@ type PKCS11 struct {
 	TokenLabel string   `yaml:"token_label"` // exactly one of token_label and slot
 	Slot       *int     `yaml:"slot"`
 	Keys       []string `yaml:"keys"` // key name patterns created in this token
+}
+
+// Timestamp configures the RFC 3161 time-stamp authority: the policy its
+// tokens are issued under and the accuracy they state (docs/formats.md).
+type Timestamp struct {
+	Policy   string        `yaml:"policy"`   // TSA policy OID, dotted; default 1.3.6.1.4.1.32473.3161.1, a documentation OID
+	Accuracy time.Duration `yaml:"accuracy"` // how far the server clock may be from UTC; default 1s
+}
+
+// TimestampOptions returns the server's time-stamp settings (checked by
+// Parse).
+func (c *Config) TimestampOptions() server.TimestampOptions {
+	var o server.TimestampOptions
+	if c.Timestamp.Policy != "" {
+		o.Policy, _ = rfc3161.ParsePolicy(c.Timestamp.Policy)
+	}
+	o.Accuracy = c.Timestamp.Accuracy
+	return o
 }
 
 // Default lease and ceremony durations.
@@ -386,6 +406,14 @@ func (c *Config) check() problems {
 	}
 	if err := keystore.ValidName(c.KeyListKey()); err != nil {
 		errs.add("rotation.key_list_key", "rotation.key_list_key: %w", err)
+	}
+	if c.Timestamp.Policy != "" {
+		if _, err := rfc3161.ParsePolicy(c.Timestamp.Policy); err != nil {
+			errs.add("timestamp.policy", "timestamp.policy: %w", err)
+		}
+	}
+	if a := c.Timestamp.Accuracy; a < 0 || a > time.Hour {
+		errs.add("timestamp.accuracy", "timestamp.accuracy %v: give a duration from 1µs to 1h (0: the default, 1s)", a)
 	}
 	for name, p := range c.Rotation.Keys {
 		at := "rotation.keys." + name

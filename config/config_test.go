@@ -134,6 +134,9 @@ func TestParse(t *testing.T) {
 		{"ca with pinned certificate", minimal + "  - name: pinned\n    certificate:\n      sha256: " + strings.Repeat("ab", 32) + "\n      ca: ca.pem\n", []string{"certificate.ca has no effect with certificate.sha256"}},
 		{"duration without unit", minimal + "drain_timeout: 30\n", []string{"is not a duration"}},
 		{"duration in words", minimal + "limits:\n  queue_timeout: 30 seconds\n", []string{"is not a duration"}},
+		{"time-stamp policy", minimal + "timestamp:\n  policy: 1.3.6.1.4.1.32473.1\n  accuracy: 500ms\n", nil},
+		{"bad time-stamp policy", minimal + "timestamp:\n  policy: example-policy\n", []string{"timestamp.policy: policy \"example-policy\" is not a dotted object identifier"}},
+		{"bad time-stamp accuracy", minimal + "timestamp:\n  accuracy: 2h\n", []string{"timestamp.accuracy 2h0m0s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

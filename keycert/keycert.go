@@ -1,14 +1,15 @@
 // Package keycert keeps the X.509 certificate chains attached to Signet
 // keys — the code-signing certificates that Authenticode signatures carry
-// — and makes the PKCS #10 certificate requests a CA issues them from.
+// and the time-stamping certificates of RFC 3161 tokens — and makes the
+// PKCS #10 certificate requests a CA issues them from.
 //
 // # How a key gets a certificate
 //
 // The key never leaves Signet, so its certificate request is made there:
 // [NewCSR] has the key sign a request for a subject such as
 // "CN=Example Release,O=Example Corp" ([ParseSubject] reads RFC 4514
-// strings). The CA issues a certificate with the codeSigning extended key
-// usage, and the chain it returns — leaf first, then each issuer — is
+// strings). The CA issues a certificate with the extended key usage of
+// the key's [Purpose] (codeSigning, or timeStamping), and the chain it returns — leaf first, then each issuer — is
 // attached to the key after [CheckChain] has checked it against the key.
 //
 // # Storage
@@ -25,8 +26,9 @@
 // # What it guarantees
 //
 // [CheckChain] accepts a chain only if its leaf certifies exactly the
-// key's public key, has the codeSigning extended key usage, is not a CA
-// and is valid now, and every certificate is signed by the next one (a CA
+// key's public key, has the extended key usage of the purpose (for
+// time-stamping: that usage alone, in a critical extension, as RFC 3161
+// section 2.3 requires), is not a CA and is valid now, and every certificate is signed by the next one (a CA
 // allowed to issue it), within the path length and usage constraints of
 // the chain, which may stop below a root. It does not decide whether the
 // chain's root is trusted: that is the verifier's trust store. Someone who
@@ -243,9 +245,28 @@ func EncodeChain(chain []*x509.Certificate) []byte {
 	return b.Bytes()
 }
 
+// Purpose is what a chain's leaf certifies its key for.
+type Purpose int
+
+const (
+	CodeSigning  Purpose = iota // Authenticode: extendedKeyUsage codeSigning
+	TimeStamping                // an RFC 3161 TSA: extendedKeyUsage timeStamping, alone and critical
+)
+
+func (p Purpose) eku() (x509.ExtKeyUsage, string) {
+	if p == TimeStamping {
+		return x509.ExtKeyUsageTimeStamping, "timeStamping extended key usage (1.3.6.1.5.5.7.3.8): ask the CA for a time-stamping certificate"
+	}
+	return x509.ExtKeyUsageCodeSigning, "codeSigning extended key usage (1.3.6.1.5.5.7.3.3): ask the CA for a code-signing certificate"
+}
+
+// oidExtKeyUsage is the extendedKeyUsage extension.
+var oidExtKeyUsage = []int{2, 5, 29, 37}
+
 // CheckChain checks that chain, leaf first, may be attached to the key
-// whose public key is pub, at time now (see the package documentation).
-func CheckChain(chain []*x509.Certificate, pub crypto.PublicKey, now time.Time) error {
+// whose public key is pub, for purpose, at time now (see the package
+// documentation).
+func CheckChain(chain []*x509.Certificate, pub crypto.PublicKey, purpose Purpose, now time.Time) error {
 	if len(chain) == 0 || len(chain) > MaxChain {
 		return fmt.Errorf("a chain has 1 to %d certificates, not %d", MaxChain, len(chain))
 	}
@@ -255,14 +276,23 @@ func CheckChain(chain []*x509.Certificate, pub crypto.PublicKey, now time.Time) 
 	if !ok || !k.Equal(leaf.PublicKey) {
 		return fmt.Errorf("%s is for another public key (%s), not this key's: the chain must start with the certificate issued for this key's request", name, keystore.Fingerprint(leaf.PublicKey))
 	}
-	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) {
-		return fmt.Errorf("%s lacks the codeSigning extended key usage (1.3.6.1.5.5.7.3.3): ask the CA for a code-signing certificate", name)
+	eku, hint := purpose.eku()
+	if !slices.Contains(leaf.ExtKeyUsage, eku) {
+		return fmt.Errorf("%s lacks the %s", name, hint)
+	}
+	if purpose == TimeStamping {
+		// RFC 3161 2.3: only id-kp-timeStamping, in a critical extension;
+		// openssl ts -verify refuses anything else.
+		critical := slices.ContainsFunc(leaf.Extensions, func(e pkix.Extension) bool { return e.Id.Equal(oidExtKeyUsage) && e.Critical })
+		if len(leaf.ExtKeyUsage) != 1 || len(leaf.UnknownExtKeyUsage) != 0 || !critical {
+			return fmt.Errorf("%s must have the timeStamping extended key usage alone, in a critical extension (RFC 3161 section 2.3): ask the CA for a dedicated time-stamping certificate", name)
+		}
 	}
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return fmt.Errorf("%s does not allow digital signatures (key usage)", name)
 	}
 	if leaf.IsCA {
-		return fmt.Errorf("%s is a CA certificate, not a code-signing one", name)
+		return fmt.Errorf("%s is a CA certificate, not one for signing", name)
 	}
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return fmt.Errorf("%s is valid from %s to %s, not now", name, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
@@ -282,7 +312,7 @@ func CheckChain(chain []*x509.Certificate, pub crypto.PublicKey, now time.Time) 
 		inter.AddCert(chain[i])
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}); err != nil {
+		KeyUsages: []x509.ExtKeyUsage{eku}}); err != nil {
 		return fmt.Errorf("chain of %s: %w", name, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -95,7 +96,7 @@ func TestCheckChain(t *testing.T) {
 		{"too long", []*x509.Certificate{leaf, inter.cert, inter.cert, inter.cert, inter.cert, inter.cert, inter.cert, inter.cert, root.cert}, "1 to 8 certificates"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := keycert.CheckChain(tc.chain, pub, now)
+			err := keycert.CheckChain(tc.chain, pub, keycert.CodeSigning, now)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -104,8 +105,48 @@ func TestCheckChain(t *testing.T) {
 			}
 		})
 	}
-	if err := keycert.CheckChain([]*x509.Certificate{leaf, inter.cert}, pub, now.Add(2*time.Hour)); err == nil {
+	if err := keycert.CheckChain([]*x509.Certificate{leaf, inter.cert}, pub, keycert.CodeSigning, now.Add(2*time.Hour)); err == nil {
 		t.Error("accepted a chain after its leaf expired")
+	}
+}
+
+// TestCheckChainTimeStamping checks the stricter leaf of a TSA: the
+// timeStamping usage alone, in a critical extension (RFC 3161 2.3).
+func TestCheckChainTimeStamping(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	root := newCA(t, "root", nil)
+	pub := key.Public()
+	ekuExt := func(critical bool, oids ...asn1.ObjectIdentifier) pkix.Extension {
+		v, err := asn1.Marshal(oids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: critical, Value: v}
+	}
+	ts, cs := asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}, asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 3}
+	leaf := func(ext pkix.Extension) []*x509.Certificate {
+		return []*x509.Certificate{issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "tsa"}, KeyUsage: x509.KeyUsageDigitalSignature,
+			ExtraExtensions: []pkix.Extension{ext}}, root, pub, nil), root.cert}
+	}
+	for _, tc := range []struct {
+		name  string
+		chain []*x509.Certificate
+		want  string
+	}{
+		{"critical timeStamping", leaf(ekuExt(true, ts)), ""},
+		{"not critical", leaf(ekuExt(false, ts)), "in a critical extension"},
+		{"with codeSigning too", leaf(ekuExt(true, ts, cs)), "alone"},
+		{"codeSigning only", leaf(ekuExt(true, cs)), "lacks the timeStamping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := keycert.CheckChain(tc.chain, pub, keycert.TimeStamping, time.Now())
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
 

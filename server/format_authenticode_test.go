@@ -123,8 +123,8 @@ func TestKeyCertificates(t *testing.T) {
 	if e := f.lastEntry(t); e.Action != audit.ActionKeyCert || e.Decision != audit.Denied {
 		t.Errorf("refused CSR entry %+v", e)
 	}
-	_, err = admin.KeyCSR(ctx, "raw-p256", "")
-	wantAPIError(t, err, "bad_request", "--usage authenticode")
+	_, err = admin.KeyCSR(ctx, "tokens", "")
+	wantAPIError(t, err, "bad_request", "--usage authenticode, notation or raw")
 	_, err = admin.KeyCSR(ctx, "win-p256", "CN=a+O=b")
 	wantAPIError(t, err, "bad_request", "multi-valued")
 	_, err = admin.KeyCSR(ctx, "nokey", "")

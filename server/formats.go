@@ -49,8 +49,10 @@ type signContext struct {
 	// subjects of an attestation).
 	authorize func(artifact string) error
 	// chain returns the key's certificate chain, checked, for formats
-	// that embed it (Authenticode).
+	// that embed it (Authenticode, RFC 3161).
 	chain chainFunc
+	// timestamp configures the time-stamp authority (format rfc3161).
+	timestamp TimestampOptions
 }
 
 // signed is the result of signing one item.
@@ -73,6 +75,12 @@ var formats = map[string]signingFormat{
 	"rpm":           rpmFormat{},
 	"deb":           debFormat{},
 	"authenticode":  authenticodeFormat{},
+	// Container images (format_cosign.go).
+	"cosign":             cosignFormat{},
+	"cosign-attestation": cosignAttestationFormat{},
+	"cosign-digest":      cosignDigestFormat{},
+	"notation":           notationFormat{},
+	"rfc3161":            timestampFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

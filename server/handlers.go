@@ -260,9 +260,21 @@ func (s *Server) sign(c *call) error {
 	if err != nil {
 		return err
 	}
+	resp, err := s.signItems(c, req)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(c.w, http.StatusOK, resp)
+	return nil
+}
+
+// signItems authorizes, signs and records the items of req, the body of
+// POST /v1/sign and of the endpoints that are signatures in one format
+// (the RFC 3161 time-stamp authority).
+func (s *Server) signItems(c *call, req *api.SignRequest) (*api.SignResponse, error) {
 	c.key, c.format, c.items = &audit.KeyRef{Name: req.Key}, req.Format, len(req.Items)
 	if err := checkSignRequest(req, s.limits.MaxBatch); err != nil {
-		return err
+		return nil, err
 	}
 	if len(req.Items) > 0 {
 		c.artifact = &audit.Artifact{Name: req.Items[0].Name}
@@ -274,7 +286,7 @@ func (s *Server) sign(c *call) error {
 	}
 	f := formats[req.Format]
 	if t := c.principal.Token; t != nil && t.Scope.MaxItems > 0 && len(req.Items) > t.Scope.MaxItems {
-		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
+		return nil, &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("token %s allows at most %d items per request; this one has %d", t.ID, t.Scope.MaxItems, len(req.Items))}
 	}
 	// Every item is authorized; when only artifact names are refused, the
 	// refusal lists all of them.
@@ -287,7 +299,7 @@ func (s *Server) sign(c *call) error {
 			continue
 		}
 		if !s.artifactOnly(c, r) {
-			return err
+			return nil, err
 		}
 		if refused == nil {
 			refused = &itemError{err: err}
@@ -299,7 +311,7 @@ func (s *Server) sign(c *call) error {
 		if len(refused.items) > 1 {
 			c.details = map[string]string{"refused_items": strconv.Itoa(len(refused.items)), "items": strconv.Itoa(len(req.Items))}
 		}
-		return refused
+		return nil, refused
 	}
 	// A refusal from here on concerns the whole batch; its entry names the
 	// first item and the count.
@@ -309,23 +321,23 @@ func (s *Server) sign(c *call) error {
 	}
 	k, err := s.keys.Key(req.Key)
 	if err != nil {
-		return keyError(req.Key, err)
+		return nil, keyError(req.Key, err)
 	}
 	c.key.Fingerprint = k.Fingerprint()
 	if k.Usage != f.usage() {
-		return wrongUsage(k, req.Format, f)
+		return nil, wrongUsage(k, req.Format, f)
 	}
 	if err := f.checkOptions(&req.Options); err != nil {
-		return err
+		return nil, err
 	}
 	k, v, signer, err := s.activeSigner(req.Key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.key = versionRef(k, v)
 	// No signature is made that the log could not prove.
 	if err := s.checkAuditReady(); err != nil {
-		return err
+		return nil, err
 	}
 	// A version made by a scheduled rotation during this request is
 	// younger than the request: its signatures are dated no earlier than
@@ -334,7 +346,7 @@ func (s *Server) sign(c *call) error {
 	if now.Before(v.Created) {
 		now = v.Created
 	}
-	sc := &signContext{key: k, version: v, signer: signer, now: now, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k)}
+	sc := &signContext{key: k, version: v, signer: signer, now: now, opts: &req.Options, limits: &s.limits, chain: s.chainOf(k), timestamp: s.timestamp}
 	sc.authorize = func(artifact string) error {
 		return s.authorize(c, policy.Request{Action: policy.Sign, Key: req.Key, Format: req.Format, Artifact: artifact})
 	}
@@ -351,7 +363,7 @@ func (s *Server) sign(c *call) error {
 		c.artifact = &audit.Artifact{Name: it.Name, Size: it.Size}
 		out, err := f.sign(sc, it)
 		if err != nil {
-			return signError(i, len(req.Items), k.Name, err)
+			return nil, signError(i, len(req.Items), k.Name, err)
 		}
 		sum := sha256.Sum256(out.sig)
 		e := c.entry(audit.Allowed, "")
@@ -360,7 +372,7 @@ func (s *Server) sign(c *call) error {
 		if it.Manifest != nil {
 			m, err := json.Marshal(it.Manifest)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			e.AttachManifest(m)
 		}
@@ -369,13 +381,12 @@ func (s *Server) sign(c *call) error {
 	}
 	receipts, err := s.record(c, entries...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range receipts {
 		resp.Signatures[i].Receipt = &receipts[i]
 	}
-	s.writeJSON(c.w, http.StatusOK, resp)
-	return nil
+	return &resp, nil
 }
 
 // signError reports the failure to sign item i of n. Client errors keep
@@ -565,6 +576,10 @@ func (s *Server) describe(k keystore.Key, withPublic bool) api.Key {
 		}
 		if h, err := raw.Hash(k.Public); err == nil && h == 0 || slices.Contains(pgpTypes, k.Type) { // pgp: clearsigned text is uploaded
 			out.MaxMessageBytes = s.limits.MaxMessageBytes
+		}
+		if s.certs != nil {
+			_, err := s.certs.Chain(k.Name)
+			out.Certificate = err == nil
 		}
 	}
 	return out

@@ -29,8 +29,25 @@ type CertStore interface {
 	Attach(key string, chain []*x509.Certificate) error
 }
 
-// certUsage is the only key usage whose keys get certificates.
-const certUsage = "authenticode"
+// certPurposes are the key usages whose keys get certificates, and what
+// their certificates must certify them for.
+var certPurposes = map[string]keycert.Purpose{
+	"authenticode": keycert.CodeSigning,
+	notationUsage:  keycert.CodeSigning,
+	usageTSA:       keycert.TimeStamping,
+	// A raw key signs any digest, so its certificate serves the tools
+	// that sign through the PKCS #11 module (osslsigncode, rpmsign …),
+	// which make their own signed structures.
+	"raw": keycert.CodeSigning,
+}
+
+// certKind names the certificate a key of usage u needs, for messages.
+func certKind(u string) string {
+	if u == usageTSA {
+		return "time-stamping"
+	}
+	return "code-signing"
+}
 
 // chainFunc returns a key's certificate chain, checked against the key.
 type chainFunc func() ([]*x509.Certificate, error)
@@ -45,14 +62,14 @@ func (s *Server) chainOf(k keystore.Key) chainFunc {
 		chain, err := s.certs.Chain(k.Name)
 		if errors.Is(err, keycert.ErrNoChain) {
 			return nil, &apiError{http.StatusConflict, "no_certificate", fmt.Sprintf(
-				"key %q has no code-signing certificate: run 'signet key cert %s --csr', have your CA issue the certificate, then 'signet key cert %s --import-chain chain.pem'",
-				k.Name, k.Name, k.Name)}
+				"key %q has no %s certificate: run 'signet key cert %s --csr', have your CA issue the certificate, then 'signet key cert %s --import-chain chain.pem'",
+				k.Name, certKind(k.Usage), k.Name, k.Name)}
 		} else if err != nil {
 			return nil, err
 		}
 		// The file is public data that anyone with access to the data
 		// directory could replace: check it belongs to the key, every time.
-		if err := keycert.CheckChain(chain, k.Public, time.Now()); err != nil {
+		if err := keycert.CheckChain(chain, k.Public, certPurposes[k.Usage], time.Now()); err != nil {
 			return nil, &apiError{http.StatusConflict, "bad_certificate", fmt.Sprintf(
 				"key %q: its certificate chain cannot sign now: %v; import a new one with 'signet key cert %s --import-chain chain.pem'", k.Name, err, k.Name)}
 		}
@@ -79,8 +96,8 @@ func (s *Server) certKey(c *call, operation string) (keystore.Key, error) {
 		return keystore.Key{}, keyError(name, err)
 	}
 	c.key.Fingerprint = k.Fingerprint()
-	if k.Usage != certUsage {
-		return keystore.Key{}, badRequest("key %q has usage %s; code-signing certificates are for keys created with --usage %s", name, k.Usage, certUsage)
+	if _, ok := certPurposes[k.Usage]; !ok {
+		return keystore.Key{}, badRequest("key %q has usage %s; certificates are for keys created with --usage authenticode, notation or raw (code signing) or --usage %s (time stamping)", name, k.Usage, usageTSA)
 	}
 	if s.certs == nil {
 		return keystore.Key{}, &apiError{http.StatusNotImplemented, "not_implemented", "this server keeps no certificate chains"}
@@ -148,7 +165,7 @@ func (s *Server) attachChain(c *call) error {
 	if err != nil {
 		return badRequest("key %q: certificate chain: %v", k.Name, err)
 	}
-	if err := keycert.CheckChain(chain, k.Public, time.Now()); err != nil {
+	if err := keycert.CheckChain(chain, k.Public, certPurposes[k.Usage], time.Now()); err != nil {
 		return badRequest("key %q: %v", k.Name, err)
 	}
 	leaf := chain[0]

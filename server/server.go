@@ -215,6 +215,8 @@ type Options struct {
 	// Now is the clock that dates signatures and audit entries; nil is
 	// time.Now. Tests move it through key windows.
 	Now func() time.Time
+	// Timestamp configures the RFC 3161 time-stamp authority.
+	Timestamp TimestampOptions
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -246,6 +248,7 @@ type Server struct {
 
 	keyListKey string
 	now        func() time.Time
+	timestamp  TimestampOptions
 
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
@@ -286,6 +289,7 @@ func New(o Options) *Server {
 		keyListKey: o.KeyListKey,
 		now:        o.Now,
 		unlocks:    newUnlockGate(),
+		timestamp:  o.Timestamp.withDefaults(),
 	}
 	s.settings.Store(newSettings(Settings{Policy: o.Policy, Authn: o.Authn, Tokens: o.Tokens, Catalogs: o.Catalogs}))
 	s.probe.ttl, s.probe.timeout = o.Readiness.withDefaults()
@@ -373,6 +377,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/keys/{name}/csr", s.api(s.keyCSR))
 	mux.Handle("GET /v1/keys/{name}/chain", s.api(s.keyChain))
 	mux.Handle("PUT /v1/keys/{name}/chain", s.api(s.attachChain))
+	mux.Handle("POST /v1/timestamp", s.api(s.timestampJSON))
+	mux.Handle("POST /v1/timestamp/{key}", s.api(s.timestampRFC3161))
 	mux.Handle("POST /v1/unlock", s.api(s.unlock))
 	mux.Handle("POST /v1/lock", s.api(s.lock))
 	mux.Handle("GET /v1/status", s.api(s.status))
@@ -402,7 +408,7 @@ func (s *Server) Handler() http.Handler {
 		"/v1/audit/entries": "GET", "/v1/audit/checkpoints": "GET", "/v1/audit/search": "GET", "/v1/audit/manifests/{digest}": "GET",
 		"/v1/keys/{name}/openpgp": "GET", "/v1/catalogs/{name}/sign": "POST",
 		"/v1/keys/{name}/rotate": "POST", "/v1/keys/{name}/revoke": "POST", "/v1/keys/{name}/key-list": "GET", "/v1/transitions": "POST",
-		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/v1/limits": "GET", "/ui/": "GET"} {
+		"/v1/keys/{name}/csr": "POST", "/v1/keys/{name}/chain": "GET, PUT", "/v1/timestamp": "POST", "/v1/timestamp/{key}": "POST", "/v1/limits": "GET", "/ui/": "GET"} {
 		mux.Handle(path, s.api(func(c *call) error {
 			c.recorded = true // a wrong method is not an act
 			c.w.Header().Set("Allow", allow)

@@ -95,14 +95,15 @@ func readChainFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-// signAuthenticode signs PE files in place, or one to out, and writes
-// each signed file's audit receipt beside it.
-func signAuthenticode(env *cmdEnv, c *client.Client, key string, files []string, out string) error {
+// signAuthenticode signs PE files in place, or one to out, time-stamped
+// by the RFC 3161 authority at tsa unless it is "", and writes each signed
+// file's audit receipt beside it.
+func signAuthenticode(env *cmdEnv, c *client.Client, key string, files []string, out, tsa string) error {
 	outs := append([]string(nil), files...)
 	if out != "" {
 		outs[0] = out
 	}
-	signed, err := c.SignAuthenticode(env.ctx, key, files, outs)
+	signed, err := c.SignAuthenticodeWith(env.ctx, key, files, outs, client.AuthenticodeOptions{Timestamp: tsa})
 	if errors.Is(err, authenticode.ErrNotPE) {
 		err = hintf("Authenticode signs Windows PE files (.exe, .dll, .sys …); sign other files with --format raw, pgp or minisign", "%w", err)
 	}
@@ -114,7 +115,11 @@ func signAuthenticode(env *cmdEnv, c *client.Client, key string, files []string,
 		if s.Replaced {
 			replaced = " (its previous signature replaced)"
 		}
-		fmt.Fprintf(env.stdout, "%s: signed by %s%s\n", s.Out, s.Signer.Subject, replaced)
+		stamped := ""
+		if s.Timestamp != nil {
+			stamped = fmt.Sprintf(", time-stamped %s by %s", s.Timestamp.Time.UTC().Format(time.RFC3339), s.Timestamp.Certificate.Subject)
+		}
+		fmt.Fprintf(env.stdout, "%s: signed by %s%s%s\n", s.Out, s.Signer.Subject, stamped, replaced)
 	}
 	return err
 }
@@ -123,7 +128,13 @@ func signAuthenticode(env *cmdEnv, c *client.Client, key string, files []string,
 // the file itself, or the Authenticode signature embedded in a PE file.
 func signatureIn(file string, e *audit.Entry) ([]byte, error) {
 	if e.Format == "authenticode" {
-		return client.PESignature(file)
+		sig, err := client.PESignature(file)
+		if err != nil {
+			return nil, err
+		}
+		// The log records the signature the server made; a time-stamp
+		// countersignature was added to it afterwards.
+		return authenticode.WithoutTimestamp(sig)
 	}
 	return os.ReadFile(file)
 }

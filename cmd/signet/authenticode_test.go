@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -60,6 +61,19 @@ func cmdIssueCodeSigning(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: issuecs CADIR CSR CHAIN")
 	}
+	issueFromCSR(ts, args, (*devpki.CA).IssueCodeSigning)
+}
+
+// issuets CADIR CSR CHAIN is issuecs for a time-stamping certificate
+// (extended key usage timeStamping alone, critical), as a TSA key needs.
+func cmdIssueTimeStamping(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: issuets CADIR CSR CHAIN")
+	}
+	issueFromCSR(ts, args, (*devpki.CA).IssueTimeStamping)
+}
+
+func issueFromCSR(ts *testscript.TestScript, args []string, issue func(*devpki.CA, []byte) (*x509.Certificate, error)) {
 	dir := ts.MkAbs(args[0])
 	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
 	var ca *devpki.CA
@@ -81,7 +95,7 @@ func cmdIssueCodeSigning(ts *testscript.TestScript, neg bool, args []string) {
 	if block == nil {
 		ts.Fatalf("%s: no PEM block", args[1])
 	}
-	leaf, err := ca.IssueCodeSigning(block.Bytes)
+	leaf, err := issue(ca, block.Bytes)
 	ts.Check(err)
 	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), devpki.CertPEM(ca.TLSCertificate())...)
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]), chain, 0o644))

@@ -159,6 +159,16 @@ func runSign(env *cmdEnv, args []string) error {
 	if err := ff.check(*pss); err != nil {
 		return err
 	}
+	if *ff.format == "cosign" {
+		if *key == "" || len(files) == 0 || *out != "" {
+			return usagef("usage: signet sign --format cosign --key NAME [-a KEY=VALUE]... REGISTRY/REPO(:TAG|@sha256:DIGEST)...")
+		}
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		return signImages(env, c, *key, files, ff.annotations)
+	}
 	if files, err = bf.files(files, os.Stdin); err != nil {
 		return err
 	}
@@ -177,7 +187,7 @@ func runSign(env *cmdEnv, args []string) error {
 		return err
 	}
 	if *ff.format == "authenticode" {
-		return signAuthenticode(env, c, *key, files, *out)
+		return signAuthenticode(env, c, *key, files, *out, *ff.timestamp)
 	}
 	if client.CanSignBatch(*ff.format) {
 		return bf.sign(env, c, *key, *ff.format, files, *out, api.SignOptions{RSAPSS: *pss, Namespace: *ff.namespace}, *ff.trustedComment)

@@ -47,10 +47,12 @@ Usage:
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
     signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
     signet sign --format pgp-clearsign --key NAME FILE                (FILE.asc)
-    signet sign --format authenticode --key NAME [-o SIGNED.exe] APP.exe...  (in place)
+    signet sign --format authenticode --key NAME [--timestamp URL] [-o SIGNED.exe] APP.exe...  (in place)
     signet sign --format rpm --key NAME PKG.rpm...                    (signed in place)
     signet sign --format deb --key NAME PKG.deb...                    (signed in place)
+    signet sign --format cosign --key NAME [-a K=V]... REGISTRY/REPO(:TAG|@sha256:HEX)...  (in the registry)
     signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
+    signet attest --format cosign --key NAME --predicate-type URI --predicate P.json IMAGE...
     signet catalog sign NAME [--param K=V]... (INDEX | --sha256 HEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]
@@ -127,7 +129,7 @@ in one format family, its usage, fixed at creation: raw (the default), ssh
 (SSH signatures, git), minisign (ed25519 only), dsse (in-toto
 attestations), cot (Taskcluster chain of trust, ed25519 only), pgp
 (OpenPGP keys, which sign nothing else), authenticode (Windows PE files;
-ECDSA and RSA), rpm or deb (OpenPGP keys for package signatures only);
+ECDSA and RSA), tsa (RFC 3161 time-stamp tokens; ECDSA and RSA), rpm or deb (OpenPGP keys for package signatures only);
 token and audit keys sign Signet's tokens and log checkpoints. See
 docs/formats.md.
 
@@ -166,7 +168,10 @@ chain, and it is embedded in the file (osslsigncode verify, Windows). The
 key needs that certificate first: key cert NAME --csr prints a PKCS #10
 request signed by the key, for your CA; key cert NAME --import-chain FILE
 attaches the chain it issued (leaf first), after the server has checked
-it; key cert NAME prints the chain attached.
+it; key cert NAME prints the chain attached. --timestamp URL adds an RFC
+3161 countersignature from that time-stamp authority (Signet's own is
+https://SERVER/v1/timestamp/KEY, for a key created with --usage tsa), so
+the signature still verifies after the certificate expires.
 
 sign --format rpm puts a header signature into each RPM package (rpmkeys
 --checksig); only the package's header is sent. sign --format deb adds the

@@ -160,7 +160,7 @@ func runServe(env *cmdEnv, args []string) error {
 	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
 		Limits: cfg.Limits, Log: log, Metrics: metrics,
 		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: certStore(cfg, dir),
-		KeyListKey: cfg.KeyListKey()}
+		KeyListKey: cfg.KeyListKey(), Timestamp: cfg.TimestampOptions()}
 	if err := checkTokenSigningKey(cfg, keys, log); err != nil {
 		return err
 	}

@@ -52,10 +52,14 @@
 // strictly the SignedData that Sign writes, and [Signature.Verify] checks
 // its messageDigest and signature against its signer certificate.
 //
+// [AddTimestamp] adds an RFC 3161 countersignature (a time-stamp token
+// over the SHA-256 of the signature value, [Signature.TimestampDigest]) as
+// an unauthenticated attribute, so that the signature still verifies
+// after its certificate expires; [WithoutTimestamp] takes it off again.
+//
 // It does not decide whether a certificate is trusted (that is the
-// verifier's trust store and the CA's business), add RFC 3161 or
-// Authenticode timestamps (a signature stops verifying when its
-// certificate expires), make page hashes or nested signatures, or parse
+// verifier's trust store and the CA's business), make Authenticode
+// (PKCS #9) countersignatures, page hashes or nested signatures, or parse
 // PE sections: [ParseImage] checks only the headers signing relies on. The
 // signingTime attribute is the signer's clock, which Windows does not
 // trust.

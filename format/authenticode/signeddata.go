@@ -177,6 +177,11 @@ type Signature struct {
 	Certificates []*x509.Certificate // as stored, leaf first
 	Signer       *x509.Certificate   // the certificate of the signing key
 	SigningTime  time.Time           // zero if absent
+	// Timestamp is the DER TimeStampToken of the RFC 3161 countersignature
+	// (an unauthenticated attribute), or nil. ParseSignature does not
+	// check it: osslsigncode verify and Windows do, against their TSA
+	// trust stores.
+	Timestamp []byte
 
 	indirect      []byte // the SpcIndirectDataContent
 	messageDigest []byte
@@ -188,8 +193,10 @@ type Signature struct {
 // ParseSignature parses the DER ContentInfo of an Authenticode SignedData
 // of a PE image, strictly: version 1 structures, SHA-256 only, one signer
 // whose certificate is included, the authenticated attributes Sign writes
-// and no others, no CRLs and no unauthenticated attributes (so no
-// timestamps or nested signatures). It checks no signature: see Verify.
+// and no others, no CRLs, and no unauthenticated attributes (so no
+// PKCS #9 countersignatures or nested signatures) but one RFC 3161
+// countersignature, which AddTimestamp adds. It checks no signature: see
+// Verify.
 func ParseSignature(der []byte) (*Signature, error) {
 	if len(der) > maxSignatureSize {
 		return nil, fmt.Errorf("authenticode signature is %d bytes; the limit is %d", len(der), maxSignatureSize)
@@ -252,8 +259,22 @@ func ParseSignature(der []byte) (*Signature, error) {
 	}
 	if !si.ReadASN1Element(&attrs, cbasn1.Tag(0).Constructed().ContextSpecific()) ||
 		!si.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&out.sigAlg) ||
-		!si.ReadASN1Bytes(&out.sig, cbasn1.OCTET_STRING) || !si.Empty() {
-		return bad("SignerInfo lacks authenticated attributes, or has unauthenticated ones")
+		!si.ReadASN1Bytes(&out.sig, cbasn1.OCTET_STRING) {
+		return bad("SignerInfo lacks authenticated attributes")
+	}
+	if si.PeekASN1Tag(cbasn1.Tag(1).Constructed().ContextSpecific()) {
+		var unsigned cryptobyte.String
+		if !si.ReadASN1(&unsigned, cbasn1.Tag(1).Constructed().ContextSpecific()) {
+			return bad("bad unauthenticated attributes")
+		}
+		ts, err := parseTimestampAttribute(unsigned)
+		if err != nil {
+			return nil, fmt.Errorf("authenticode signature: %w", err)
+		}
+		out.Timestamp = ts
+	}
+	if !si.Empty() {
+		return bad("data after the SignerInfo's signature")
 	}
 	switch {
 	case out.sigAlg.Equal(oidRSAEncryption):

@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -137,7 +138,25 @@ func (ca *CA) TLSCertificate() tls.Certificate {
 // IssueCodeSigning issues a code-signing certificate (extended key usage
 // codeSigning, as Authenticode needs) for the subject and public key of
 // a PKCS #10 certificate request, after checking the request's signature.
+// It is valid from an hour ago for two years.
 func (ca *CA) IssueCodeSigning(csrDER []byte) (*x509.Certificate, error) {
+	now := time.Now()
+	return ca.IssueFromCSR(csrDER, x509.ExtKeyUsageCodeSigning, now.Add(-time.Hour), now.Add(2*365*24*time.Hour))
+}
+
+// IssueTimeStamping issues a time-stamping certificate, as RFC 3161
+// requires it: extended key usage timeStamping alone, critical. It is
+// valid from an hour ago for ten years, like a TSA's.
+func (ca *CA) IssueTimeStamping(csrDER []byte) (*x509.Certificate, error) {
+	now := time.Now()
+	return ca.IssueFromCSR(csrDER, x509.ExtKeyUsageTimeStamping, now.Add(-time.Hour), now.Add(10*365*24*time.Hour))
+}
+
+// IssueFromCSR issues a certificate for the subject and public key of a
+// PKCS #10 request, after checking its signature, with extended key usage
+// eku (critical when it is timeStamping), valid from notBefore to
+// notAfter: tests make certificates that have expired with it.
+func (ca *CA) IssueFromCSR(csrDER []byte, eku x509.ExtKeyUsage, notBefore, notAfter time.Time) (*x509.Certificate, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("certificate request: %w", err)
@@ -152,14 +171,23 @@ func (ca *CA) IssueCodeSigning(csrDER []byte) (*x509.Certificate, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      csr.Subject,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(2 * 365 * 24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		ExtKeyUsage:  []x509.ExtKeyUsage{eku},
+	}
+	if eku == x509.ExtKeyUsageTimeStamping {
+		// crypto/x509 never marks extendedKeyUsage critical; RFC 3161
+		// wants it so, and openssl ts -verify checks.
+		v, err := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: v}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("issuing code-signing certificate for %q: %w", csr.Subject, err)
+		return nil, fmt.Errorf("issuing certificate for %q: %w", csr.Subject, err)
 	}
 	return x509.ParseCertificate(der)
 }

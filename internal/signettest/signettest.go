@@ -17,14 +17,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
+	"github.com/signet-dev/signet/token"
 )
 
 // Options describe the server to start.
@@ -39,6 +42,13 @@ type Options struct {
 	// Wrap, if set, wraps the server's handler, to interfere with
 	// requests and responses.
 	Wrap func(http.Handler) http.Handler
+	// CertDir keeps the certificate chains attached to keys (a temporary
+	// directory if unset).
+	CertDir string
+	// Tokens turns tokens on: keystore key "tokens" signs them, for
+	// audience "test", and connections may present one instead of a
+	// client certificate.
+	Tokens bool
 }
 
 // Server is a running server.
@@ -108,8 +118,22 @@ func Start(tb testing.TB, o Options) *Server {
 	if o.ServerID == "" {
 		o.ServerID = "test-server"
 	}
+	if o.CertDir == "" {
+		o.CertDir = tb.TempDir()
+	}
+	chains := keycert.NewDir(o.CertDir)
+	auth := &authn.Authenticator{Certs: certs}
+	var tokens server.TokenOptions
+	if o.Tokens {
+		k, err := keys.Create(keystore.Spec{Name: "tokens", Type: keystore.Ed25519, Usage: "token"})
+		check(err)
+		v, err := token.NewVerifier("test", map[string]ed25519.PublicKey{"tokens": k.Public.(ed25519.PublicKey)}, 0)
+		check(err)
+		auth.Tokens = v
+		tokens = server.TokenOptions{Verifier: v, Audience: "test", SigningKey: "tokens", MaxTTL: 2 * time.Hour}
+	}
 	srv = server.New(server.Options{Audit: s.Log, AuditKey: "audit-log", ServerID: o.ServerID, Keys: keys, Policy: pol,
-		Authn: &authn.Authenticator{Certs: certs}, Limits: o.Limits})
+		Authn: auth, Limits: o.Limits, Certs: chains, Tokens: tokens})
 	var h http.Handler = srv.Handler()
 	if o.Wrap != nil {
 		h = o.Wrap(h)
@@ -119,7 +143,7 @@ func Start(tb testing.TB, o Options) *Server {
 	check(err)
 	s.Pool = x509.NewCertPool()
 	s.Pool.AddCert(s.CA.Cert)
-	ts.TLS = server.TLSConfig(serverCert, s.Pool, false)
+	ts.TLS = server.TLSConfig(serverCert, s.Pool, o.Tokens)
 	ts.EnableHTTP2 = true
 	ts.StartTLS()
 	tb.Cleanup(ts.Close)
