@@ -68,6 +68,9 @@ type fixtureOptions struct {
 	types    []keystore.Type
 	auditDir string // where the audit log's database lives; default a temporary directory
 	auditKey string // the log key's name; default "audit-log", which the fixture creates
+	// auditStore, if set, opens the log's store instead of SQLite in
+	// auditDir (a PostgreSQL database, say).
+	auditStore func(testing.TB) audit.Store
 	// auditOff replaces the log by one that records nothing, to measure
 	// what the log costs. Only benchmarks use it.
 	auditOff bool
@@ -115,7 +118,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.rotateEvery != nil {
 		keys.SetRotation(o.rotateEvery)
 	}
-	if err := keys.Unlock("test", pass); err != nil {
+	if err := keys.Unlock("test", pass, nil); err != nil {
 		tb.Fatal(err)
 	}
 	if o.keyListKey != "" {
@@ -192,11 +195,16 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.auditKey == "" {
 		o.auditKey = "audit-log"
 	}
-	sqlite, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
-	if err != nil {
-		tb.Fatal(err)
+	var store audit.Store
+	if o.auditStore != nil {
+		store = o.auditStore(tb)
+	} else {
+		sqlite, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		store = sqlite
 	}
-	var store audit.Store = sqlite
 	if o.wrapStore != nil {
 		store = o.wrapStore(store)
 	}
@@ -317,10 +325,13 @@ func fill(tb testing.TB, dir string) (release func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
+	// Down to the last byte: a write that finds a page free still fits.
+	for size := 64 << 10; size >= 1; size /= 8 {
+		buf := make([]byte, size)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				break
+			}
 		}
 	}
 	f.Close()
