@@ -140,6 +140,28 @@ var taskTypes = map[string]string{
 	"pushapk": classScript, "pushsnap": classScript, "shipit": classScript, "signing": classScript,
 }
 
+// ErrBadArgument is returned (wrapped) for a task id or task type that
+// cannot be valid, whatever the Queue holds: a mistake of the caller.
+var ErrBadArgument = errors.New("invalid argument")
+
+// CheckTaskID returns an error wrapping ErrBadArgument unless id is a
+// Taskcluster task id.
+func CheckTaskID(id string) error {
+	if !ValidTaskID(id) {
+		return fmt.Errorf("%w: %.60q is not a Taskcluster task id: a v4 slugid is 22 characters of URL-safe base64 (A-Z, a-z, 0-9, - and _) encoding a random UUID, so its 9th character is one of Q-T, its 11th one of CGKOSWaeimquy26- and its last one of AQgw", ErrBadArgument, id)
+	}
+	return nil
+}
+
+// CheckTaskType returns an error wrapping ErrBadArgument unless typ is a
+// task type Verify knows.
+func CheckTaskType(typ string) error {
+	if _, ok := taskTypes[typ]; !ok {
+		return fmt.Errorf("%w: unknown task type %.40q; known types are %s", ErrBadArgument, typ, strings.Join(sortedKeys(taskTypes), ", "))
+	}
+	return nil
+}
+
 const rebuildSkipped = "json-e rebuild of the definition from .taskcluster.yml: skipped, no json-e implementation for Go is available to this build"
 
 type verifier struct {
@@ -162,15 +184,15 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	if o.Trust == nil || o.Queue == nil {
 		return nil, errors.New("cot: Verify needs Options.Trust and Options.Queue")
 	}
-	if !ValidTaskID(taskID) {
-		return nil, fmt.Errorf("%q is not a Taskcluster task id (22 characters of A-Z, a-z, 0-9, - and _)", taskID)
+	if err := CheckTaskID(taskID); err != nil {
+		return nil, err
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 8
 	}
 	if o.TaskType != "" {
-		if _, ok := taskTypes[o.TaskType]; !ok {
-			return nil, fmt.Errorf("unknown task type %q; known types are %s", o.TaskType, strings.Join(sortedKeys(taskTypes), ", "))
+		if err := CheckTaskType(o.TaskType); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -89,6 +89,10 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 			return usagef("usage: signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR [--artifact PATH]...")
 		}
 		return usagef("usage: signet cot verify --task-id ID --queue URL --trust trust.yaml [--json] [--require-rebuild]")
+	case cot.CheckTaskID(*taskID) != nil:
+		return usagef("--task-id: %v", cot.CheckTaskID(*taskID))
+	case *taskType != "" && cot.CheckTaskType(*taskType) != nil:
+		return usagef("--task-type: %v", cot.CheckTaskType(*taskType))
 	case *queue == "":
 		return hintf("pass --queue https://tc.example.com or set TASKCLUSTER_ROOT_URL", "no Queue given")
 	case *parallel < 1 || *parallel > 64:

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -80,4 +81,36 @@ func cmdCoTUse(ts *testscript.TestScript, neg bool, args []string) {
 	i += len(line)
 	trust = trust[:i] + "    - " + cottest.KeyBase64Public(pub) + "\n" + trust[i:]
 	ts.Check(os.WriteFile(ts.MkAbs("trust.yaml"), []byte(trust), 0o644))
+}
+
+// TestCoTUsageExit checks that a task id or task type that cannot be valid
+// is a mistake on the command line (exit 2, as docs/cot.md says), found
+// before the trust file or the Queue is read, and that the task-id message
+// states the slugid rule.
+func TestCoTUsageExit(t *testing.T) {
+	good := cottest.NewTaskID()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"short task id", []string{"--task-id", "abc"}, "9th character is one of Q-T"},
+		{"task id with a slash", []string{"--task-id", "../../AAAAAAAAQAOAAAAAAA"}, "22 characters of URL-safe base64"},
+		{"not a v4 slugid", []string{"--task-id", "AAAAAAAAAAAAAAAAAAAAAA"}, "last one of AQgw"},
+		{"unknown task type", []string{"--task-id", good, "--task-type", "compile"}, "unknown task type \"compile\""},
+	}
+	for _, tc := range tests {
+		for _, sub := range []string{"verify", "fetch"} {
+			t.Run(sub+"/"+tc.name, func(t *testing.T) {
+				var out, errb strings.Builder
+				args := append([]string{"cot", sub, "--queue", "http://127.0.0.1:1", "--trust", "missing.yaml", "--dest", t.TempDir()}, tc.args...)
+				if code := run(args, &out, &errb); code != 2 {
+					t.Fatalf("exit %d, want 2; stderr:\n%s", code, errb.String())
+				}
+				if !strings.Contains(errb.String(), tc.want) {
+					t.Errorf("stderr lacks %q:\n%s", tc.want, errb.String())
+				}
+			})
+		}
+	}
 }
