@@ -178,6 +178,17 @@ func (v *verifier) checkWorkers() {
 		}
 		switch l.WorkerImpl {
 		case "docker-worker":
+			// scriptworker reads payload.features and payload.env without
+			// a default: a docker-worker task lacking either is malformed.
+			var missing []string
+			for _, k := range []string{"features", "env"} {
+				if _, ok := l.Task.Payload[k].(map[string]any); !ok {
+					missing = append(missing, "payload."+k)
+				}
+			}
+			if len(missing) > 0 {
+				v.fail(l, "worker", "malformed docker-worker task: %s missing or not an object", strings.Join(missing, " and "))
+			}
 			if truthy(objAt(l.Task.Payload, "features")["interactive"]) {
 				v.fail(l, "worker", "interactive: payload.features.interactive is set")
 			}

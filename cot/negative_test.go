@@ -278,6 +278,22 @@ func TestVerifyNegative(t *testing.T) {
 			want: failure{"build-linux", "worker", "payload.features.interactive"},
 		},
 		{
+			name: "docker-worker task without payload.features",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				delete(g.ByRole["docker-image"].Def["payload"].(map[string]any), "features")
+				g.Publish()
+			},
+			want: failure{"docker-image", "worker", "malformed docker-worker task: payload.features missing"},
+		},
+		{
+			name: "docker-worker task without payload.env",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				delete(g.ByRole["build-linux"].Def["payload"].(map[string]any), "env")
+				g.Publish()
+			},
+			want: failure{"build-linux", "worker", "malformed docker-worker task: payload.env missing"},
+		},
+		{
 			name: "generic-worker task with RDP",
 			break_: func(t *testing.T, g *cottest.Graph) {
 				b := g.ByRole["build-windows"]

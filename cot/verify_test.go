@@ -75,7 +75,7 @@ func TestVerifyAction(t *testing.T) {
 	dec, win := g.ByRole["decision"], g.ByRole["build-windows"]
 	act := g.Add("action", "docker-worker", "test-3/decision", dec)
 	act.Def["payload"] = map[string]any{"image": "example/decision:v1", "env": map[string]any{
-		"PRODUCT_HEAD_REPOSITORY": cottest.Repo, "ACTION_CALLBACK": "release_promotion_action"}}
+		"PRODUCT_HEAD_REPOSITORY": cottest.Repo, "ACTION_CALLBACK": "release_promotion_action"}, "features": map[string]any{"chainOfTrust": true}}
 	act.Def["extra"] = map[string]any{"tasks_for": "action", "parent": dec.ID, "action": map[string]any{"name": "release-promotion"}}
 	rel := g.Add("release-signing", "scriptworker", "scriptworker-k8s/test-3-signing", dec)
 	rel.Def["extra"] = map[string]any{"parent": act.ID}
