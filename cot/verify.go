@@ -485,9 +485,9 @@ func (v *verifier) verifyDocument(ctx context.Context, l *Link) error {
 		v.fail(l, "signature", "downloading public/chain-of-trust.json.sig: %v", err)
 		return nil
 	}
-	keys := v.t.Keys[l.WorkerImpl]
+	keys, keyOwner := v.t.keysFor(l.WorkerPool, l.WorkerImpl)
 	if len(keys) == 0 {
-		v.fail(l, "signature", "the trust file has no keys for worker implementation %s", l.WorkerImpl)
+		v.fail(l, "signature", "the trust file has no keys for worker implementation %s or pool %s", l.WorkerImpl, l.WorkerPool)
 		return nil
 	}
 	if len(sig.Bytes()) != ed25519.SignatureSize {
@@ -502,10 +502,10 @@ func (v *verifier) verifyDocument(ctx context.Context, l *Link) error {
 		}
 	}
 	if good < 0 {
-		v.fail(l, "signature", "public/chain-of-trust.json.sig does not verify with any of the %d %s keys", len(keys), l.WorkerImpl)
+		v.fail(l, "signature", "public/chain-of-trust.json.sig does not verify with any of the %d %s keys", len(keys), keyOwner)
 		return nil
 	}
-	v.record(l, "signature", OK, "%s key %d of %d", l.WorkerImpl, good+1, len(keys))
+	v.record(l, "signature", OK, "%s key %d of %d", keyOwner, good+1, len(keys))
 	d, err := ParseDocument(doc.Bytes())
 	if err != nil {
 		v.fail(l, "document", "%v", err)

@@ -70,6 +70,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	taskID := fs.String("task-id", "", "")
 	queue := fs.String("queue", os.Getenv("TASKCLUSTER_ROOT_URL"), "")
 	trustFile := fs.String("trust", "", "")
+	product := fs.String("product", "", "")
 	taskType := fs.String("task-type", "", "")
 	asJSON := fs.Bool("json", false, "")
 	requireRebuild := fs.Bool("require-rebuild", false, "")
@@ -98,7 +99,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	case *parallel < 1 || *parallel > 64:
 		return usagef("--parallel %d: give 1 to 64 downloads at once", *parallel)
 	}
-	trust, err := cot.LoadTrust(*trustFile)
+	trust, err := cot.LoadTrust(*trustFile, *product)
 	if err != nil {
 		return hintf("see docs/cot.md for the trust file format", "%w", err)
 	}
