@@ -305,7 +305,7 @@ func (v *verifier) hasRestrictedScopes() bool {
 	return false
 }
 
-func (v *verifier) traceToTree() {
+func (v *verifier) traceToTree(ctx context.Context) error {
 	prefix := v.t.SourceEnvPrefix
 	for _, l := range v.links {
 		if l.Task == nil {
@@ -327,7 +327,7 @@ func (v *verifier) traceToTree() {
 	}
 	root := v.root
 	if root.Task == nil {
-		return
+		return nil
 	}
 	restricted := false
 	for _, s := range root.Task.Scopes {
@@ -348,8 +348,15 @@ func (v *verifier) traceToTree() {
 	}
 	if restricted {
 		for _, l := range v.links {
-			if l.Task != nil && isTryOrPullRequest(l.Task, prefix) {
-				v.fail(root, "restricted scopes", "the chain has restricted scopes and %s %s is a try or pull-request task", l.Name, l.TaskID)
+			if l.Task == nil {
+				continue
+			}
+			why, err := v.tryOrPullRequest(ctx, l.Task)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				v.fail(root, "restricted scopes", "the chain has restricted scopes and %s %s is a try or pull-request task: %s", l.Name, l.TaskID, why)
 			}
 		}
 	}
@@ -358,6 +365,7 @@ func (v *verifier) traceToTree() {
 			v.record(l, "tree", OK, "%s", l.Repository)
 		}
 	}
+	return nil
 }
 
 // repoMatchesURL reports whether url is inside repository repo: same host,
@@ -372,27 +380,6 @@ func repoMatchesURL(repo, raw string) bool {
 	}
 	rp, up := strings.Split(r.Path, "/"), strings.Split(u.Path, "/")
 	return len(up) >= len(rp) && slices.Equal(up[:len(rp)], rp)
-}
-
-// isTryOrPullRequest recognises try and pull-request tasks from the task
-// alone: a pull-request tasks_for, or "try" in the first path segment of
-// the repository or source.
-func isTryOrPullRequest(t *Task, prefix string) bool {
-	if tf, _ := t.TasksFor(); tf == "github-pull-request" {
-		return true
-	}
-	if strings.Contains(t.Env("MH_BRANCH"), "try") {
-		return true
-	}
-	for _, s := range []string{t.Env(prefix + "_HEAD_REPOSITORY"), t.Source()} {
-		if u, err := url.Parse(s); err == nil {
-			first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-			if strings.Contains(first, "try") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // ---- JSON comparison ----

@@ -377,6 +377,32 @@ func TestVerifyNegative(t *testing.T) {
 			want: failure{"build-windows", "signature", "no keys for worker implementation generic-worker"},
 		},
 		{
+			name: "try scheduler with restricted scopes",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				for _, task := range g.Tasks {
+					task.Def["schedulerId"] = "gecko-level-1"
+				}
+				g.Publish()
+			},
+			want: failure{"signing", "restricted scopes", "schedulerId gecko-level-1 is a try scheduler"},
+		},
+		{
+			name: "try scheduler named in the trust file",
+			trust: func(y string) string { return y + "try_scheduler_ids: [test-level-3]\n" },
+			want:  failure{"signing", "restricted scopes", "schedulerId test-level-3 is a try scheduler"},
+		},
+		{
+			name: "untrusted pull request with restricted scopes",
+			trust: func(y string) string {
+				return strings.Replace(y, "tasks_for: [hg-push,", "tasks_for: [github-pull-request-untrusted, hg-push,", 1)
+			},
+			break_: func(t *testing.T, g *cottest.Graph) {
+				g.ByRole["decision"].Def["extra"] = map[string]any{"tasks_for": "github-pull-request-untrusted"}
+				g.Publish()
+			},
+			want: failure{"signing", "restricted scopes", "extra.tasks_for is github-pull-request-untrusted"},
+		},
+		{
 			name: "rebuild required",
 			opts: func(o *cot.Options) { o.RequireRebuild = true },
 			want: failure{"decision", "rebuild", "--require-rebuild"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,14 @@ type Options struct {
 	// Store keeps the upstream artifacts the task consumes; nil only hashes
 	// them.
 	Store Store
+	// GitHubAPI is the GitHub REST API asked whether a GitHub task's commit
+	// landed on a protected branch (default DefaultGitHubAPI); GitHubToken,
+	// if set, authenticates to it (public data only: it raises the rate
+	// limit).
+	GitHubAPI, GitHubToken string
+	// HTTPClient fetches from version control and GitHub; nil uses the
+	// Queue's.
+	HTTPClient *http.Client
 	// Progress, if set, is called with the size of each chunk of artifact
 	// bytes downloaded, from several goroutines.
 	Progress func(n int64)
@@ -167,7 +176,8 @@ const rebuildSkipped = "json-e rebuild of the definition from .taskcluster.yml: 
 type verifier struct {
 	o     Options
 	t     *Trust
-	tasks *taskFetcher
+	tasks  *taskFetcher
+	github *gitHub
 
 	mu    sync.Mutex // guards Checks of every link during downloads
 	links []*Link
@@ -199,6 +209,7 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	defer cancel()
 	v := &verifier{o: o, t: o.Trust, byID: map[string]*Link{}}
 	v.tasks = newTaskFetcher(o.Queue, o.Trust.Limits.TaskBytes, o.Parallel)
+	v.github = newGitHub(o)
 	if err := v.build(ctx, taskID); err != nil {
 		return nil, err
 	}
@@ -210,7 +221,9 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	}
 	v.checkTaskTypes()
 	v.checkWorkers()
-	v.traceToTree()
+	if err := v.traceToTree(ctx); err != nil {
+		return nil, err
+	}
 	res := &Result{TaskID: taskID, Verified: true, Links: []*Link{v.root}, Artifacts: v.arts}
 	var rest []*Link
 	for _, l := range v.links {

@@ -71,6 +71,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	queue := fs.String("queue", os.Getenv("TASKCLUSTER_ROOT_URL"), "")
 	trustFile := fs.String("trust", "", "")
 	product := fs.String("product", "", "")
+	githubAPI := fs.String("github-api", cot.DefaultGitHubAPI, "")
 	taskType := fs.String("task-type", "", "")
 	asJSON := fs.Bool("json", false, "")
 	requireRebuild := fs.Bool("require-rebuild", false, "")
@@ -107,7 +108,8 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	if err != nil {
 		return err
 	}
-	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, Parallel: *parallel}
+	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, Parallel: *parallel,
+		GitHubAPI: *githubAPI, GitHubToken: os.Getenv("GITHUB_TOKEN")}
 	if fetch && !*asJSON {
 		var n atomic.Int64
 		start := time.Now()

@@ -591,3 +591,33 @@ func (gn *generated) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// UseRepository moves every task of the graph to repository repo (a
+// GitHub URL such as https://github.com/OWNER/NAME, or an hg one): its
+// PRODUCT_HEAD_REPOSITORY and metadata.source, which for GitHub take the
+// form REPO/blob/REV/PATH. It then publishes the graph again.
+func (g *Graph) UseRepository(repo string) {
+	sep := "/file/"
+	if strings.HasPrefix(repo, "https://github.com/") {
+		sep = "/blob/"
+	}
+	for _, t := range g.Tasks {
+		if env, ok := t.Def["payload"].(map[string]any)["env"].(map[string]any); ok {
+			if _, ok := env["PRODUCT_HEAD_REPOSITORY"]; ok {
+				env["PRODUCT_HEAD_REPOSITORY"] = repo
+			}
+		}
+		md := t.Def["metadata"].(map[string]any)
+		if src, ok := md["source"].(string); ok {
+			if _, rest, ok := strings.Cut(src, "/file/"); ok {
+				md["source"] = repo + sep + rest
+			} else if _, rest, ok := strings.Cut(src, "/blob/"); ok {
+				md["source"] = repo + sep + rest
+			}
+		}
+	}
+	g.Publish()
+}
+
+// Rev is the revision every generated task names.
+var Rev = strings.Repeat("0123456789", 4)
