@@ -387,7 +387,7 @@ func TestVerifyNegative(t *testing.T) {
 			want: failure{"signing", "restricted scopes", "schedulerId gecko-level-1 is a try scheduler"},
 		},
 		{
-			name: "try scheduler named in the trust file",
+			name:  "try scheduler named in the trust file",
 			trust: func(y string) string { return y + "try_scheduler_ids: [test-level-3]\n" },
 			want:  failure{"signing", "restricted scopes", "schedulerId test-level-3 is a try scheduler"},
 		},

@@ -174,8 +174,8 @@ func CheckTaskType(typ string) error {
 const rebuildSkipped = "json-e rebuild of the definition from .taskcluster.yml: skipped, no json-e implementation for Go is available to this build"
 
 type verifier struct {
-	o     Options
-	t     *Trust
+	o      Options
+	t      *Trust
 	tasks  *taskFetcher
 	github *gitHub
 
