@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -573,21 +574,128 @@ func (v *verifier) downloadArtifacts(ctx context.Context) error {
 			ups = nil
 		}
 		seen := map[string]bool{}
+		listings := map[string][]ArtifactInfo{}
 		for _, u := range ups {
 			l := v.byID[u.TaskID]
 			if l == nil {
 				continue // not followed: its failure is on the root already
 			}
-			for _, p := range u.Paths {
-				if seen[u.TaskID+"\x00"+p] {
-					continue
+			for _, pattern := range u.Paths {
+				paths, err := v.expand(ctx, l, u, pattern, listings)
+				if err != nil {
+					return err
 				}
-				seen[u.TaskID+"\x00"+p] = true
-				jobs = append(jobs, func(ctx context.Context) error { return v.downloadUpstream(ctx, l, u, p) })
+				for _, p := range paths {
+					if seen[u.TaskID+"\x00"+p] {
+						continue
+					}
+					seen[u.TaskID+"\x00"+p] = true
+					jobs = append(jobs, func(ctx context.Context) error { return v.downloadUpstream(ctx, l, u, p) })
+				}
 			}
 		}
 	}
 	return parallel(ctx, v.o.Parallel, jobs)
+}
+
+// expand returns the artifacts an upstreamArtifacts path names: itself,
+// or for a path with a '*', the artifacts of the task's latest run whose
+// names match it as Python's fnmatch matches (what scriptworker does: '*'
+// crosses '/'), from Queue.ListArtifacts. A pattern that matches nothing
+// fails (scriptworker consumes nothing and passes), unless optional.
+func (v *verifier) expand(ctx context.Context, l *Link, u Upstream, pattern string, listings map[string][]ArtifactInfo) ([]string, error) {
+	if !strings.Contains(pattern, "*") {
+		return []string{pattern}, nil
+	}
+	check := "artifact " + pattern
+	re, err := fnmatchRegexp(pattern)
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil, nil
+	}
+	list, ok := listings[u.TaskID]
+	if !ok {
+		list, err = v.o.Queue.ListArtifacts(ctx, u.TaskID)
+		if err != nil {
+			if Transient(err) {
+				return nil, err
+			}
+			v.fail(l, check, "listing the artifacts to match: %v", err)
+			return nil, nil
+		}
+		listings[u.TaskID] = list
+	}
+	var out []string
+	for _, a := range list {
+		if re.MatchString(a.Name) && checkArtifactName(a.Name) == nil {
+			out = append(out, a.Name)
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	switch {
+	case len(out) > 0:
+		v.record(l, check, OK, "matches %d of the %d artifacts of the latest run: %s", len(out), len(list), strings.Join(out, ", "))
+	case u.Optional:
+		v.record(l, check, Skipped, "optional: matches none of the %d artifacts of the latest run", len(list))
+	default:
+		v.fail(l, check, "matches none of the %d artifacts of the latest run", len(list))
+	}
+	return out, nil
+}
+
+// fnmatchRegexp translates a shell pattern as Python's fnmatch reads it:
+// '*' any string (slashes included), '?' one character, '[...]' a set,
+// '[!...]' its complement; anything else literal.
+func fnmatchRegexp(pattern string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString(`^(?s:`)
+	rs := []rune(pattern)
+	for i := 0; i < len(rs); i++ {
+		switch c := rs[i]; c {
+		case '*':
+			b.WriteString(`.*`)
+		case '?':
+			b.WriteString(`.`)
+		case '[':
+			j := i + 1
+			if j < len(rs) && rs[j] == '!' {
+				j++
+			}
+			if j < len(rs) && rs[j] == ']' {
+				j++
+			}
+			for j < len(rs) && rs[j] != ']' {
+				j++
+			}
+			if j >= len(rs) {
+				b.WriteString(`\[`) // no closing bracket: a literal '['
+				continue
+			}
+			set := rs[i+1 : j]
+			b.WriteString("[")
+			if len(set) > 0 && set[0] == '!' {
+				b.WriteString("^")
+				set = set[1:]
+			}
+			for _, r := range set {
+				if r == '\\' || r == '[' || r == ']' || r == '^' {
+					b.WriteString(`\`)
+				}
+				b.WriteRune(r)
+			}
+			b.WriteString("]")
+			i = j
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString(`)$`)
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil, fmt.Errorf("artifact pattern %.80q: %v", pattern, err)
+	}
+	return re, nil
 }
 
 func (v *verifier) downloadTaskGraph(ctx context.Context, l *Link) error {

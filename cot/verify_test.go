@@ -106,3 +106,62 @@ func TestVerifyAction(t *testing.T) {
 		t.Fatalf("verified a task missing from its action's graph:\n%s", tree(res))
 	}
 }
+
+// TestVerifyWildcard consumes upstream artifacts by pattern, as
+// scriptworker does: the producer's artifacts are listed through the
+// Queue (paged here, two names a page), each match must be in its signed
+// document, and a pattern that matches nothing fails unless optional.
+func TestVerifyWildcard(t *testing.T) {
+	tests := []struct {
+		name     string
+		pattern  string
+		optional bool
+		want     string // "" verifies
+		arts     []string
+	}{
+		{name: "matches the zip", pattern: "public/build/*.zip", arts: []string{"public/build/target.zip"}},
+		{name: "star crosses slashes", pattern: "public/*.zip*", arts: []string{"public/build/target.zip", "public/build/target.zip.asc"}},
+		{name: "match not signed", pattern: "public/*", want: "public/chain-of-trust.json: not in the signed artifacts"},
+		{name: "no match", pattern: "public/build/*.dmg", want: "matches none of the"},
+		{name: "no match, optional", pattern: "public/build/*.dmg", optional: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := cottest.New(cottest.Options{})
+			g.ListPageSize = 2
+			sign, win := g.ByRole["signing"], g.ByRole["build-windows"]
+			for _, u := range sign.Def["payload"].(map[string]any)["upstreamArtifacts"].([]any) {
+				if m := u.(map[string]any); m["taskId"] == win.ID {
+					m["paths"] = []any{tc.pattern}
+					m["optional"] = tc.optional
+				}
+			}
+			g.Publish()
+			o := serve(t, g)
+			o.TaskType = "signing"
+			res := verify(t, g, "signing", o)
+			out := tree(res)
+			if tc.want != "" {
+				if res.Verified || !strings.Contains(out, tc.want) {
+					t.Fatalf("want a failure saying %q:\n%s", tc.want, out)
+				}
+				return
+			}
+			if !res.Verified {
+				t.Fatalf("did not verify:\n%s", out)
+			}
+			var got []string
+			for _, a := range res.Artifacts {
+				if a.TaskID == win.ID {
+					got = append(got, a.Path)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.arts, " ") {
+				t.Errorf("artifacts of build-windows verified: %v, want %v", got, tc.arts)
+			}
+			if g.Hits["/api/queue/v1/task/"+win.ID+"/artifacts"] < 2 {
+				t.Errorf("listing not paged: %v", g.Hits)
+			}
+		})
+	}
+}

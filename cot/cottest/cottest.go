@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +88,8 @@ type Graph struct {
 	// OmitFromGraph leaves tasks out of the task graphs PublishTaskGraph
 	// writes.
 	OmitFromGraph map[string]bool
+	// ListPageSize pages artifact listings (0: one page).
+	ListPageSize int
 	created       time.Time
 }
 
@@ -460,13 +463,25 @@ func (g *Graph) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write(b)
 	case sub == "artifacts":
 		g.mu.Lock()
-		var list []map[string]any
-		for _, name := range sortedNames(g.served[id]) {
+		names := sortedNames(g.served[id])
+		g.mu.Unlock()
+		// Pages of ListPageSize, the continuation token the index of the
+		// next, as the Queue pages its listings.
+		start, _ := strconv.Atoi(r.URL.Query().Get("continuationToken"))
+		end := len(names)
+		if g.ListPageSize > 0 {
+			end = min(end, start+g.ListPageSize)
+		}
+		list := []map[string]any{}
+		for _, name := range names[min(start, len(names)):end] {
 			list = append(list, map[string]any{"name": name, "storageType": "s3", "contentType": "application/octet-stream", "expires": t.Def["expires"]})
 		}
-		g.mu.Unlock()
+		page := map[string]any{"artifacts": list}
+		if end < len(names) {
+			page["continuationToken"] = strconv.Itoa(end)
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"artifacts": list})
+		json.NewEncoder(w).Encode(page)
 	case strings.HasPrefix(sub, "artifacts/"):
 		name := strings.TrimPrefix(sub, "artifacts/")
 		g.mu.Lock()
