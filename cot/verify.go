@@ -794,7 +794,8 @@ func (v *verifier) downloadUpstream(ctx context.Context, l *Link, u Upstream, pa
 		v.fail(l, check, "%v", err)
 		return nil
 	}
-	if dg.Offset() == 0 || !dg.complete(want) {
+	resumed := dg.Offset() > 0
+	if !resumed || !dg.complete(want) {
 		err = v.o.Queue.Artifact(ctx, l.TaskID, path, dg, v.t.Limits.ArtifactBytes)
 	}
 	if err != nil {
@@ -810,6 +811,23 @@ func (v *verifier) downloadUpstream(ctx context.Context, l *Link, u Upstream, pa
 		return nil
 	}
 	sha, err := dg.check(want)
+	if err != nil && resumed {
+		// The prefix kept from an earlier run may be of other bytes (the
+		// artifact replaced, the file damaged) and nothing validated it
+		// before resuming: start again from zero once before failing.
+		if err = dg.Truncate(); err != nil {
+			return err
+		}
+		if err = v.o.Queue.Artifact(ctx, l.TaskID, path, dg, v.t.Limits.ArtifactBytes); err != nil {
+			if Transient(err) {
+				return err
+			}
+			failed()
+			v.fail(l, check, "%v", err)
+			return nil
+		}
+		sha, err = dg.check(want)
+	}
 	if err != nil {
 		failed()
 		v.fail(l, check, "%v", err)
