@@ -89,7 +89,7 @@ func countDocs(r *cot.Result) int {
 	for _, l := range r.Links[1:] {
 		n += 2 // document and signature
 		if l.TaskType == "decision" {
-			n++ // task graph
+			n += 3 // task graph, actions.json, parameters.yml
 		}
 	}
 	return n

@@ -403,6 +403,38 @@ func TestVerifyNegative(t *testing.T) {
 			want: failure{"signing", "restricted scopes", "extra.tasks_for is github-pull-request-untrusted"},
 		},
 		{
+			name: "actions.json not signed",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				d := g.ByRole["decision"]
+				d.Doc = func(doc map[string]any) { delete(doc["artifacts"].(map[string]any), "public/actions.json") }
+				g.Sign(d)
+			},
+			want: failure{"decision", "artifact public/actions.json", "not in the signed artifacts"},
+		},
+		{
+			name: "actions.json tampered",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				g.SetServed(g.ByRole["decision"].ID, "public/actions.json", &cottest.Served{Data: []byte(`{"version": 1, "actions": [{"kind": "task"}]}`)})
+			},
+			want: failure{"decision", "artifact public/actions.json", "sha256 mismatch"},
+		},
+		{
+			name: "parameters.yml tampered",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				g.SetServed(g.ByRole["decision"].ID, "public/parameters.yml", &cottest.Served{Data: []byte("level: '3'\nproject: elsewhere\n")})
+			},
+			want: failure{"decision", "artifact public/parameters.yml", "sha256 mismatch"},
+		},
+		{
+			name: "parameters.yml not a mapping",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				d := g.ByRole["decision"]
+				d.Artifacts["public/parameters.yml"] = []byte("- a list\n")
+				g.Sign(d)
+			},
+			want: failure{"decision", "artifact public/parameters.yml", "is not a mapping"},
+		},
+		{
 			name: "rebuild required",
 			opts: func(o *cot.Options) { o.RequireRebuild = true },
 			want: failure{"decision", "rebuild", "--require-rebuild"},

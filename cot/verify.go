@@ -96,6 +96,8 @@ type Link struct {
 	Doc        *Document `json:"-"` // the verified signed document; nil for the root
 	root       bool
 	graph      map[string]json.RawMessage // public/task-graph.json of a decision or action link
+	actions    map[string]any             // public/actions.json of a decision link
+	parameters map[string]any             // public/parameters.yml of a decision link
 }
 
 // OK reports whether no check of the link failed.
@@ -566,6 +568,12 @@ func (v *verifier) downloadArtifacts(ctx context.Context) error {
 			continue
 		}
 		jobs = append(jobs, func(ctx context.Context) error { return v.downloadTaskGraph(ctx, l) })
+		if l.TaskType == "decision" {
+			// As scriptworker: the actions a decision task offered and the
+			// parameters it ran with, which action tasks are rebuilt from.
+			jobs = append(jobs, func(ctx context.Context) error { return v.downloadDecisionArtifact(ctx, l, "public/actions.json") })
+			jobs = append(jobs, func(ctx context.Context) error { return v.downloadDecisionArtifact(ctx, l, "public/parameters.yml") })
+		}
 	}
 	if v.root.Task != nil {
 		ups, err := v.root.Task.Upstreams()
@@ -729,6 +737,61 @@ func (v *verifier) downloadTaskGraph(ctx context.Context, l *Link) error {
 	}
 	v.mu.Lock()
 	l.graph = graph
+	v.mu.Unlock()
+	return nil
+}
+
+// downloadDecisionArtifact downloads public/actions.json or
+// public/parameters.yml of decision link l, checks it against l's signed
+// document and parses it: actions.json a JSON object whose "actions" is
+// a list, parameters.yml a YAML mapping.
+func (v *verifier) downloadDecisionArtifact(ctx context.Context, l *Link, name string) error {
+	check := "artifact " + name
+	want, ok := l.Doc.Artifacts[name]
+	if !ok {
+		v.fail(l, check, "not in the signed artifacts")
+		return nil
+	}
+	var buf Buffer
+	dg, err := newDigester(want, &buf, nil)
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	if err := v.o.Queue.Artifact(ctx, l.TaskID, name, dg, v.t.Limits.TaskGraphBytes); err != nil {
+		if Transient(err) {
+			return err
+		}
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	sha, err := dg.check(want)
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	var parsed map[string]any
+	if name == "public/actions.json" {
+		parsed, err = decodeObject(buf.Bytes(), name)
+		if err == nil {
+			if _, ok := parsed["actions"].([]any); !ok {
+				err = fmt.Errorf("%s has no list of actions", name)
+			}
+		}
+	} else {
+		parsed, err = parseYAMLObject(buf.Bytes(), name)
+	}
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	v.record(l, check, OK, "sha256 %s, %d bytes", sha, buf.Offset())
+	v.mu.Lock()
+	if name == "public/actions.json" {
+		l.actions = parsed
+	} else {
+		l.parameters = parsed
+	}
 	v.mu.Unlock()
 	return nil
 }
