@@ -90,7 +90,7 @@ type Graph struct {
 	OmitFromGraph map[string]bool
 	// ListPageSize pages artifact listings (0: one page).
 	ListPageSize int
-	created       time.Time
+	created      time.Time
 }
 
 // Repo is the trusted repository of generated graphs.
