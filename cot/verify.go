@@ -23,6 +23,11 @@ type Options struct {
 	// task type, else scriptworker for a task on a scriptworker
 	// provisioner, else build.
 	TaskType string
+	// CheckTask also verifies the task under test's own chain-of-trust
+	// document, as scriptworker's check_task does: for a task that has
+	// finished, its signature, its agreement with the Queue's definition
+	// and, for a docker-worker task, its image.
+	CheckTask bool
 	// RequireRebuild makes the skipped json-e rebuild a failure.
 	RequireRebuild bool
 	// Parallel is how many downloads run at once (default 8).
@@ -477,7 +482,7 @@ func guessWorkerImpl(t *Task, tr *Trust) (string, error) {
 func (v *verifier) downloadDocuments(ctx context.Context) error {
 	var jobs []func(context.Context) error
 	for _, l := range v.links {
-		if l.root || l.Task == nil || l.WorkerImpl == "" {
+		if (l.root && !v.o.CheckTask) || l.Task == nil || l.WorkerImpl == "" {
 			continue
 		}
 		jobs = append(jobs, func(ctx context.Context) error { return v.verifyDocument(ctx, l) })
@@ -564,8 +569,8 @@ func signedTaskDiff(signed, queue *Task) string {
 func (v *verifier) downloadArtifacts(ctx context.Context) error {
 	var jobs []func(context.Context) error
 	for _, l := range v.links {
-		if l.root || l.Doc == nil || taskTypes[l.TaskType] != classParent {
-			continue
+		if l.Doc == nil || taskTypes[l.TaskType] != classParent {
+			continue // the root has a Doc only with CheckTask
 		}
 		jobs = append(jobs, func(ctx context.Context) error { return v.downloadTaskGraph(ctx, l) })
 		if l.TaskType == "decision" {

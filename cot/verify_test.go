@@ -165,3 +165,53 @@ func TestVerifyWildcard(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCheckTask verifies the task under test's own document after it
+// ran (scriptworker's check_task): a bad signature on it passes unseen
+// without the option and fails with it; a decision task under test gets
+// its task graph checked.
+func TestVerifyCheckTask(t *testing.T) {
+	g := cottest.New(cottest.Options{})
+	o := serve(t, g)
+	o.CheckTask, o.TaskType = true, "signing"
+	res := verify(t, g, "signing", o)
+	if !res.Verified {
+		t.Fatalf("did not verify:\n%s", tree(res))
+	}
+	sig := false
+	for _, c := range res.Links[0].Checks {
+		sig = sig || c.Name == "signature" && c.Status == cot.OK
+	}
+	if !sig {
+		t.Errorf("the task under test has no signature check:\n%s", tree(res))
+	}
+
+	s := g.ByRole["signing"]
+	s.Key = cottest.NewKeyForTest()
+	g.Sign(s)
+	o.CheckTask = false
+	if res := verify(t, g, "signing", o); !res.Verified {
+		t.Fatalf("without CheckTask the root's document is not read, yet it failed:\n%s", tree(res))
+	}
+	o.CheckTask = true
+	res = verify(t, g, "signing", o)
+	if res.Verified || !strings.Contains(tree(res), "✗ signature: public/chain-of-trust.json.sig does not verify") {
+		t.Fatalf("CheckTask passed a root signed with an untrusted key:\n%s", tree(res))
+	}
+
+	// A decision task under test: its task graph must list its children.
+	g = cottest.New(cottest.Options{})
+	o = serve(t, g)
+	o.CheckTask, o.TaskType = true, "decision"
+	res = verify(t, g, "decision", o)
+	if !res.Verified || !strings.Contains(tree(res), "✓ decision ") {
+		t.Fatalf("decision under test did not verify:\n%s", tree(res))
+	}
+	found := false
+	for _, c := range res.Links[0].Checks {
+		found = found || c.Name == "task graph" && c.Status == cot.OK
+	}
+	if !found {
+		t.Errorf("the decision task under test had no task graph check:\n%s", tree(res))
+	}
+}

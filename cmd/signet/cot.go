@@ -75,6 +75,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	taskType := fs.String("task-type", "", "")
 	asJSON := fs.Bool("json", false, "")
 	requireRebuild := fs.Bool("require-rebuild", false, "")
+	checkTask := fs.Bool("check-task", false, "")
 	parallel := fs.Int("parallel", 8, "")
 	dest := fs.String("dest", "", "")
 	var artifacts stringList
@@ -108,7 +109,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	if err != nil {
 		return err
 	}
-	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, Parallel: *parallel,
+	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, CheckTask: *checkTask, Parallel: *parallel,
 		GitHubAPI: *githubAPI, GitHubToken: os.Getenv("GITHUB_TOKEN")}
 	if fetch && !*asJSON {
 		var n atomic.Int64
