@@ -121,6 +121,9 @@ type Result struct {
 	Verified  bool       `json:"verified"`
 	Links     []*Link    `json:"links"` // the root first, then by name
 	Artifacts []Artifact `json:"artifacts"`
+	// Trust names the trust configuration used: its file, or URL and
+	// revision, and product.
+	Trust string `json:"trust,omitempty"`
 }
 
 // Failures returns "name taskId: check: detail" for every failed check.
@@ -232,7 +235,10 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	if err := v.traceToTree(ctx); err != nil {
 		return nil, err
 	}
-	res := &Result{TaskID: taskID, Verified: true, Links: []*Link{v.root}, Artifacts: v.arts}
+	res := &Result{TaskID: taskID, Verified: true, Links: []*Link{v.root}, Artifacts: v.arts, Trust: o.Trust.Source}
+	if o.Trust.Product != "" {
+		res.Trust = strings.TrimSpace(res.Trust + " (product " + o.Trust.Product + ")")
+	}
 	var rest []*Link
 	for _, l := range v.links {
 		if l != v.root {

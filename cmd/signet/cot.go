@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -101,7 +102,12 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	case *parallel < 1 || *parallel > 64:
 		return usagef("--parallel %d: give 1 to 64 downloads at once", *parallel)
 	}
-	trust, err := cot.LoadTrust(*trustFile, *product)
+	var trust *cot.Trust
+	if strings.HasPrefix(*trustFile, "https://") || strings.HasPrefix(*trustFile, "http://") {
+		trust, err = cot.FetchTrust(env.ctx, *trustFile, "", *product, nil)
+	} else {
+		trust, err = cot.LoadTrust(*trustFile, *product)
+	}
 	if err != nil {
 		return hintf("see docs/cot.md for the trust file format", "%w", err)
 	}
