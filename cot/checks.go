@@ -68,11 +68,6 @@ func (v *verifier) checkParent(l *Link) {
 			v.record(l, "task graph", OK, "%d tasks of the chain checked against %d in public/task-graph.json", n, len(l.graph))
 		}
 	}
-	if v.o.RequireRebuild {
-		v.fail(l, "rebuild", "%s, and --require-rebuild was given", rebuildSkipped)
-	} else {
-		v.record(l, "rebuild", Skipped, "%s", rebuildSkipped)
-	}
 }
 
 // graphDiff compares a task's runtime definition with its task-graph entry

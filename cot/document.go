@@ -370,3 +370,5 @@ func yamlToJSON(v any, depth int) (any, error) {
 	}
 	return nil, fmt.Errorf("value of type %T is not JSON", v)
 }
+
+func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }

@@ -28,7 +28,15 @@ type Options struct {
 	// finished, its signature, its agreement with the Queue's definition
 	// and, for a docker-worker task, its image.
 	CheckTask bool
-	// RequireRebuild makes the skipped json-e rebuild a failure.
+	// Offline reads the inputs of the json-e rebuild (.taskcluster.yml,
+	// pushlog, GitHub API answers) from this directory instead of the
+	// network: see OfflinePath.
+	Offline string
+	// GitHubRaw serves GitHub files by commit (default DefaultGitHubRaw).
+	GitHubRaw string
+	// RequireRebuild makes a json-e rebuild that cannot run, for want of
+	// an input, a failure rather than a skipped check. A rebuild that runs
+	// and does not reproduce the definition fails either way.
 	RequireRebuild bool
 	// Parallel is how many downloads run at once (default 8).
 	Parallel int
@@ -182,7 +190,6 @@ func CheckTaskType(typ string) error {
 	return nil
 }
 
-const rebuildSkipped = "json-e rebuild of the definition from .taskcluster.yml: skipped, no json-e implementation for Go is available to this build"
 
 type verifier struct {
 	o      Options
@@ -233,6 +240,9 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	v.checkTaskTypes()
 	v.checkWorkers()
 	if err := v.traceToTree(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.rebuildAll(ctx); err != nil {
 		return nil, err
 	}
 	res := &Result{TaskID: taskID, Verified: true, Links: []*Link{v.root}, Artifacts: v.arts, Trust: o.Trust.Source}
