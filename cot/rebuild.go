@@ -39,9 +39,16 @@ import (
 // rebuild fetched from version control or GitHub.
 const MaxTemplateBytes = 4 << 20
 
-// errUnavailable marks a rebuild input that could not be fetched: the
+// unavailableError is a rebuild input that could not be fetched: the
 // rebuild is then skipped, or failed with RequireRebuild.
-var errUnavailable = errors.New("unavailable")
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+func unavailable(format string, args ...any) error {
+	return &unavailableError{fmt.Errorf(format, args...)}
+}
 
 // vcsGetter fetches rebuild inputs by URL.
 type vcsGetter interface {
@@ -53,7 +60,7 @@ type webGetter struct{ q *Queue }
 func (w webGetter) get(ctx context.Context, u string) ([]byte, error) {
 	b, err := w.q.getBytes(ctx, u, MaxTemplateBytes)
 	if err != nil && (NotFound(err) || !Transient(err)) {
-		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+		return nil, &unavailableError{err}
 	}
 	return b, err
 }
@@ -88,7 +95,7 @@ func (o offlineGetter) get(ctx context.Context, u string) ([]byte, error) {
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: offline copy of %s: %w", errUnavailable, u, err)
+		return nil, unavailable("offline copy of %s: %w", u, err)
 	}
 	defer f.Close()
 	var buf Buffer
@@ -127,7 +134,7 @@ func (v *verifier) rebuildAll(ctx context.Context) error {
 		case err == nil:
 		case errors.As(err, &fe):
 			v.fail(l, "rebuild", "%s", fe.msg)
-		case errors.Is(err, errUnavailable):
+		case errors.As(err, new(*unavailableError)):
 			if v.o.RequireRebuild {
 				v.fail(l, "rebuild", "an input of the json-e rebuild is unavailable, and --require-rebuild was given: %v", err)
 			} else {

@@ -77,6 +77,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	asJSON := fs.Bool("json", false, "")
 	requireRebuild := fs.Bool("require-rebuild", false, "")
 	checkTask := fs.Bool("check-task", false, "")
+	offline := fs.String("offline", "", "")
 	parallel := fs.Int("parallel", 8, "")
 	dest := fs.String("dest", "", "")
 	var artifacts stringList
@@ -90,9 +91,9 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	switch {
 	case len(pos) != 0 || *taskID == "" || *trustFile == "" || (fetch && *dest == ""):
 		if fetch {
-			return usagef("usage: signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR [--artifact PATH]...")
+			return usagef("usage: signet cot fetch --task-id ID --queue URL --trust FILE|URL --dest DIR [--product NAME] [--offline DIR] [--artifact PATH]...")
 		}
-		return usagef("usage: signet cot verify --task-id ID --queue URL --trust trust.yaml [--json] [--require-rebuild]")
+		return usagef("usage: signet cot verify --task-id ID --queue URL --trust FILE|URL [--product NAME] [--json] [--require-rebuild] [--offline DIR] [--check-task]")
 	case cot.CheckTaskID(*taskID) != nil:
 		return usagef("--task-id: %v", cot.CheckTaskID(*taskID))
 	case *taskType != "" && cot.CheckTaskType(*taskType) != nil:
@@ -115,7 +116,7 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	if err != nil {
 		return err
 	}
-	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, CheckTask: *checkTask, Parallel: *parallel,
+	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, CheckTask: *checkTask, Offline: *offline, Parallel: *parallel,
 		GitHubAPI: *githubAPI, GitHubToken: os.Getenv("GITHUB_TOKEN")}
 	if fetch && !*asJSON {
 		var n atomic.Int64
