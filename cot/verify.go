@@ -190,7 +190,6 @@ func CheckTaskType(typ string) error {
 	return nil
 }
 
-
 type verifier struct {
 	o      Options
 	t      *Trust
