@@ -123,7 +123,7 @@ func New(o Options) *Graph {
 	dec.Def["extra"] = map[string]any{"tasks_for": "hg-push"}
 	dec.Def["scopes"] = []any{"assume:repo:hg.example.org/releases/product:branch:default"}
 	dec.Artifacts["public/actions.json"] = []byte(`{"version": 1, "variables": {}, "actions": []}` + "\n")
-	dec.Artifacts["public/parameters.yml"] = []byte("base_repository: " + Repo + "\nhead_rev: " + strings.Repeat("0123456789", 4) + "\nlevel: '3'\nproject: product\npushlog_id: '1234'\n")
+	dec.Artifacts["public/parameters.yml"] = []byte("base_repository: " + Repo + "\nhead_rev: '" + strings.Repeat("0123456789", 4) + "'\nlevel: '3'\nproject: product\npushlog_id: '1234'\n")
 
 	img := g.Add("docker-image", "docker-worker", "test-3/images", dec)
 	img.Def["payload"] = map[string]any{"image": "example/image-builder:v1", "env": g.env(), "features": map[string]any{"chainOfTrust": true}}
