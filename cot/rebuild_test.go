@@ -413,3 +413,82 @@ func TestRebuildOffline(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// mobileTrust trusts the graph as reference-browser, a GitHub product.
+func mobileTrust(y string) string {
+	y = strings.Replace(y, "hosts: [hg.example.org]", "hosts: [github.com]", 1)
+	y = strings.Replace(y, `'^(?P<path>/releases/product)(/|$)', '^(?P<path>/try)(/|$)'`, `'^(?P<path>/mozilla-mobile/reference-browser)(/|$)'`, 1)
+	y = strings.Replace(y, "release: [/releases/product]", "release: [/mozilla-mobile/reference-browser]", 1)
+	y = strings.Replace(y, "source_env_prefix: PRODUCT", "source_env_prefix: MOBILE", 1)
+	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, mobile-3/decision]", 1)
+	y = strings.Replace(y, "tasks_for: [hg-push, cron, action]", "tasks_for: [github-push, github-pull-request, cron, action]", 1)
+	return y + "vcs: github\nofficial_github_repos_owner: mozilla-mobile\nproject_levels: {/mozilla-mobile/reference-browser: '3'}\n"
+}
+
+func mobileScenario(t *testing.T, tasksFor string) *scenario {
+	t.Helper()
+	render := referenceRenderer(t)
+	body, tmpl := loadFixture(t, "reference-browser.taskcluster.yml")
+	g := cottest.New(cottest.Options{})
+	g.UseRepository(mobileRepo)
+	dec := g.ByRole["decision"]
+	rev := cottest.Rev
+	created := "2025-03-01T12:00:00.000Z"
+	jctx := map[string]any{"tasks_for": tasksFor, "now": created, "ownTaskId": dec.ID}
+	switch tasksFor {
+	case "github-push":
+		jctx["event"] = map[string]any{
+			"after": rev, "ref": "refs/heads/master", "pusher": map[string]any{"email": "dev@example.org"},
+			"repository": map[string]any{"html_url": mobileRepo, "name": "reference-browser", "full_name": "mozilla-mobile/reference-browser"},
+			"sender":     map[string]any{"login": "dev"},
+		}
+	case "cron":
+		jctx["cron"] = map[string]any{"task_id": cottest.NewTaskID(), "job_name": "nightly", "job_symbol": "N", "quoted_args": "--target-tasks-method nightly"}
+		jctx["repository"] = map[string]any{"url": mobileRepo, "project": "reference-browser", "level": "3"}
+		jctx["push"] = map[string]any{"revision": rev, "branch": "master"}
+	}
+	dec.Def = queueDef(render(tmpl, jctx, map[string]string{"default": dec.ID}))
+	g.Publish()
+
+	in, hc := newInternet(t)
+	in.set("raw.githubusercontent.com/mozilla-mobile/reference-browser/"+rev+"/.taskcluster.yml", body)
+	api := "api.github.com/repos/mozilla-mobile/reference-browser/"
+	in.set(api+"branches?protected=true&per_page=100&page=1", `[{"name": "master", "protected": true}]`)
+	in.set(api+"compare/master..."+rev, `{"status": "behind"}`)
+	in.set(api+"commits/"+rev, `{"sha": "`+rev+`", "committer": {"login": "web-flow"}, "author": {"login": "dev"}}`)
+	s := &scenario{g: g, in: in, root: "signing", parent: dec, tmplBody: body}
+	s.o = serve(t, g)
+	s.o.Offline, s.o.HTTPClient, s.o.RequireRebuild, s.o.TaskType = "", hc, true, "signing"
+	tr, err := cot.ParseTrust([]byte(mobileTrust(g.TrustYAML())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.o.Trust = tr
+	return s
+}
+
+// TestRebuildGitHub verifies graphs rendered from reference-browser's
+// .taskcluster.yml for a GitHub push and a cron run, the push context
+// completed from the GitHub API (through a loopback fake), and fails one
+// whose template at the commit was changed.
+func TestRebuildGitHub(t *testing.T) {
+	for _, tasksFor := range []string{"github-push", "cron"} {
+		t.Run(tasksFor, func(t *testing.T) {
+			s := mobileScenario(t, tasksFor)
+			res := verify(t, s.g, s.root, s.o)
+			if !res.Verified {
+				t.Fatalf("did not verify:\n%s", tree(res))
+			}
+			if c := rebuildChecks(res)[s.parent.ID]; c.Status != cot.OK {
+				t.Fatalf("rebuild: %+v", c)
+			}
+			s.in.set("raw.githubusercontent.com/mozilla-mobile/reference-browser/"+cottest.Rev+"/.taskcluster.yml",
+				strings.Replace(s.tmplBody, "taskclusterProxy: true", "taskclusterProxy: false", 1))
+			res = verify(t, s.g, s.root, s.o)
+			c := rebuildChecks(res)[s.parent.ID]
+			if res.Verified || !strings.Contains(c.Detail, "at payload.features.taskclusterProxy: rebuilt false, runtime true") {
+				t.Fatalf("a changed template passed: %+v\n%s", c, tree(res))
+			}
+		})
+	}
+}
