@@ -82,6 +82,11 @@ type Trust struct {
 	Source string
 }
 
+// ErrProduct is returned (wrapped) when the product asked for is not in
+// the trust file, or none was named where one must be: a mistake of the
+// caller rather than of the file.
+var ErrProduct = errors.New("no such product")
+
 // TrustSet is a parsed trust file: one product, or several by name.
 type TrustSet struct {
 	Products map[string]*Trust
@@ -97,14 +102,14 @@ func (s *TrustSet) Select(name string) (*Trust, error) {
 		if t, ok := s.Products[s.Default]; ok {
 			return t, nil
 		}
-		return nil, fmt.Errorf("the trust file has %d products (%s) and no default_product; name one with --product", len(s.Products), strings.Join(sortedKeys(s.Products), ", "))
+		return nil, fmt.Errorf("%w named: the trust file has %d products (%s) and no default_product; name one with --product", ErrProduct, len(s.Products), strings.Join(sortedKeys(s.Products), ", "))
 	}
 	t, ok := s.Products[name]
 	if _, single := s.Products[""]; single && !ok {
-		return nil, fmt.Errorf("the trust file describes one product without a name, not %.40q: drop --product, or list products under products:", name)
+		return nil, fmt.Errorf("%w: the trust file describes one product without a name, not %.40q: drop --product, or list products under products:", ErrProduct, name)
 	}
 	if !ok {
-		return nil, fmt.Errorf("the trust file has no product %.40q; it has %s", name, strings.Join(sortedKeys(s.Products), ", "))
+		return nil, fmt.Errorf("%w: the trust file has no product %.40q; it has %s", ErrProduct, name, strings.Join(sortedKeys(s.Products), ", "))
 	}
 	return t, nil
 }

@@ -109,6 +109,9 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	} else {
 		trust, err = cot.LoadTrust(*trustFile, *product)
 	}
+	if errors.Is(err, cot.ErrProduct) {
+		return usagef("--product: %v", err)
+	}
 	if err != nil {
 		return hintf("see docs/cot.md for the trust file format", "%w", err)
 	}

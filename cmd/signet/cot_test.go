@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -112,5 +113,42 @@ func TestCoTUsageExit(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCoTTrustFromVCS runs 'cot verify' with the trust file taken from
+// version control at a pinned revision (an hg raw-file URL on loopback),
+// one product of several selected by --product, and checks that the
+// report names the URL, the revision and the product.
+func TestCoTTrustFromVCS(t *testing.T) {
+	g := cottest.New(cottest.Options{})
+	queue := httptest.NewServer(g.Handler)
+	defer queue.Close()
+	rev := strings.Repeat("c0ffee12", 5)
+	indent := func(y string) string {
+		return "    " + strings.ReplaceAll(strings.TrimRight(y, "\n"), "\n", "\n    ") + "\n"
+	}
+	file := "products:\n  firefox:\n" + indent(g.TrustYAML()) + "  other:\n" + indent(g.TrustYAML())
+	vcs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ci/config/raw-file/"+rev+"/cot-trust.yml" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(file))
+	}))
+	defer vcs.Close()
+	url := vcs.URL + "/ci/config/raw-file/" + rev + "/cot-trust.yml"
+	base := []string{"cot", "verify", "--task-id", g.ByRole["signing"].ID, "--queue", queue.URL, "--offline", t.TempDir(), "--trust", url}
+	var out, errb strings.Builder
+	if code := run(append(base, "--product", "firefox"), &out, &errb); code != 0 {
+		t.Fatalf("exit %d:\n%s\n%s", code, out.String(), errb.String())
+	}
+	if want := "trust: " + url + " at revision " + rev + " (product firefox)\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(base, &out, &errb); code != 2 || !strings.Contains(errb.String(), "name one with --product") {
+		t.Errorf("no --product with two products: exit %d, stderr:\n%s", code, errb.String())
 	}
 }
