@@ -85,7 +85,7 @@ type Trust struct {
 // ErrProduct is returned (wrapped) when the product asked for is not in
 // the trust file, or none was named where one must be: a mistake of the
 // caller rather than of the file.
-var ErrProduct = errors.New("no such product")
+var ErrProduct = errors.New("product not chosen")
 
 // TrustSet is a parsed trust file: one product, or several by name.
 type TrustSet struct {
@@ -102,7 +102,7 @@ func (s *TrustSet) Select(name string) (*Trust, error) {
 		if t, ok := s.Products[s.Default]; ok {
 			return t, nil
 		}
-		return nil, fmt.Errorf("%w named: the trust file has %d products (%s) and no default_product; name one with --product", ErrProduct, len(s.Products), strings.Join(sortedKeys(s.Products), ", "))
+		return nil, fmt.Errorf("%w: the trust file has %d products (%s) and no default_product; name one with --product", ErrProduct, len(s.Products), strings.Join(sortedKeys(s.Products), ", "))
 	}
 	t, ok := s.Products[name]
 	if _, single := s.Products[""]; single && !ok {
