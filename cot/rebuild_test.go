@@ -434,8 +434,12 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 	dec := g.ByRole["decision"]
 	rev := cottest.Rev
 	created := "2025-03-01T12:00:00.000Z"
-	jctx := map[string]any{"tasks_for": tasksFor, "now": created, "ownTaskId": dec.ID}
-	switch tasksFor {
+	decTasksFor := tasksFor
+	if tasksFor == "action" {
+		decTasksFor = "github-push"
+	}
+	jctx := map[string]any{"tasks_for": decTasksFor, "now": created, "ownTaskId": dec.ID}
+	switch decTasksFor {
 	case "github-push":
 		jctx["event"] = map[string]any{
 			"after": rev, "ref": "refs/heads/master", "pusher": map[string]any{"email": "dev@example.org"},
@@ -448,6 +452,41 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 		jctx["push"] = map[string]any{"revision": rev, "branch": "master"}
 	}
 	dec.Def = queueDef(render(tmpl, jctx, map[string]string{"default": dec.ID}))
+	s := &scenario{g: g, root: "signing", parent: dec, tmplBody: body}
+	if tasksFor == "action" {
+		repository := map[string]any{"url": mobileRepo, "project": "reference-browser", "level": "3"}
+		hookPayload := map[string]any{
+			"decision": map[string]any{
+				"action": map[string]any{"name": "rerun", "title": "Rerun", "description": "Rerun a task.",
+					"taskGroupId": dec.ID, "cb_name": "rerun_action", "symbol": "rr"},
+				"push":       map[string]any{"owner": "mozilla-taskcluster-maintenance@mozilla.com", "pushlog_id": "0", "revision": rev, "branch": "master"},
+				"repository": repository,
+				"parameters": map[string]any{"$eval": "parameters"},
+			},
+			"user": map[string]any{"input": map[string]any{"$eval": "input"}, "taskId": map[string]any{"$eval": "taskId"}, "taskGroupId": map[string]any{"$eval": "taskGroupId"}},
+		}
+		actions := map[string]any{"version": 1, "variables": map[string]any{}, "actions": []any{map[string]any{
+			"kind": "hook", "name": "rerun", "title": "Rerun", "description": "Rerun a task.",
+			"hookGroupId": "project-mobile", "hookId": "in-tree-action-3-rerun/0123456789",
+			"hookPayload": hookPayload,
+		}}}
+		dec.Artifacts["public/actions.json"], _ = json.Marshal(actions)
+		act := g.Add("action", "docker-worker", "mobile-3/decision", dec)
+		target := g.ByRole["build-windows"].ID
+		payload := render(hookPayload, map[string]any{"input": map[string]any{}, "parameters": nil, "taskGroupId": dec.ID, "taskId": target}, nil)
+		// No actionPerm and a hook id without "generic/": the permission is
+		// the callback's name.
+		wrapped := wrapAction(tmpl, "rerun_action", "action")
+		act.Def = queueDef(render(wrapped, map[string]any{"payload": payload, "taskId": act.ID, "now": created, "clientId": "mozilla-auth0/ad|Mozilla-LDAP|releaser"},
+			map[string]string{"default": act.ID}))
+		rel := g.Add("release-signing", "scriptworker", "scriptworker-k8s/test-3-signing", dec)
+		rel.Def["extra"] = map[string]any{"parent": act.ID}
+		rel.Def["payload"] = map[string]any{"upstreamArtifacts": []any{
+			map[string]any{"taskId": target, "taskType": "build", "paths": []any{"public/build/target.zip"}}}}
+		rel.Def["scopes"] = []any{"project:test:signing:cert:release-signing"}
+		rel.Def["metadata"].(map[string]any)["source"] = mobileRepo + "/blob/" + rev + "/taskcluster/kinds/release-signing"
+		s.root, s.parent = "release-signing", act
+	}
 	g.Publish()
 
 	in, hc := newInternet(t)
@@ -456,7 +495,7 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 	in.set(api+"branches?protected=true&per_page=100&page=1", `[{"name": "master", "protected": true}]`)
 	in.set(api+"compare/master..."+rev, `{"status": "behind"}`)
 	in.set(api+"commits/"+rev, `{"sha": "`+rev+`", "committer": {"login": "web-flow"}, "author": {"login": "dev"}}`)
-	s := &scenario{g: g, in: in, root: "signing", parent: dec, tmplBody: body}
+	s.in = in
 	s.o = serve(t, g)
 	s.o.Offline, s.o.HTTPClient, s.o.RequireRebuild, s.o.TaskType = "", hc, true, "signing"
 	tr, err := cot.ParseTrust([]byte(mobileTrust(g.TrustYAML())))
@@ -468,11 +507,11 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 }
 
 // TestRebuildGitHub verifies graphs rendered from reference-browser's
-// .taskcluster.yml for a GitHub push and a cron run, the push context
+// .taskcluster.yml for a GitHub push, a cron run and an action, the push context
 // completed from the GitHub API (through a loopback fake), and fails one
 // whose template at the commit was changed.
 func TestRebuildGitHub(t *testing.T) {
-	for _, tasksFor := range []string{"github-push", "cron"} {
+	for _, tasksFor := range []string{"github-push", "cron", "action"} {
 		t.Run(tasksFor, func(t *testing.T) {
 			s := mobileScenario(t, tasksFor)
 			res := verify(t, s.g, s.root, s.o)
