@@ -420,7 +420,7 @@ func mobileTrust(y string) string {
 	y = strings.Replace(y, `'^(?P<path>/releases/product)(/|$)', '^(?P<path>/try)(/|$)'`, `'^(?P<path>/mozilla-mobile/reference-browser)(/|$)'`, 1)
 	y = strings.Replace(y, "release: [/releases/product]", "release: [/mozilla-mobile/reference-browser]", 1)
 	y = strings.Replace(y, "source_env_prefix: PRODUCT", "source_env_prefix: MOBILE", 1)
-	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, mobile-3/decision]", 1)
+	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, mobile-3/decision, mobile-1/decision]", 1)
 	y = strings.Replace(y, "tasks_for: [hg-push, cron, action]", "tasks_for: [github-push, github-pull-request, cron, action]", 1)
 	return y + "vcs: github\nofficial_github_repos_owner: mozilla-mobile\nproject_levels: {/mozilla-mobile/reference-browser: '3'}\n"
 }
@@ -438,6 +438,7 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 	if tasksFor == "action" {
 		decTasksFor = "github-push"
 	}
+	prJSON := ""
 	jctx := map[string]any{"tasks_for": decTasksFor, "now": created, "ownTaskId": dec.ID}
 	switch decTasksFor {
 	case "github-push":
@@ -446,6 +447,16 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 			"repository": map[string]any{"html_url": mobileRepo, "name": "reference-browser", "full_name": "mozilla-mobile/reference-browser"},
 			"sender":     map[string]any{"login": "dev"},
 		}
+	case "github-pull-request":
+		repo := map[string]any{"html_url": mobileRepo, "name": "reference-browser", "full_name": "mozilla-mobile/reference-browser"}
+		pr := map[string]any{
+			"number": json.Number("7"), "title": "Fix the thing", "user": map[string]any{"login": "contributor"},
+			"head": map[string]any{"sha": rev, "ref": "fix-thing", "repo": repo, "user": map[string]any{"login": "contributor"}},
+			"base": map[string]any{"ref": "master", "repo": repo},
+		}
+		jctx["event"] = map[string]any{"action": "synchronize", "pull_request": pr, "repository": repo, "sender": map[string]any{"login": "contributor"}}
+		b, _ := json.Marshal(pr)
+		prJSON = string(b)
 	case "cron":
 		jctx["cron"] = map[string]any{"task_id": cottest.NewTaskID(), "job_name": "nightly", "job_symbol": "N", "quoted_args": "--target-tasks-method nightly"}
 		jctx["repository"] = map[string]any{"url": mobileRepo, "project": "reference-browser", "level": "3"}
@@ -494,6 +505,10 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 	api := "api.github.com/repos/mozilla-mobile/reference-browser/"
 	in.set(api+"branches?protected=true&per_page=100&page=1", `[{"name": "master", "protected": true}]`)
 	in.set(api+"compare/master..."+rev, `{"status": "behind"}`)
+	if prJSON != "" {
+		in.set(api[:len(api)-1], `{"full_name": "mozilla-mobile/reference-browser", "fork": false}`)
+		in.set(api+"pulls/7", prJSON)
+	}
 	in.set(api+"commits/"+rev, `{"sha": "`+rev+`", "committer": {"login": "web-flow"}, "author": {"login": "dev"}}`)
 	s.in = in
 	s.o = serve(t, g)
@@ -529,5 +544,32 @@ func TestRebuildGitHub(t *testing.T) {
 				t.Fatalf("a changed template passed: %+v\n%s", c, tree(res))
 			}
 		})
+	}
+}
+
+// TestRebuildPullRequest rebuilds a decision task rendered for a GitHub
+// pull request, the event completed from the pull request the GitHub API
+// serves; when the API's pull request names another head branch than the
+// task, the rebuild fails naming the path.
+func TestRebuildPullRequest(t *testing.T) {
+	s := mobileScenario(t, "github-pull-request")
+	// A build, not a signing task: a chain with restricted scopes would
+	// refuse the pull request before any rebuild mattered.
+	s.o.TaskType = "build"
+	res := verify(t, s.g, "build-windows", s.o)
+	if !res.Verified {
+		t.Fatalf("did not verify:\n%s", tree(res))
+	}
+	if c := rebuildChecks(res)[s.parent.ID]; c.Status != cot.OK || !strings.Contains(c.Detail, "for github-pull-request equals") {
+		t.Fatalf("rebuild: %+v", c)
+	}
+	// The pull request GitHub serves names another head branch than the
+	// one the decision task was made for.
+	key := "api.github.com/repos/mozilla-mobile/reference-browser/pulls/7"
+	s.in.set(key, strings.Replace(s.in.files[key], `"ref":"fix-thing"`, `"ref":"other-branch"`, 1))
+	res = verify(t, s.g, "build-windows", s.o)
+	c := rebuildChecks(res)[s.parent.ID]
+	if res.Verified || !strings.Contains(c.Detail, `at payload.env.MOBILE_HEAD_REF: rebuilt "other-branch", runtime "fix-thing"`) {
+		t.Fatalf("a pull request whose head branch differs passed: %+v\n%s", c, tree(res))
 	}
 }
