@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,8 +75,8 @@ type offlineGetter struct{ dir string }
 // URL u.
 func OfflinePath(dir, u string) (string, error) {
 	p, err := url.Parse(u)
-	if err != nil || p.Host == "" {
-		return "", fmt.Errorf("%.200q is not a URL", u)
+	if err != nil || !offlineHost.MatchString(p.Host) || strings.Trim(p.Host, ".") == "" {
+		return "", fmt.Errorf("%.200q is not a URL with a host name", u)
 	}
 	rel := p.Host + "/" + strings.TrimPrefix(p.EscapedPath(), "/")
 	if p.RawQuery != "" {
@@ -87,6 +88,8 @@ func OfflinePath(dir, u string) (string, error) {
 	}
 	return filepath.Join(dir, rel), nil
 }
+
+var offlineHost = regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$`)
 
 func (o offlineGetter) get(ctx context.Context, u string) ([]byte, error) {
 	p, err := OfflinePath(o.dir, u)
