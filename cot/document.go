@@ -7,14 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"regexp"
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // MaxDocumentBytes is the default bound on a chain-of-trust document. Real
@@ -292,83 +287,18 @@ func intField(m map[string]any, key string) (int64, error) {
 	return i, nil
 }
 
-// parseYAMLObject parses a YAML mapping (such as parameters.yml) into JSON
-// values: string keys only, numbers as json.Number, no aliases expanded
-// beyond what the decoder bounds.
+// parseYAMLObject parses a YAML mapping (such as parameters.yml) into
+// JSON values, numbers as json.Number, refusing what YAML 1.1 readers
+// (Python's, which wrote it) and YAML 1.2 readers read differently (see
+// jsone.DecodeYAML).
 func parseYAMLObject(b []byte, what string) (map[string]any, error) {
-	var v any
-	if err := yaml.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s is not valid YAML: %w", what, err)
-	}
-	j, err := yamlToJSON(v, 0)
+	v, err := parseYAMLValue(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	m, ok := j.(map[string]any)
+	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s is not a mapping", what)
 	}
 	return m, nil
 }
-
-// yamlToJSON converts a decoded YAML value to the values encoding/json
-// produces with UseNumber.
-func yamlToJSON(v any, depth int) (any, error) {
-	if depth > 64 {
-		return nil, errors.New("nested deeper than 64")
-	}
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			c, err := yamlToJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = c
-		}
-		return out, nil
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("mapping key %v is not a string", k)
-			}
-			c, err := yamlToJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[ks] = c
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			c, err := yamlToJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = c
-		}
-		return out, nil
-	case int:
-		return json.Number(strconv.Itoa(x)), nil
-	case int64:
-		return json.Number(strconv.FormatInt(x, 10)), nil
-	case uint64:
-		return json.Number(strconv.FormatUint(x, 10)), nil
-	case float64:
-		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return nil, fmt.Errorf("%v is not a JSON number", x)
-		}
-		return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
-	case time.Time:
-		return x.Format(time.RFC3339Nano), nil
-	case string, bool, nil:
-		return x, nil
-	}
-	return nil, fmt.Errorf("value of type %T is not JSON", v)
-}
-
-func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }

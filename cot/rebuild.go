@@ -905,11 +905,12 @@ func deepCopyJSON(v any) any {
 	return v
 }
 
-// parseYAMLValue parses YAML (or JSON) into JSON values.
+// parseYAMLValue parses YAML (or JSON) into JSON values, numbers as
+// json.Number.
 func parseYAMLValue(b []byte) (any, error) {
-	var v any
-	if err := yamlUnmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
+	v, err := jsone.DecodeYAML(b)
+	if err != nil {
+		return nil, err
 	}
-	return yamlToJSON(v, 0)
+	return toJSONNumbers(v), nil
 }
