@@ -125,8 +125,31 @@ func copyLimited(dst *Buffer, f *os.File, limit int64) (int64, error) {
 	return int64(n), nil
 }
 
+// cachedGetter fetches each URL once per verification: a decision task
+// and its actions share a template, its tasks a pushlog.
+type cachedGetter struct {
+	next vcsGetter
+	m    map[string][]byte
+}
+
+func (c *cachedGetter) get(ctx context.Context, u string) ([]byte, error) {
+	if b, ok := c.m[u]; ok {
+		return b, nil
+	}
+	b, err := c.next.get(ctx, u)
+	if err == nil {
+		c.m[u] = b
+	}
+	return b, err
+}
+
 // rebuildAll rebuilds every decision and action link of the chain.
 func (v *verifier) rebuildAll(ctx context.Context) error {
+	var getter vcsGetter = webGetter{v.o.Queue.web(v.o.HTTPClient, nil)}
+	if v.o.Offline != "" {
+		getter = offlineGetter{v.o.Offline}
+	}
+	v.vcs = &cachedGetter{next: getter, m: map[string][]byte{}}
 	for _, l := range v.links {
 		if l.Task == nil || taskTypes[l.TaskType] != classParent {
 			continue
@@ -170,16 +193,12 @@ func (v *verifier) rebuild(ctx context.Context, l *Link) error {
 	if d == nil || d.Task == nil {
 		return failuref("its decision task %s is not in the chain", l.Task.DecisionID())
 	}
-	var getter vcsGetter = webGetter{v.o.Queue.web(v.o.HTTPClient, nil)}
-	if v.o.Offline != "" {
-		getter = offlineGetter{v.o.Offline}
-	}
-	rb := &rebuilder{v: v, l: l, d: d, tasksFor: tasksFor, get: getter, prefix: v.t.SourceEnvPrefix}
+	rb := &rebuilder{v: v, l: l, d: d, tasksFor: tasksFor, get: v.vcs, prefix: v.t.SourceEnvPrefix}
 	tmplURL, err := rb.templateURL()
 	if err != nil {
 		return err
 	}
-	raw, err := getter.get(ctx, tmplURL)
+	raw, err := rb.get.get(ctx, tmplURL)
 	if err != nil {
 		return err
 	}
@@ -582,9 +601,12 @@ func (v *verifier) githubAPIBase() string {
 }
 
 func (rb *rebuilder) githubJSON(ctx context.Context, u string) (map[string]any, error) {
+	// Online, the GitHub API is asked with the API's headers and token.
 	getter := rb.get
-	if _, online := getter.(webGetter); online {
-		getter = webGetter{rb.v.github.web}
+	if c, ok := getter.(*cachedGetter); ok {
+		if _, online := c.next.(webGetter); online {
+			getter = &cachedGetter{next: webGetter{rb.v.github.web}, m: c.m}
+		}
 	}
 	b, err := getter.get(ctx, u)
 	if err != nil {

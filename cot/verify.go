@@ -195,6 +195,7 @@ type verifier struct {
 	t      *Trust
 	tasks  *taskFetcher
 	github *gitHub
+	vcs    vcsGetter // rebuild inputs, fetched once each
 
 	mu    sync.Mutex // guards Checks of every link during downloads
 	links []*Link
