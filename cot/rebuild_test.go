@@ -421,14 +421,18 @@ func mobileTrust(y string) string {
 	y = strings.Replace(y, "release: [/releases/product]", "release: [/mozilla-mobile/reference-browser]", 1)
 	y = strings.Replace(y, "source_env_prefix: PRODUCT", "source_env_prefix: MOBILE", 1)
 	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, mobile-3/decision, mobile-1/decision]", 1)
-	y = strings.Replace(y, "tasks_for: [hg-push, cron, action]", "tasks_for: [github-push, github-pull-request, cron, action]", 1)
+	y = strings.Replace(y, "tasks_for: [hg-push, cron, action]", "tasks_for: [github-push, github-pull-request, github-release, cron, action]", 1)
 	return y + "vcs: github\nofficial_github_repos_owner: mozilla-mobile\nproject_levels: {/mozilla-mobile/reference-browser: '3'}\n"
 }
 
 func mobileScenario(t *testing.T, tasksFor string) *scenario {
+	return mobileScenarioFrom(t, tasksFor, "reference-browser.taskcluster.yml")
+}
+
+func mobileScenarioFrom(t *testing.T, tasksFor, fixture string) *scenario {
 	t.Helper()
 	render := referenceRenderer(t)
-	body, tmpl := loadFixture(t, "reference-browser.taskcluster.yml")
+	body, tmpl := loadFixture(t, fixture)
 	g := cottest.New(cottest.Options{})
 	g.UseRepository(mobileRepo)
 	dec := g.ByRole["decision"]
@@ -446,6 +450,13 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 			"after": rev, "ref": "refs/heads/master", "pusher": map[string]any{"email": "dev@example.org"},
 			"repository": map[string]any{"html_url": mobileRepo, "name": "reference-browser", "full_name": "mozilla-mobile/reference-browser"},
 			"sender":     map[string]any{"login": "dev"},
+		}
+	case "github-release":
+		jctx["event"] = map[string]any{
+			"action":     "published",
+			"repository": map[string]any{"html_url": mobileRepo, "name": "reference-browser", "full_name": "mozilla-mobile/reference-browser", "clone_url": mobileRepo + ".git"},
+			"release":    map[string]any{"tag_name": "v1.0.0", "target_commitish": "master", "published_at": "2025-03-01T11:59:00Z"},
+			"sender":     map[string]any{"login": "releaser"},
 		}
 	case "github-pull-request":
 		repo := map[string]any{"html_url": mobileRepo, "name": "reference-browser", "full_name": "mozilla-mobile/reference-browser"}
@@ -505,6 +516,11 @@ func mobileScenario(t *testing.T, tasksFor string) *scenario {
 	api := "api.github.com/repos/mozilla-mobile/reference-browser/"
 	in.set(api+"branches?protected=true&per_page=100&page=1", `[{"name": "master", "protected": true}]`)
 	in.set(api+"compare/master..."+rev, `{"status": "behind"}`)
+	if tasksFor == "github-release" {
+		in.set("raw.githubusercontent.com/mozilla-mobile/reference-browser/v1.0.0/.taskcluster.yml", body)
+		in.set(api+"compare/master...v1.0.0", `{"status": "behind"}`)
+		in.set(api+"releases/tags/v1.0.0", `{"tag_name": "v1.0.0", "target_commitish": "master", "published_at": "2025-03-01T11:59:00Z", "author": {"login": "releaser"}}`)
+	}
 	if prJSON != "" {
 		in.set(api[:len(api)-1], `{"full_name": "mozilla-mobile/reference-browser", "fork": false}`)
 		in.set(api+"pulls/7", prJSON)
@@ -571,5 +587,26 @@ func TestRebuildPullRequest(t *testing.T) {
 	c := rebuildChecks(res)[s.parent.ID]
 	if res.Verified || !strings.Contains(c.Detail, `at payload.env.MOBILE_HEAD_REF: rebuilt "other-branch", runtime "fix-thing"`) {
 		t.Fatalf("a pull request whose head branch differs passed: %+v\n%s", c, tree(res))
+	}
+}
+
+// TestRebuildRelease rebuilds a decision task made for a GitHub release,
+// the event completed from the release the GitHub API serves. No real
+// fixture renders a release (reference-browser's reaches cron fields), so
+// this one is a small template of the same shape, testdata/rebuild/release.taskcluster.yml.
+func TestRebuildRelease(t *testing.T) {
+	s := mobileScenarioFrom(t, "github-release", "release.taskcluster.yml")
+	res := verify(t, s.g, s.root, s.o)
+	if !res.Verified {
+		t.Fatalf("did not verify:\n%s", tree(res))
+	}
+	if c := rebuildChecks(res)[s.parent.ID]; c.Status != cot.OK || !strings.Contains(c.Detail, "for github-release equals") {
+		t.Fatalf("rebuild: %+v", c)
+	}
+	key := "api.github.com/repos/mozilla-mobile/reference-browser/releases/tags/v1.0.0"
+	s.in.set(key, strings.Replace(s.in.files[key], `"login": "releaser"`, `"login": "mallory"`, 1))
+	res = verify(t, s.g, s.root, s.o)
+	if c := rebuildChecks(res)[s.parent.ID]; res.Verified || !strings.Contains(c.Detail, `at metadata.description: rebuilt "Release v1.0.0 by mallory`) {
+		t.Fatalf("a release by someone else passed: %+v\n%s", c, tree(res))
 	}
 }
