@@ -430,28 +430,29 @@ func (rb *rebuilder) pushlog(ctx context.Context) (map[string]any, error) {
 	if len(pushes) != 1 {
 		return nil, failuref("pushlog %s lists %d pushes for revision %s; want exactly one", u, len(pushes), rb.rev())
 	}
-	for id, p := range pushes {
-		push, _ := p.(map[string]any)
-		css, _ := push["changesets"].([]any)
-		if len(css) == 0 {
-			return nil, failuref("pushlog %s: push %s has no changesets (ask for full=1)", u, id)
-		}
-		first, _ := css[0].(map[string]any)
-		tip, _ := css[len(css)-1].(map[string]any)
-		parents, _ := first["parents"].([]any)
-		if len(parents) == 0 {
-			return nil, failuref("pushlog %s: the first changeset of push %s has no parents", u, id)
-		}
-		return map[string]any{
-			"base_revision": parents[0],
-			"revision":      rb.rev(),
-			"comment":       tip["desc"],
-			"owner":         push["user"],
-			"pushlog_id":    id,
-			"pushdate":      push["date"],
-		}, nil
+	var id string
+	for k := range pushes {
+		id = k
 	}
-	panic("unreachable")
+	push, _ := pushes[id].(map[string]any)
+	css, _ := push["changesets"].([]any)
+	if len(css) == 0 {
+		return nil, failuref("pushlog %s: push %s has no changesets (ask for full=1)", u, id)
+	}
+	first, _ := css[0].(map[string]any)
+	tip, _ := css[len(css)-1].(map[string]any)
+	parents, _ := first["parents"].([]any)
+	if len(parents) == 0 {
+		return nil, failuref("pushlog %s: the first changeset of push %s has no parents", u, id)
+	}
+	return map[string]any{
+		"base_revision": parents[0],
+		"revision":      rb.rev(),
+		"comment":       tip["desc"],
+		"owner":         push["user"],
+		"pushlog_id":    id,
+		"pushdate":      push["date"],
+	}, nil
 }
 
 // cron parses extra.cron, the JSON (or YAML) text the cron task passed.
@@ -498,11 +499,10 @@ func (rb *rebuilder) githubContext(ctx context.Context) (map[string]any, error) 
 		if err != nil {
 			return nil, err
 		}
-		_, path, level, err := rb.project()
+		_, _, level, err := rb.project()
 		if err != nil {
 			return nil, err
 		}
-		_ = path
 		user := env("TRIGGERED_BY")
 		if user == nil {
 			user = "TaskclusterHook"
