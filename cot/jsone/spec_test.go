@@ -1,0 +1,143 @@
+package jsone
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// specNow is the time the conformance suite assumes ("Test conditions").
+var specNow = time.Date(2017, 1, 19, 16, 27, 20, 974_000_000, time.UTC)
+
+type specCase struct {
+	title    string
+	section  string
+	context  map[string]any
+	template any
+	result   any
+	hasError bool
+	// errText is the exact error message expected; "" when the suite
+	// only says that rendering fails (error: true).
+	errText string
+}
+
+// fromYAML turns a decoded YAML value into a JSON value: map keys become
+// strings, as JSON requires.
+func fromYAML(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = fromYAML(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = fromYAML(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = fromYAML(e)
+		}
+		return out
+	}
+	return v
+}
+
+func loadSpec(t testing.TB) []specCase {
+	t.Helper()
+	data, err := os.ReadFile("testdata/specification.yml")
+	if err != nil {
+		t.Fatalf("read the conformance suite: %v", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var cases []specCase
+	section := ""
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decode specification.yml after %d cases: %v", len(cases), err)
+		}
+		if doc == nil {
+			continue
+		}
+		if s, ok := doc["section"].(string); ok {
+			section = s
+			continue
+		}
+		c := specCase{section: section, template: fromYAML(doc["template"]), result: fromYAML(doc["result"])}
+		c.title, _ = doc["title"].(string)
+		if ctx, ok := fromYAML(doc["context"]).(map[string]any); ok {
+			c.context = ctx
+		}
+		switch e := doc["error"].(type) {
+		case nil:
+		case bool:
+			c.hasError = e
+		case string:
+			c.hasError, c.errText = true, e
+		default:
+			t.Fatalf("case %q: error field of type %T", c.title, e)
+		}
+		if _, ok := doc["panic"]; ok {
+			c.hasError = true
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+// TestSpecification runs every case of json-e's conformance suite and
+// demands the exact result, or the exact error text where the suite gives
+// one.
+func TestSpecification(t *testing.T) {
+	cases := loadSpec(t)
+	if len(cases) < 1100 {
+		t.Fatalf("loaded only %d cases from specification.yml; the suite has about 1,175", len(cases))
+	}
+	passed := 0
+	for i, c := range cases {
+		ok := t.Run(fmt.Sprintf("%04d %s: %s", i, c.section, c.title), func(t *testing.T) {
+			got, err := RenderAt(c.template, c.context, specNow)
+			switch {
+			case c.hasError && err == nil:
+				t.Fatalf("template %#v: got result %#v, want an error %q", c.template, got, c.errText)
+			case c.hasError:
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Fatalf("error %v is a %T, want *jsone.Error", err, err)
+				}
+				if c.errText != "" && err.Error() != c.errText {
+					t.Fatalf("template %#v: error\n  %s\nwant\n  %s", c.template, err, c.errText)
+				}
+			case err != nil:
+				t.Fatalf("template %#v: unexpected error %v", c.template, err)
+			default:
+				want, nerr := normalize(c.result, 0)
+				if nerr != nil {
+					t.Fatal(nerr)
+				}
+				if !deepEqual(got, want) {
+					t.Fatalf("template %#v:\n got %#v\nwant %#v", c.template, got, want)
+				}
+			}
+		})
+		if ok {
+			passed++
+		}
+	}
+	t.Logf("conformance: %d of %d cases of specification.yml pass", passed, len(cases))
+}

@@ -1,0 +1,329 @@
+package jsone
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// function is a callable value: a built-in, or a Func from the context.
+// Functions compare equal only to themselves.
+type function struct {
+	name string
+	call func(r *renderer, args []any) (any, error)
+}
+
+// Func is a function a caller may place in the context; templates call it
+// as name(args…). Arguments and result are JSON values as Render uses them
+// (float64 for every number).
+type Func func(args ...any) (any, error)
+
+// deleteMarker is what an $if without a matching branch (and $switch,
+// $find without a match) renders to: the enclosing object or array drops
+// the entry, and a template that renders to it entirely yields null.
+type deleteMarkerType struct{}
+
+var deleteMarker = &deleteMarkerType{}
+
+// normalize copies a caller's JSON value into the representation the
+// interpreter uses: every number becomes float64.
+func normalize(v any, depth int) (any, error) {
+	if depth > maxTemplateDepth {
+		return nil, templateErr("value nested more than %d levels deep", maxTemplateDepth)
+	}
+	switch x := v.(type) {
+	case nil, bool, string, float64:
+		return v, nil
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, templateErr("invalid number %q", string(x))
+		}
+		return f, nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case uint32:
+		return float64(x), nil
+	case float32:
+		return float64(x), nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, err := normalize(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			n, err := normalize(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, nil
+	case Func:
+		return &function{name: "function", call: func(_ *renderer, args []any) (any, error) {
+			res, err := x(args...)
+			if err != nil {
+				return nil, err
+			}
+			return normalize(res, 0)
+		}}, nil
+	}
+	return nil, templateErr("unsupported value of Go type %T; use JSON values (map[string]any, []any, string, float64, bool, nil)", v)
+}
+
+func typeOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	case *function:
+		return "function"
+	}
+	return "unknown"
+}
+
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case float64:
+		return x != 0
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
+
+func deepEqual(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !deepEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !deepEqual(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case *function:
+		y, ok := b.(*function)
+		return ok && x == y
+	}
+	return false
+}
+
+// formatNumber renders a number as JavaScript's Number.prototype.toString
+// does (ECMA-262 Number::toString), which is how the reference
+// implementation interpolates numbers and writes them in $json: integers
+// without a fraction, the shortest digits that round-trip, exponent form
+// below 1e-6 and from 1e21.
+func formatNumber(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	case f == 0:
+		return "0"
+	}
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64) // d.ddddde±XX
+	mant, expText, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	exp, _ := strconv.Atoi(expText)
+	k, n := len(digits), exp+1
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k)
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:]
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits
+	}
+	s := digits[:1]
+	if k > 1 {
+		s += "." + digits[1:]
+	}
+	if n-1 >= 0 {
+		return sign + s + "e+" + strconv.Itoa(n-1)
+	}
+	return sign + s + "e-" + strconv.Itoa(1-n)
+}
+
+// appendJSON writes v as JSON.stringify would, with object keys sorted by
+// code point (byte order of UTF-8 is code-point order).
+func appendJSON(b *strings.Builder, v any) error {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			b.WriteString("null")
+		} else {
+			b.WriteString(formatNumber(x))
+		}
+	case string:
+		appendJSONString(b, x)
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := appendJSON(b, e); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := sortedKeys(x)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			appendJSONString(b, k)
+			b.WriteByte(':')
+			if err := appendJSON(b, x[k]); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case *function:
+		return errUncalledFunctions()
+	default:
+		return fmt.Errorf("jsone: internal error: value of type %T in $json", v)
+	}
+	return nil
+}
+
+func appendJSONString(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func errUncalledFunctions() *Error {
+	return templateErr("evaluated template contained uncalled functions")
+}
+
+// containsFunction reports whether a rendered value holds a function
+// anywhere, which the result of a render must not.
+func containsFunction(v any) bool {
+	switch x := v.(type) {
+	case *function:
+		return true
+	case []any:
+		for _, e := range x {
+			if containsFunction(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if containsFunction(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// runeLen counts code points, as json-e indexes strings by code point.
+func runeLen(s string) int { return utf8.RuneCountInString(s) }
