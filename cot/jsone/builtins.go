@@ -224,7 +224,8 @@ func builtins(now time.Time) map[string]any {
 			n[i] = v
 		}
 		start, end, step := n[0], n[1], n[2]
-		if step == 0 {
+		if step == 0 && start < end {
+			// It would never end; otherwise it is empty, as in the reference.
 			return nil, builtinErr("range")
 		}
 		count := 0

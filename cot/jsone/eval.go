@@ -281,6 +281,18 @@ func (r *renderer) evalSlice(n *sliceNode, sc *scope) (any, error) {
 }
 
 func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
+	if n.op == "**" {
+		// The reference evaluates the exponent first (its errors win).
+		right, err := r.eval(n.right, sc)
+		if err != nil {
+			return nil, err
+		}
+		left, err := r.eval(n.left, sc)
+		if err != nil {
+			return nil, err
+		}
+		return binaryOp(n.op, left, right)
+	}
 	left, err := r.eval(n.left, sc)
 	if err != nil {
 		return nil, err
@@ -309,7 +321,12 @@ func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch n.op {
+	return binaryOp(n.op, left, right)
+}
+
+// binaryOp applies a non-short-circuit infix operator to evaluated operands.
+func binaryOp(op string, left, right any) (any, error) {
+	switch op {
 	case "==":
 		return deepEqual(left, right), nil
 	case "!=":
@@ -337,19 +354,19 @@ func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
 		case float64:
 			rn, ok := right.(float64)
 			if !ok {
-				return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", n.op, n.op)
+				return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", op, op)
 			}
 			c = cmpFloat(l, rn)
 		case string:
 			rs, ok := right.(string)
 			if !ok {
-				return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", n.op, n.op)
+				return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", op, op)
 			}
 			c = strings.Compare(l, rs)
 		default:
-			return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", n.op, n.op)
+			return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", op, op)
 		}
-		switch n.op {
+		switch op {
 		case "<":
 			return c < 0, nil
 		case ">":
@@ -362,9 +379,9 @@ func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
 	l, lok := left.(float64)
 	rn, rok := right.(float64)
 	if !lok || !rok {
-		return nil, interpErr("infix: %s expects number %s number", n.op, n.op)
+		return nil, interpErr("infix: %s expects number %s number", op, op)
 	}
-	switch n.op {
+	switch op {
 	case "-":
 		return finite(l - rn)
 	case "*":
@@ -377,7 +394,7 @@ func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
 	case "**":
 		return finite(math.Pow(l, rn))
 	}
-	return nil, interpErr("internal error: unknown operator %s", n.op)
+	return nil, interpErr("internal error: unknown operator %s", op)
 }
 
 func cmpFloat(a, b float64) int {

@@ -141,7 +141,8 @@ type (
 
 // Binding powers of the infix operators, loosest first; ** is the only
 // right-associative one. Unary operators bind tighter than all of them
-// (-2 ** 2 is 4), and . [ ( tighter still.
+// (-2 ** 2 is 4) and, as in the reference implementation, tighter than
+// . [ ( too: -a.b is (-a).b and !defined('x') calls the boolean !defined.
 var infixPower = map[string]int{
 	"||": 1, "&&": 2, "in": 3, "==": 4, "!=": 4,
 	"<": 5, ">": 5, "<=": 5, ">=": 5, "+": 6, "-": 6, "*": 7, "/": 7, "**": 8,
@@ -223,6 +224,9 @@ func (p *parser) parse(minPower int) (node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if left, err = p.parsePostfix(left); err != nil {
+		return nil, err
+	}
 	for {
 		op := p.tok.kind
 		power, ok := infixPower[op]
@@ -262,11 +266,7 @@ func (p *parser) parseUnary() (node, error) {
 		}
 		return &unaryNode{op: op, operand: operand}, nil
 	}
-	n, err := p.parsePrimary()
-	if err != nil {
-		return nil, err
-	}
-	return p.parsePostfix(n)
+	return p.parsePrimary()
 }
 
 func (p *parser) parsePrimary() (node, error) {

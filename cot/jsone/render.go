@@ -189,6 +189,12 @@ func (r *renderer) render(t any, sc *scope, path string, depth int) (any, error)
 		}
 		out := make(map[string]any, len(x))
 		for _, k := range sortedKeys(x) {
+			// The value first: the reference reports an error in the value
+			// before one in its key.
+			v, err := r.render(x[k], sc, childKeyPath(path, k), depth+1)
+			if err != nil {
+				return nil, err
+			}
 			var key string
 			switch {
 			case strings.HasPrefix(k, "$$"):
@@ -200,10 +206,6 @@ func (r *renderer) render(t any, sc *scope, path string, depth int) (any, error)
 				if key, err = r.interpolate(k, sc); err != nil {
 					return nil, locate(err, path)
 				}
-			}
-			v, err := r.render(x[k], sc, childKeyPath(path, k), depth+1)
-			if err != nil {
-				return nil, err
 			}
 			if v != deleteMarker {
 				out[key] = v
@@ -445,10 +447,6 @@ func opLet(r *renderer, t map[string]any, sc *scope, path string, depth int) (an
 	if err := checkProperties(t, "$let", only("in")); err != nil {
 		return nil, err
 	}
-	body, ok := t["in"]
-	if !ok {
-		return nil, templateErr("$let operator requires an `in` clause")
-	}
 	v, err := r.render(t["$let"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
@@ -461,6 +459,10 @@ func opLet(r *renderer, t map[string]any, sc *scope, path string, depth int) (an
 		if !isIdentifier(k) {
 			return nil, templateErr("top level keys of $let must follow /[a-zA-Z_][a-zA-Z0-9_]*/")
 		}
+	}
+	body := t["in"]
+	if body == nil { // the reference treats in: null as missing
+		return nil, templateErr("$let operator requires an `in` clause")
 	}
 	return r.render(body, sc.with(vars), path, depth+1)
 }
@@ -639,8 +641,10 @@ func opSwitch(r *renderer, t map[string]any, sc *scope, path string, depth int) 
 	if !ok {
 		return nil, templateErr("$switch can evaluate objects only")
 	}
-	var match string
-	found := false
+	// Each condition in turn; a true one's value is rendered at once, so
+	// that errors come in the reference's order.
+	var result any
+	found := 0
 	for _, cond := range sortedKeys(cases) {
 		if cond == "$default" {
 			continue
@@ -649,20 +653,26 @@ func opSwitch(r *renderer, t map[string]any, sc *scope, path string, depth int) 
 		if err != nil {
 			return nil, err
 		}
-		if truthy(c) {
-			if found {
-				return nil, templateErr("$switch can only have one truthy condition")
-			}
-			match, found = cond, true
+		if !truthy(c) {
+			continue
 		}
-	}
-	if !found {
-		if _, ok := cases["$default"]; !ok {
-			return deleteMarker, nil
+		v, err := r.render(cases[cond], sc, path, depth+1)
+		if err != nil {
+			return nil, err
 		}
-		match = "$default"
+		result = v
+		found++
 	}
-	return r.render(cases[match], sc, path, depth+1)
+	switch {
+	case found > 1:
+		return nil, templateErr("$switch can only have one truthy condition")
+	case found == 1:
+		return result, nil
+	}
+	if d, ok := cases["$default"]; ok {
+		return r.render(d, sc, path, depth+1)
+	}
+	return deleteMarker, nil
 }
 
 func objectsOf(r *renderer, t map[string]any, sc *scope, path string, depth int, op string) ([]map[string]any, error) {

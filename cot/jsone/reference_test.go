@@ -1,0 +1,207 @@
+package jsone
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// referenceVersion is the npm package json-e the differential test runs.
+const referenceVersion = "4.8.4"
+
+// referenceRunner is the Node.js side of the differential test: it renders
+// each [template, context] pair of a JSON array on stdin with the
+// reference implementation and prints one JSON array of outcomes. Numbers
+// JSON cannot carry (NaN, ±Infinity) are marked, not turned into null.
+const referenceRunner = `
+const jsone = require(process.argv[2]);
+const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const mark = (k, v) => (typeof v === 'number' && !isFinite(v)) ? {$nonfinite: String(v)} : v;
+const out = cases.map(([template, context]) => {
+  try {
+    return {ok: true, result: JSON.stringify(jsone(template, context), mark)};
+  } catch (e) {
+    return {ok: false, name: String(e && e.name), message: String(e && e.message)};
+  }
+});
+process.stdout.write(JSON.stringify(out));
+`
+
+type referenceOutcome struct {
+	OK      bool   `json:"ok"`
+	Result  string `json:"result"` // JSON text; "" for undefined
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+// installReference makes sure the npm package json-e is in the test cache
+// (outside the repository) and returns the path node should require.
+func installReference(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the differential test runs the reference json-e under Node.js: %s not found; install it (apt-get install nodejs npm)", tool)
+		}
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("no cache directory for the reference implementation: %v", err)
+	}
+	dir := filepath.Join(cache, "signet-test", "jsone-"+referenceVersion)
+	pkg := filepath.Join(dir, "node_modules", "json-e")
+	if data, err := os.ReadFile(filepath.Join(pkg, "package.json")); err == nil {
+		var meta struct{ Version string }
+		if json.Unmarshal(data, &meta) == nil && meta.Version == referenceVersion {
+			return pkg
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", dir, "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "json-e@"+referenceVersion)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install json-e@%s into %s: %v\n%s", referenceVersion, dir, err, out)
+	}
+	return pkg
+}
+
+// runReference renders all cases with the reference implementation.
+func runReference(t *testing.T, pkg string, cases [][2]any) []referenceOutcome {
+	t.Helper()
+	input, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "runner.js")
+	if err := os.WriteFile(script, []byte(referenceRunner), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script, pkg)
+	cmd.Stdin = bytes.NewReader(input)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node running the reference json-e: %v\n%s", err, stderr.String())
+	}
+	var outcomes []referenceOutcome
+	if err := json.Unmarshal(out, &outcomes); err != nil {
+		t.Fatalf("reference output: %v", err)
+	}
+	if len(outcomes) != len(cases) {
+		t.Fatalf("reference answered %d cases of %d", len(outcomes), len(cases))
+	}
+	return outcomes
+}
+
+// jsoneClasses are the error classes json-e defines; the reference throws
+// others (TypeError, Error) only where its JavaScript fails.
+var jsoneClasses = map[string]bool{"TemplateError": true, "InterpreterError": true, "SyntaxError": true, "BuiltinError": true}
+
+// compareOutcome says how ours differs from the reference's, or "".
+func compareOutcome(ref referenceOutcome, got any, err error) string {
+	if !ref.OK {
+		if err == nil {
+			return fmt.Sprintf("reference fails with %s: %s; we render %s", ref.Name, ref.Message, mustJSON(got))
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return fmt.Sprintf("our error %v is a %T", err, err)
+		}
+		if e.Class == SyntaxError && jsoneClasses[ref.Name] {
+			// The reference evaluates as it parses, and in an
+			// interpolation evaluates what parsed before the syntax error:
+			// with both errors in one expression it reports the other.
+			return ""
+		}
+		if jsoneClasses[ref.Name] && string(e.Class) != ref.Name {
+			return fmt.Sprintf("reference fails with %s: %s; we fail with %v", ref.Name, ref.Message, err)
+		}
+		return ""
+	}
+	if strings.Contains(ref.Result, `"$nonfinite"`) {
+		// The reference computed NaN or Infinity, which JSON cannot
+		// carry; refusing is the documented difference.
+		if err == nil {
+			return fmt.Sprintf("reference yields a non-finite number (%s); we render %s", ref.Result, mustJSON(got))
+		}
+		return ""
+	}
+	if err != nil {
+		return fmt.Sprintf("reference renders %s; we fail with %v", ref.Result, err)
+	}
+	var want any = nil
+	if ref.Result != "" {
+		if jerr := json.Unmarshal([]byte(ref.Result), &want); jerr != nil {
+			return fmt.Sprintf("reference result %q: %v", ref.Result, jerr)
+		}
+	}
+	if !deepEqual(got, want) {
+		return fmt.Sprintf("reference renders %s; we render %s", ref.Result, mustJSON(got))
+	}
+	return ""
+}
+
+func mustJSON(v any) string {
+	var b strings.Builder
+	if err := appendJSON(&b, v); err != nil {
+		return fmt.Sprintf("%#v", v)
+	}
+	return b.String()
+}
+
+// TestDifferentialReference renders thousands of generated templates with
+// this package and with the reference implementation (npm json-e under
+// node) and demands the same result, or an error of the same class.
+func TestDifferentialReference(t *testing.T) {
+	pkg := installReference(t)
+	const n = 4000
+	g := &templateGen{r: rand.New(rand.NewPCG(23, 1175))}
+	cases := make([][2]any, n)
+	for i := range cases {
+		cases[i] = [2]any{g.template(4), g.context()}
+	}
+	// Encode and decode once, so both sides see exactly the same values.
+	data, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := runReference(t, pkg, cases)
+	failures, errorsSeen, sameMessage := 0, 0, 0
+	for i, c := range cases {
+		got, err := RenderAt(c[0], c[1].(map[string]any), specNow)
+		ref := outcomes[i]
+		if !ref.OK {
+			errorsSeen++
+			if err != nil && err.Error() == ref.Name+": "+ref.Message {
+				sameMessage++
+			}
+		}
+		if diff := compareOutcome(ref, got, err); diff != "" {
+			failures++
+			if failures <= 25 {
+				t.Errorf("case %d: template %s\ncontext %s\n%s", i, mustJSON(c[0]), mustJSON(c[1]), diff)
+			}
+		}
+	}
+	t.Logf("differential: %d of %d generated cases agree with json-e %s (%d of them errors, %d with the identical message)", n-failures, n, referenceVersion, errorsSeen, sameMessage)
+	if errorsSeen < n/20 || errorsSeen > n*3/4 {
+		t.Errorf("the generator made %d errors in %d cases; it should exercise both successes and failures", errorsSeen, n)
+	}
+}
