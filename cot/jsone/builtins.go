@@ -1,6 +1,7 @@
 package jsone
 
 import (
+	"errors"
 	"math"
 	"regexp"
 	"strconv"
@@ -25,11 +26,7 @@ func builtins(now time.Time) map[string]any {
 			if !ok {
 				return nil, builtinErr(name)
 			}
-			res := f(x)
-			if math.IsNaN(res) || math.IsInf(res, 0) {
-				return nil, builtinErr(name)
-			}
-			return res, nil
+			return f(x), nil
 		})
 	}
 	numeric("sqrt", math.Sqrt)
@@ -107,11 +104,7 @@ func builtins(now time.Time) map[string]any {
 		if !ok {
 			return nil, builtinErr("number")
 		}
-		f, ok := parseJSNumber(s)
-		if !ok {
-			return nil, builtinErr("number")
-		}
-		return f, nil
+		return parseJSNumber(s), nil
 	})
 	def("split", func(_ *renderer, args []any) (any, error) {
 		if len(args) != 2 {
@@ -255,12 +248,12 @@ func isJSSpace(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' }
 
 var jsNumber = regexp.MustCompile(`^[+-]?(Infinity|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)$`)
 
-// parseJSNumber converts a string as JavaScript's Number() does, except
-// that a string that is not a number is refused rather than becoming NaN.
-func parseJSNumber(s string) (float64, bool) {
+// parseJSNumber converts a string as JavaScript's Number() does: NaN for a
+// string that is not a number.
+func parseJSNumber(s string) float64 {
 	s = strings.TrimFunc(s, isJSSpace)
 	if s == "" {
-		return 0, true
+		return 0
 	}
 	if len(s) > 2 && s[0] == '0' {
 		base := 0
@@ -275,21 +268,27 @@ func parseJSNumber(s string) (float64, bool) {
 		if base != 0 {
 			digits := s[2:]
 			if strings.Contains(digits, "_") {
-				return 0, false
+				return math.NaN()
 			}
 			u, err := strconv.ParseUint(digits, base, 64)
 			if err != nil {
-				return 0, false
+				return math.NaN()
 			}
-			return float64(u), true
+			return float64(u)
 		}
 	}
-	if !jsNumber.MatchString(s) || strings.Contains(s, "Infinity") {
-		return 0, false
+	if !jsNumber.MatchString(s) {
+		return math.NaN()
+	}
+	switch s {
+	case "Infinity", "+Infinity":
+		return math.Inf(1)
+	case "-Infinity":
+		return math.Inf(-1)
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) {
-		return 0, false
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return math.NaN()
 	}
-	return f, true
+	return f
 }

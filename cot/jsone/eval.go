@@ -2,6 +2,7 @@ package jsone
 
 import (
 	"math"
+	"math/big"
 	"strings"
 )
 
@@ -194,32 +195,41 @@ func index(v, idx any) (any, error) {
 		}
 		return x[k], nil // a missing key is null with [..], unlike with .
 	case []any:
-		i, ok := isInteger(idx)
-		if !ok {
-			return nil, interpErr("should only use integers to access arrays or strings")
-		}
-		if i < 0 {
-			i += len(x)
-		}
-		if i < 0 || i >= len(x) {
-			return nil, interpErr("index out of bounds")
+		i, err := elementIndex(idx, len(x))
+		if err != nil {
+			return nil, err
 		}
 		return x[i], nil
 	case string:
-		i, ok := isInteger(idx)
-		if !ok {
-			return nil, interpErr("should only use integers to access arrays or strings")
-		}
 		runes := []rune(x)
-		if i < 0 {
-			i += len(runes)
-		}
-		if i < 0 || i >= len(runes) {
-			return nil, interpErr("index out of bounds")
+		i, err := elementIndex(idx, len(runes))
+		if err != nil {
+			return nil, err
 		}
 		return string(runes[i]), nil
 	}
 	return nil, interpErr(`infix: "[..]" expects object, array, or string`)
+}
+
+// elementIndex turns an index into a position, by the reference's rules: a
+// negative index counts from the end and stops at the first element
+// ([1, 2][-5] is 1), and only then must be an integer.
+func elementIndex(idx any, length int) (int, error) {
+	f, ok := idx.(float64)
+	if !ok {
+		return 0, interpErr("should only use integers to access arrays or strings")
+	}
+	if f < 0 {
+		f = math.Max(f+float64(length), 0)
+	}
+	i, ok := isInteger(f)
+	if !ok {
+		return 0, interpErr("should only use integers to access arrays or strings")
+	}
+	if i >= length {
+		return 0, interpErr("index out of bounds")
+	}
+	return i, nil
 }
 
 func (r *renderer) evalSlice(n *sliceNode, sc *scope) (any, error) {
@@ -392,10 +402,47 @@ func binaryOp(op string, left, right any) (any, error) {
 		}
 		return finite(l / rn)
 	case "**":
-		return finite(math.Pow(l, rn))
+		return pow(l, rn), nil
 	}
 	return nil, interpErr("internal error: unknown operator %s", op)
 }
+
+// pow is x**y rounded correctly for whole exponents up to maxExactPower
+// (exactly, with math/big), where Go's math.Pow can be one unit in the last
+// place away from JavaScript's Math.pow: 0.16 ** 14 must be
+// 7.205759403792796e-12 in both. Other exponents use math.Pow.
+func pow(x, y float64) float64 {
+	n, ok := isInteger(y)
+	if !ok || n == 0 || n > maxExactPower || n < -maxExactPower || x == 0 ||
+		math.IsInf(x, 0) || math.IsNaN(x) {
+		return math.Pow(x, y)
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	// 53 bits per factor keep the product exact.
+	prec := uint(53*n + 64)
+	result := new(big.Float).SetPrec(prec).SetFloat64(1)
+	base := new(big.Float).SetPrec(prec).SetFloat64(x)
+	for e := n; e > 0; e >>= 1 {
+		if e&1 == 1 {
+			result.Mul(result, base)
+		}
+		if e > 1 {
+			base.Mul(base, base)
+		}
+	}
+	if neg {
+		result.Quo(new(big.Float).SetPrec(prec).SetFloat64(1), result)
+	}
+	f, _ := result.Float64()
+	return f
+}
+
+// maxExactPower bounds the exponents pow computes exactly (their cost
+// grows with the square of the exponent).
+const maxExactPower = 64
 
 func cmpFloat(a, b float64) int {
 	switch {
@@ -407,14 +454,9 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// finite refuses results JSON cannot carry (the reference would yield
-// Infinity or NaN, which its own JSON output turns into null).
-func finite(f float64) (any, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, interpErr("arithmetic result is not a finite number")
-	}
-	return f, nil
-}
+// finite is where arithmetic results pass; like JavaScript's, they may be
+// NaN or infinite (see containsNonFinite for what happens to those).
+func finite(f float64) (any, error) { return f, nil }
 
 func contains(needle, haystack any) (any, error) {
 	switch h := haystack.(type) {

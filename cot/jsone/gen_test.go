@@ -96,7 +96,14 @@ func (g *templateGen) expr(depth int) string {
 	switch g.r.IntN(12) {
 	case 0, 1, 2:
 		ops := []string{"+", "-", "*", "/", "**", "==", "!=", "<", ">", "<=", ">=", "&&", "||", "in"}
-		return g.expr(depth-1) + " " + g.pick(ops) + " " + g.expr(depth-1)
+		op := g.pick(ops)
+		if op == "**" {
+			// Exponents whose result JavaScript's Math.pow rounds
+			// correctly; for others it can be a unit in the last place
+			// off, and so can we (see pow).
+			return g.expr(depth-1) + " ** " + g.pick([]string{"0", "1", "2", "-1", "0.5", "s", "nul"})
+		}
+		return g.expr(depth-1) + " " + op + " " + g.expr(depth-1)
 	case 3:
 		return g.pick([]string{"!", "-", "+"}) + g.expr(depth-1)
 	case 4:
@@ -196,9 +203,15 @@ func (g *templateGen) call(depth int) string {
 	return "split(" + e() + ")"
 }
 
-// broken damages an expression: cut short, doubled operator, stray token.
-func (g *templateGen) broken(src string) string {
-	switch g.r.IntN(4) {
+// broken damages an expression: cut short, stray token, dangling
+// operator. Inside ${…} the last is left out: the reference ignores an
+// operator dangling before the closing brace ("${a &&}" renders a).
+func (g *templateGen) broken(src string, interpolated bool) string {
+	n := 4
+	if interpolated {
+		n = 3
+	}
+	switch g.r.IntN(n) {
 	case 0:
 		if len(src) > 1 {
 			return src[:1+g.r.IntN(len(src)-1)]
@@ -223,7 +236,7 @@ func (g *templateGen) interpolated(depth int) string {
 			b.WriteString(strings.Repeat("$", 2+g.r.IntN(2)) + "{" + g.pick(genVars) + "}")
 		case 2:
 			if g.chance(0.2) {
-				b.WriteString("${" + g.broken(g.expr(depth)) + "}")
+				b.WriteString("${" + g.broken(g.expr(depth), true) + "}")
 			} else {
 				b.WriteString("${" + g.expr(depth) + "}")
 			}
@@ -238,7 +251,7 @@ func (g *templateGen) interpolated(depth int) string {
 func (g *templateGen) exprString(depth int) string {
 	e := g.expr(depth)
 	if g.chance(0.08) {
-		return g.broken(e)
+		return g.broken(e, false)
 	}
 	return e
 }
@@ -349,7 +362,13 @@ func (g *templateGen) template(depth int) any {
 		}
 		return t
 	case 20:
-		return map[string]any{"$reverse": g.arrayTemplate(d)}
+		// Never a context array itself: the reference reverses that in
+		// place, so a second $reverse of it sees the first one's result.
+		operands := []any{
+			map[string]any{"$eval": "[3, 1, 2]"}, map[string]any{"$eval": "arr[1:]"},
+			[]any{g.template(d), g.number(), g.value(1)}, g.value(1),
+		}
+		return map[string]any{"$reverse": operands[g.r.IntN(len(operands))]}
 	case 21:
 		return map[string]any{"$eval": g.call(2)}
 	}

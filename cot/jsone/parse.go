@@ -1,6 +1,7 @@
 package jsone
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -355,8 +356,14 @@ func (p *parser) parseObject() (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.keys = append(o.keys, key)
-		o.values = append(o.values, value)
+		// A repeated key replaces the earlier one's expression, which is
+		// then never evaluated (as in the reference).
+		if i := slices.Index(o.keys, key); i >= 0 {
+			o.values[i] = value
+		} else {
+			o.keys = append(o.keys, key)
+			o.values = append(o.values, value)
+		}
 		if p.tok.kind != "," {
 			break
 		}

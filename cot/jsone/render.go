@@ -66,6 +66,9 @@ func RenderAt(template any, context map[string]any, now time.Time) (any, error) 
 	if containsFunction(result) {
 		return nil, errUncalledFunctions()
 	}
+	if containsNonFinite(result) {
+		return nil, templateErr("evaluated template contained a number JSON cannot represent (NaN or Infinity)")
+	}
 	return result, nil
 }
 
@@ -195,6 +198,9 @@ func (r *renderer) render(t any, sc *scope, path string, depth int) (any, error)
 			if err != nil {
 				return nil, err
 			}
+			if v == deleteMarker {
+				continue // dropped before its key is even looked at
+			}
 			var key string
 			switch {
 			case strings.HasPrefix(k, "$$"):
@@ -207,13 +213,23 @@ func (r *renderer) render(t any, sc *scope, path string, depth int) (any, error)
 					return nil, locate(err, path)
 				}
 			}
-			if v != deleteMarker {
-				out[key] = v
-			}
+			out[key] = v
 		}
 		return out, nil
 	}
 	return t, nil
+}
+
+// renderOperand renders a value an operator works on. Where the value
+// renders to nothing ($if without a matching branch) the operator sees an
+// empty object, as in the reference, whose deletion marker is one:
+// {$json: {$if: 'false', then: 1}} is "{}".
+func (r *renderer) renderOperand(t any, sc *scope, path string, depth int) (any, error) {
+	v, err := r.render(t, sc, path, depth)
+	if v == deleteMarker {
+		return map[string]any{}, err
+	}
+	return v, err
 }
 
 // interpolate replaces each ${expression} in s with its value. A run of
@@ -336,12 +352,9 @@ func opJSON(r *renderer, t map[string]any, sc *scope, path string, depth int) (a
 	if err := checkProperties(t, "$json", only()); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t["$json"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$json"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
-	}
-	if v == deleteMarker {
-		v = nil
 	}
 	var b strings.Builder
 	if err := appendJSON(&b, v); err != nil {
@@ -385,7 +398,7 @@ func flatten(r *renderer, t map[string]any, sc *scope, path string, depth int, o
 	if err := checkProperties(t, op, only()); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t[op], sc, path, depth+1)
+	v, err := r.renderOperand(t[op], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +433,7 @@ func opFromNow(r *renderer, t map[string]any, sc *scope, path string, depth int)
 	if err := checkProperties(t, "$fromNow", only("from")); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t["$fromNow"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$fromNow"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +460,7 @@ func opLet(r *renderer, t map[string]any, sc *scope, path string, depth int) (an
 	if err := checkProperties(t, "$let", only("in")); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t["$let"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$let"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -475,7 +488,7 @@ func opMap(r *renderer, t map[string]any, sc *scope, path string, depth int) (an
 	if key == "" {
 		return nil, templateErr("$map requires an each(identifier) property")
 	}
-	v, err := r.render(t["$map"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$map"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -537,7 +550,7 @@ func opReduce(r *renderer, t map[string]any, sc *scope, path string, depth int) 
 		return nil, templateErr("$reduce must have exactly three properties")
 	}
 	key, vars := eachKey(t, each23)
-	v, err := r.render(t["$reduce"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$reduce"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +558,7 @@ func opReduce(r *renderer, t map[string]any, sc *scope, path string, depth int) 
 	if !ok {
 		return nil, templateErr("$reduce value must evaluate to an array")
 	}
-	acc, err := r.render(t["initial"], sc, path, depth+1)
+	acc, err := r.renderOperand(t["initial"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -573,7 +586,7 @@ func opFind(r *renderer, t map[string]any, sc *scope, path string, depth int) (a
 	if key == "" {
 		return nil, templateErr("$find requires an each(identifier) property")
 	}
-	v, err := r.render(t["$find"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$find"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -622,13 +635,11 @@ func opMatch(r *renderer, t map[string]any, sc *scope, path string, depth int) (
 		if !truthy(c) {
 			continue
 		}
-		v, err := r.render(cases[cond], sc, path, depth+1)
+		v, err := r.renderOperand(cases[cond], sc, path, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		if v != deleteMarker {
-			out = append(out, v)
-		}
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -679,7 +690,7 @@ func objectsOf(r *renderer, t map[string]any, sc *scope, path string, depth int,
 	if err := checkProperties(t, op, only()); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t[op], sc, path, depth+1)
+	v, err := r.renderOperand(t[op], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -772,7 +783,7 @@ func opSort(r *renderer, t map[string]any, sc *scope, path string, depth int) (a
 	if err := checkProperties(t, "$sort", byVar.MatchString); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t["$sort"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$sort"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}
@@ -828,7 +839,7 @@ func opReverse(r *renderer, t map[string]any, sc *scope, path string, depth int)
 	if err := checkProperties(t, "$reverse", only()); err != nil {
 		return nil, err
 	}
-	v, err := r.render(t["$reverse"], sc, path, depth+1)
+	v, err := r.renderOperand(t["$reverse"], sc, path, depth+1)
 	if err != nil {
 		return nil, err
 	}

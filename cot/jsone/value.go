@@ -325,5 +325,30 @@ func containsFunction(v any) bool {
 	return false
 }
 
+// containsNonFinite reports whether a rendered value holds NaN or an
+// infinity. Expressions compute with them as JavaScript does (sqrt(-1),
+// 10 ** 400, number("x")), and interpolation writes them as "NaN" and
+// "Infinity"; only a result carrying one is refused, where the reference
+// would hand back a value its own JSON encoding turns into null.
+func containsNonFinite(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return math.IsNaN(x) || math.IsInf(x, 0)
+	case []any:
+		for _, e := range x {
+			if containsNonFinite(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if containsNonFinite(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // runeLen counts code points, as json-e indexes strings by code point.
 func runeLen(s string) int { return utf8.RuneCountInString(s) }
