@@ -26,7 +26,13 @@ const referenceRunner = `
 const jsone = require(process.argv[2]);
 const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 const mark = (k, v) => (typeof v === 'number' && !isFinite(v)) ? {$nonfinite: String(v)} : v;
+// A context value {$testFunction: "as_slugid"} stands for the function
+// Taskcluster services provide under that name (see testFunctions).
+const asSlugid = (name) => 'slugid-' + name;
 const out = cases.map(([template, context]) => {
+  for (const [k, v] of Object.entries(context)) {
+    if (v && typeof v === 'object' && v.$testFunction === 'as_slugid') context[k] = asSlugid;
+  }
   try {
     return {ok: true, result: JSON.stringify(jsone(template, context), mark)};
   } catch (e) {
@@ -107,6 +113,29 @@ func runReference(t *testing.T, pkg string, cases [][2]any) []referenceOutcome {
 	return outcomes
 }
 
+// testFunctions replaces {$testFunction: "as_slugid"} in a context with
+// a Func that does what the runner's JavaScript one does.
+func testFunctions(ctx map[string]any) map[string]any {
+	out := make(map[string]any, len(ctx))
+	for k, v := range ctx {
+		if m, ok := v.(map[string]any); ok && m["$testFunction"] == "as_slugid" {
+			out[k] = Func(func(args ...any) (any, error) {
+				if len(args) != 1 {
+					return nil, errors.New("as_slugid takes one name")
+				}
+				name, ok := args[0].(string)
+				if !ok {
+					return nil, errors.New("as_slugid takes a string")
+				}
+				return "slugid-" + name, nil
+			})
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // jsoneClasses are the error classes json-e defines; the reference throws
 // others (TypeError, Error) only where its JavaScript fails.
 var jsoneClasses = map[string]bool{"TemplateError": true, "InterpreterError": true, "SyntaxError": true, "BuiltinError": true}
@@ -158,10 +187,43 @@ func compareOutcome(ref referenceOutcome, got any, err error) string {
 			return fmt.Sprintf("reference result %q: %v", ref.Result, jerr)
 		}
 	}
-	if !deepEqual(got, want) {
-		return fmt.Sprintf("reference renders %s; we render %s", ref.Result, mustJSON(got))
+	if path, w, g, differ := firstDifference(want, got, "result"); differ {
+		return fmt.Sprintf("at %s the reference has %s and we have %s (reference result: %s)", path, w, g, ref.Result)
 	}
 	return ""
+}
+
+// firstDifference finds the first place (in sorted key order) where two
+// values differ, for readable failures.
+func firstDifference(want, got any, path string) (string, string, string, bool) {
+	if deepEqual(want, got) {
+		return "", "", "", false
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		if g, ok := got.(map[string]any); ok {
+			keys := sortedKeys(w)
+			for k := range g {
+				if _, ok := w[k]; !ok {
+					keys = append(keys, k)
+				}
+			}
+			for _, k := range keys {
+				if p, a, b, d := firstDifference(w[k], g[k], childKeyPath(path, k)); d {
+					return p, a, b, d
+				}
+			}
+		}
+	case []any:
+		if g, ok := got.([]any); ok && len(g) == len(w) {
+			for i := range w {
+				if p, a, b, d := firstDifference(w[i], g[i], fmt.Sprintf("%s[%d]", path, i)); d {
+					return p, a, b, d
+				}
+			}
+		}
+	}
+	return path, mustJSON(want), mustJSON(got), true
 }
 
 func mustJSON(v any) string {
