@@ -55,7 +55,7 @@ func builtins(now time.Time) map[string]any {
 	extreme("max", func(a, b float64) bool { return a > b })
 
 	stringFn := func(name string, f func(string) string) {
-		def(name, func(_ *renderer, args []any) (any, error) {
+		def(name, func(r *renderer, args []any) (any, error) {
 			if len(args) != 1 {
 				return nil, builtinErr(name)
 			}
@@ -63,7 +63,14 @@ func builtins(now time.Time) map[string]any {
 			if !ok {
 				return nil, builtinErr(name)
 			}
-			return f(s), nil
+			if err := r.stepBytes(len(s)); err != nil {
+				return nil, err
+			}
+			res := f(s)
+			if len(res) > maxStringBytes {
+				return nil, templateErr("string longer than %d bytes", maxStringBytes)
+			}
+			return res, nil
 		})
 	}
 	stringFn("lowercase", strings.ToLower)
@@ -72,9 +79,14 @@ func builtins(now time.Time) map[string]any {
 	stringFn("lstrip", func(s string) string { return strings.TrimLeftFunc(s, isJSSpace) })
 	stringFn("rstrip", func(s string) string { return strings.TrimRightFunc(s, isJSSpace) })
 
-	def("len", func(_ *renderer, args []any) (any, error) {
+	def("len", func(r *renderer, args []any) (any, error) {
 		if len(args) != 1 {
 			return nil, builtinErr("len")
+		}
+		if s, ok := args[0].(string); ok {
+			if err := r.stepBytes(len(s)); err != nil {
+				return nil, err
+			}
 		}
 		switch x := args[0].(type) {
 		case string:
@@ -106,7 +118,7 @@ func builtins(now time.Time) map[string]any {
 		}
 		return parseJSNumber(s), nil
 	})
-	def("split", func(_ *renderer, args []any) (any, error) {
+	def("split", func(r *renderer, args []any) (any, error) {
 		if len(args) != 2 {
 			return nil, builtinErr("split")
 		}
@@ -123,7 +135,13 @@ func builtins(now time.Time) map[string]any {
 		default:
 			return nil, builtinErr("split")
 		}
+		if err := r.stepBytes(len(s)); err != nil {
+			return nil, err
+		}
 		parts := strings.Split(s, sep)
+		if err := r.step(len(parts)); err != nil {
+			return nil, err
+		}
 		if s == "" && sep == "" {
 			parts = nil // JavaScript: "".split("") is []
 		}
@@ -133,7 +151,7 @@ func builtins(now time.Time) map[string]any {
 		}
 		return out, nil
 	})
-	def("join", func(_ *renderer, args []any) (any, error) {
+	def("join", func(r *renderer, args []any) (any, error) {
 		if len(args) != 2 {
 			return nil, builtinErr("join")
 		}
@@ -150,6 +168,10 @@ func builtins(now time.Time) map[string]any {
 		default:
 			return nil, builtinErr("join")
 		}
+		if err := r.step(len(arr)); err != nil {
+			return nil, err
+		}
+		size := len(sep) * len(arr)
 		parts := make([]string, len(arr))
 		for i, e := range arr {
 			switch x := e.(type) {
@@ -163,6 +185,13 @@ func builtins(now time.Time) map[string]any {
 				// numbers only, so anything else is refused.
 				return nil, builtinErr("join")
 			}
+			size += len(parts[i])
+		}
+		if size > maxStringBytes {
+			return nil, templateErr("string longer than %d bytes", maxStringBytes)
+		}
+		if err := r.stepBytes(size); err != nil {
+			return nil, err
 		}
 		return strings.Join(parts, sep), nil
 	})

@@ -105,6 +105,11 @@ func (r *renderer) eval(n node, sc *scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if str, ok := v.(string); ok {
+			if err := r.stepBytes(len(str)); err != nil {
+				return nil, err
+			}
+		}
 		return index(v, idx)
 	case *sliceNode:
 		return r.evalSlice(n, sc)
@@ -252,6 +257,9 @@ func (r *renderer) evalSlice(n *sliceNode, sc *scope) (any, error) {
 	case []any:
 		length = len(x)
 	case string:
+		if err := r.stepBytes(len(x)); err != nil {
+			return nil, err
+		}
 		runes = []rune(x)
 		length = len(runes)
 	case map[string]any:
@@ -301,7 +309,7 @@ func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return binaryOp(n.op, left, right)
+		return r.binaryOp(n.op, left, right)
 	}
 	left, err := r.eval(n.left, sc)
 	if err != nil {
@@ -331,18 +339,19 @@ func (r *renderer) evalBinary(n *binaryNode, sc *scope) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return binaryOp(n.op, left, right)
+	return r.binaryOp(n.op, left, right)
 }
 
 // binaryOp applies a non-short-circuit infix operator to evaluated operands.
-func binaryOp(op string, left, right any) (any, error) {
+func (r *renderer) binaryOp(op string, left, right any) (any, error) {
 	switch op {
 	case "==":
-		return deepEqual(left, right), nil
+		return r.equal(left, right)
 	case "!=":
-		return !deepEqual(left, right), nil
+		eq, err := r.equal(left, right)
+		return !eq, err
 	case "in":
-		return contains(left, right)
+		return r.contains(left, right)
 	case "+":
 		switch l := left.(type) {
 		case float64:
@@ -353,6 +362,9 @@ func binaryOp(op string, left, right any) (any, error) {
 			if rs, ok := right.(string); ok {
 				if len(l)+len(rs) > maxStringBytes {
 					return nil, templateErr("string longer than %d bytes", maxStringBytes)
+				}
+				if err := r.stepBytes(len(l) + len(rs)); err != nil {
+					return nil, err
 				}
 				return l + rs, nil
 			}
@@ -458,7 +470,7 @@ func cmpFloat(a, b float64) int {
 // NaN or infinite (see containsNonFinite for what happens to those).
 func finite(f float64) (any, error) { return f, nil }
 
-func contains(needle, haystack any) (any, error) {
+func (r *renderer) contains(needle, haystack any) (any, error) {
 	switch h := haystack.(type) {
 	case map[string]any:
 		k, ok := needle.(string)
@@ -469,7 +481,11 @@ func contains(needle, haystack any) (any, error) {
 		return found, nil
 	case []any:
 		for _, e := range h {
-			if deepEqual(needle, e) {
+			eq, err := r.equal(needle, e)
+			if err != nil {
+				return nil, err
+			}
+			if eq {
 				return true, nil
 			}
 		}
@@ -478,6 +494,9 @@ func contains(needle, haystack any) (any, error) {
 		s, ok := needle.(string)
 		if !ok {
 			return nil, interpErr("Infix: in-string expects string on left side")
+		}
+		if err := r.stepBytes(len(h)); err != nil {
+			return nil, err
 		}
 		return strings.Contains(h, s), nil
 	}

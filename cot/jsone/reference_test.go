@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -228,7 +229,8 @@ func firstDifference(want, got any, path string) (string, string, string, bool) 
 
 func mustJSON(v any) string {
 	var b strings.Builder
-	if err := appendJSON(&b, v); err != nil {
+	r := &renderer{steps: math.MaxInt}
+	if err := r.appendJSON(&b, v); err != nil {
 		return fmt.Sprintf("%#v", v)
 	}
 	return b.String()

@@ -16,7 +16,7 @@ const (
 	maxTemplateDepth = 1000
 	// maxSteps bounds the work of one render: every template node and
 	// expression node visited, and every array element built, is a step.
-	maxSteps = 20_000_000
+	maxSteps = 5_000_000
 	// maxStringBytes bounds any one string a template builds.
 	maxStringBytes = 8 << 20
 	// maxRangeLength bounds range().
@@ -63,11 +63,11 @@ func RenderAt(template any, context map[string]any, now time.Time) (any, error) 
 	if result == deleteMarker {
 		return nil, nil
 	}
-	if containsFunction(result) {
-		return nil, errUncalledFunctions()
-	}
-	if containsNonFinite(result) {
-		return nil, templateErr("evaluated template contained a number JSON cannot represent (NaN or Infinity)")
+	// A budget of its own: a result that used up the render's may still
+	// be small enough to check.
+	r.steps = maxSteps
+	if err := r.checkResult(result); err != nil {
+		return nil, err
 	}
 	return result, nil
 }
@@ -88,6 +88,9 @@ func (r *renderer) step(n int) error {
 	}
 	return nil
 }
+
+// stepBytes charges work proportional to the bytes of a string handled.
+func (r *renderer) stepBytes(n int) error { return r.step(1 + n/16) }
 
 // locate records where an error happened, once: the innermost location wins.
 func locate(err error, path string) error {
@@ -288,6 +291,9 @@ func (r *renderer) interpolate(s string, sc *scope) (string, error) {
 		if b.Len()+len(s) > maxStringBytes {
 			return "", templateErr("string longer than %d bytes", maxStringBytes)
 		}
+		if err := r.stepBytes(b.Len()); err != nil {
+			return "", err
+		}
 		i = strings.IndexByte(s, '$')
 	}
 	b.WriteString(s)
@@ -357,7 +363,7 @@ func opJSON(r *renderer, t map[string]any, sc *scope, path string, depth int) (a
 		return nil, err
 	}
 	var b strings.Builder
-	if err := appendJSON(&b, v); err != nil {
+	if err := r.appendJSON(&b, v); err != nil {
 		return nil, err
 	}
 	return b.String(), nil

@@ -126,47 +126,64 @@ func truthy(v any) bool {
 	return true
 }
 
+// deepEqual compares two values without a work bound (for tests and
+// inputs known to be trees).
 func deepEqual(a, b any) bool {
+	r := &renderer{steps: math.MaxInt}
+	eq, _ := r.equal(a, b)
+	return eq
+}
+
+// equal is json-e's deep equality. Each node visited is a step: values
+// built by a template can share structure ([acc, acc] doubled forty
+// times), and comparing them as trees could otherwise take for ever.
+func (r *renderer) equal(a, b any) (bool, error) {
+	if err := r.step(1); err != nil {
+		return false, err
+	}
 	switch x := a.(type) {
 	case nil:
-		return b == nil
+		return b == nil, nil
 	case bool:
 		y, ok := b.(bool)
-		return ok && x == y
+		return ok && x == y, nil
 	case float64:
 		y, ok := b.(float64)
-		return ok && x == y
+		return ok && x == y, nil
 	case string:
 		y, ok := b.(string)
-		return ok && x == y
+		return ok && x == y, nil
 	case []any:
 		y, ok := b.([]any)
 		if !ok || len(x) != len(y) {
-			return false
+			return false, nil
 		}
 		for i := range x {
-			if !deepEqual(x[i], y[i]) {
-				return false
+			if eq, err := r.equal(x[i], y[i]); !eq || err != nil {
+				return false, err
 			}
 		}
-		return true
+		return true, nil
 	case map[string]any:
 		y, ok := b.(map[string]any)
 		if !ok || len(x) != len(y) {
-			return false
+			return false, nil
 		}
 		for k, xv := range x {
 			yv, ok := y[k]
-			if !ok || !deepEqual(xv, yv) {
-				return false
+			if !ok {
+				return false, nil
+			}
+			if eq, err := r.equal(xv, yv); !eq || err != nil {
+				return false, err
 			}
 		}
-		return true
+		return true, nil
 	case *function:
 		y, ok := b.(*function)
-		return ok && x == y
+		return ok && x == y, nil
 	}
-	return false
+	return false, nil
 }
 
 // formatNumber renders a number as JavaScript's Number.prototype.toString
@@ -214,7 +231,13 @@ func formatNumber(f float64) string {
 
 // appendJSON writes v as JSON.stringify would, with object keys sorted by
 // code point (byte order of UTF-8 is code-point order).
-func appendJSON(b *strings.Builder, v any) error {
+func (r *renderer) appendJSON(b *strings.Builder, v any) error {
+	if err := r.step(1); err != nil {
+		return err
+	}
+	if b.Len() > maxStringBytes {
+		return templateErr("$json result longer than %d bytes", maxStringBytes)
+	}
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -234,7 +257,7 @@ func appendJSON(b *strings.Builder, v any) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			if err := appendJSON(b, e); err != nil {
+			if err := r.appendJSON(b, e); err != nil {
 				return err
 			}
 		}
@@ -248,7 +271,7 @@ func appendJSON(b *strings.Builder, v any) error {
 			}
 			appendJSONString(b, k)
 			b.WriteByte(':')
-			if err := appendJSON(b, x[k]); err != nil {
+			if err := r.appendJSON(b, x[k]); err != nil {
 				return err
 			}
 		}
@@ -303,51 +326,37 @@ func errUncalledFunctions() *Error {
 	return templateErr("evaluated template contained uncalled functions")
 }
 
-// containsFunction reports whether a rendered value holds a function
-// anywhere, which the result of a render must not.
-func containsFunction(v any) bool {
+// checkResult refuses a result that is not JSON: one holding a function,
+// or NaN or an infinity. Expressions compute with those as JavaScript does
+// (sqrt(-1), 10 ** 400, number("x")) and interpolation writes them as
+// "NaN" and "Infinity", but a result carrying one is refused, where the
+// reference would hand back a value its own JSON encoding turns into null.
+// Each node is a step, which also refuses results too large to encode.
+func (r *renderer) checkResult(v any) error {
+	if err := r.step(1); err != nil {
+		return templateErr("result too large: more than %d values", maxSteps)
+	}
 	switch x := v.(type) {
 	case *function:
-		return true
-	case []any:
-		for _, e := range x {
-			if containsFunction(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for _, e := range x {
-			if containsFunction(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// containsNonFinite reports whether a rendered value holds NaN or an
-// infinity. Expressions compute with them as JavaScript does (sqrt(-1),
-// 10 ** 400, number("x")), and interpolation writes them as "NaN" and
-// "Infinity"; only a result carrying one is refused, where the reference
-// would hand back a value its own JSON encoding turns into null.
-func containsNonFinite(v any) bool {
-	switch x := v.(type) {
+		return errUncalledFunctions()
 	case float64:
-		return math.IsNaN(x) || math.IsInf(x, 0)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return templateErr("evaluated template contained a number JSON cannot represent (NaN or Infinity)")
+		}
 	case []any:
 		for _, e := range x {
-			if containsNonFinite(e) {
-				return true
+			if err := r.checkResult(e); err != nil {
+				return err
 			}
 		}
 	case map[string]any:
 		for _, e := range x {
-			if containsNonFinite(e) {
-				return true
+			if err := r.checkResult(e); err != nil {
+				return err
 			}
 		}
 	}
-	return false
+	return nil
 }
 
 // runeLen counts code points, as json-e indexes strings by code point.
