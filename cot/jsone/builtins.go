@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 )
 
 // builtins returns the outermost scope: the functions and the `now`
@@ -44,8 +47,11 @@ func builtins(now time.Time) map[string]any {
 				if !ok {
 					return nil, builtinErr(name)
 				}
-				if i == 0 || better(x, best) {
+				if i == 0 || better(x, best) || math.IsNaN(x) {
 					best = x
+				}
+				if math.IsNaN(best) {
+					best = math.NaN() // NaN wins, as in Math.min and Math.max
 				}
 			}
 			return best, nil
@@ -73,8 +79,11 @@ func builtins(now time.Time) map[string]any {
 			return res, nil
 		})
 	}
-	stringFn("lowercase", strings.ToLower)
-	stringFn("uppercase", strings.ToUpper)
+	// Full Unicode case mapping, as JavaScript's toLowerCase and
+	// toUpperCase do (ß is SS, a final Σ is ς); strings.ToUpper maps rune
+	// by rune. A Caser keeps state, so each call makes its own.
+	stringFn("lowercase", func(s string) string { return cases.Lower(language.Und).String(s) })
+	stringFn("uppercase", func(s string) string { return cases.Upper(language.Und).String(s) })
 	stringFn("strip", func(s string) string { return strings.TrimFunc(s, isJSSpace) })
 	stringFn("lstrip", func(s string) string { return strings.TrimLeftFunc(s, isJSSpace) })
 	stringFn("rstrip", func(s string) string { return strings.TrimRightFunc(s, isJSSpace) })

@@ -118,15 +118,15 @@ func (r *renderer) eval(n node, sc *scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		fn, ok := callee.(*function)
+		if !ok { // before the arguments are evaluated, as in the reference
+			return nil, interpErr("%s is not callable", displayValue(callee))
+		}
 		args := make([]any, len(n.args))
 		for i, a := range n.args {
 			if args[i], err = r.eval(a, sc); err != nil {
 				return nil, err
 			}
-		}
-		fn, ok := callee.(*function)
-		if !ok {
-			return nil, interpErr("%s is not callable", displayValue(callee))
 		}
 		r.callScope = sc
 		return fn.call(r, args)
@@ -378,7 +378,16 @@ func (r *renderer) binaryOp(op string, left, right any) (any, error) {
 			if !ok {
 				return nil, interpErr("infix: %s expects numbers/strings %s numbers/strings", op, op)
 			}
-			c = cmpFloat(l, rn)
+			// Direct comparisons, so that NaN compares false both ways.
+			switch op {
+			case "<":
+				return l < rn, nil
+			case ">":
+				return l > rn, nil
+			case "<=":
+				return l <= rn, nil
+			}
+			return l >= rn, nil
 		case string:
 			rs, ok := right.(string)
 			if !ok {

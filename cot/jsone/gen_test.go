@@ -225,6 +225,18 @@ func (g *templateGen) broken(src string, interpolated bool) string {
 	return src + " " + g.pick([]string{"+", "==", "&&", "in"})
 }
 
+// danglingOperator reports whether an expression ends in an infix
+// operator, which the reference ignores before the brace closing ${…}.
+func danglingOperator(src string) bool {
+	src = strings.TrimSpace(src)
+	for _, op := range []string{"||", "&&", " in", "==", "!=", "<", ">", "+", "-", "*", "/"} {
+		if strings.HasSuffix(src, op) {
+			return true
+		}
+	}
+	return false
+}
+
 // interpolated makes a string template with ${…} parts and escapes.
 func (g *templateGen) interpolated(depth int) string {
 	var b strings.Builder
@@ -236,7 +248,11 @@ func (g *templateGen) interpolated(depth int) string {
 			b.WriteString(strings.Repeat("$", 2+g.r.IntN(2)) + "{" + g.pick(genVars) + "}")
 		case 2:
 			if g.chance(0.2) {
-				b.WriteString("${" + g.broken(g.expr(depth), true) + "}")
+				broken := g.broken(g.expr(depth), true)
+				if danglingOperator(broken) {
+					broken = "(" + broken // still broken, but not in that way
+				}
+				b.WriteString("${" + broken + "}")
 			} else {
 				b.WriteString("${" + g.expr(depth) + "}")
 			}
