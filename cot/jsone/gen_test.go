@@ -18,7 +18,7 @@ type templateGen struct {
 }
 
 var (
-	genVars    = []string{"a", "b", "n", "s", "t", "arr", "obj", "nul", "f", "x"}
+	genVars    = []string{"a", "b", "n", "s", "t", "arr", "obj", "nul", "f", "x", "big"}
 	genKeys    = []string{"a", "b", "c", "key", "k_2", "x"}
 	genStrings = []string{"", "a", "abc", "B", "hello world", "x y", "é☃", "  pad  ", "1", "3.5", "a:b:c", "$", "}", "'"}
 )
@@ -83,6 +83,8 @@ func (g *templateGen) context() map[string]any {
 		"nul": nil,
 		"f":   g.value(2),
 		"x":   g.value(1),
+		// Numbers whose printing differs between languages.
+		"big": []float64{1e21, 1.5e-7, 123456789012, 0.1, 1e300, -2.5e-10, 2 << 60, 1e-6, 999999999999999900000}[g.r.IntN(9)],
 		// The reference's clock cannot be set, so the context fixes now.
 		"now": "2017-01-19T16:27:20.974Z",
 	}
