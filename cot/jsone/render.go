@@ -37,7 +37,8 @@ func Render(template any, context map[string]any) (any, error) {
 //
 // Integer types (int, int64, …) are accepted as numbers too; a Func in the
 // context is callable from expressions. Every number in the result is a
-// float64; inputs are not modified. Errors are *Error.
+// float64; inputs are not modified. Errors are *Error. Render and RenderAt
+// are safe for concurrent use.
 func RenderAt(template any, context map[string]any, now time.Time) (any, error) {
 	for k := range context {
 		if !isIdentifier(k) {
