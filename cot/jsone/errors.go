@@ -34,7 +34,13 @@ type Error struct {
 	// Location is the JSON path of the innermost plain object or array
 	// element being rendered, "template" for the root.
 	Location string
+	// Err is the error a Func from the context returned, if that is what
+	// failed (Class is then InterpreterError).
+	Err error
 }
+
+// Unwrap returns the error a context Func returned, or nil.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Location == "" || e.Location == "template" {

@@ -121,6 +121,12 @@ func TestRenderAPI(t *testing.T) {
 	if _, err := RenderAt(map[string]any{"$eval": "x"}, map[string]any{"x": struct{}{}}, specNow); err == nil || !strings.Contains(err.Error(), "unsupported value") {
 		t.Fatalf("a struct in the context: got %v", err)
 	}
+	errNo := errors.New("no such name")
+	fail := map[string]any{"f": Func(func(args ...any) (any, error) { return nil, errNo })}
+	_, err = RenderAt(map[string]any{"a": map[string]any{"$eval": "f(1)"}}, fail, specNow)
+	if !errors.Is(err, errNo) || !errors.Is(err, InterpreterError) || err.Error() != "InterpreterError at template.a: no such name" {
+		t.Fatalf("a failing Func: got %v", err)
+	}
 	now, err := Render(map[string]any{"$eval": "now"}, nil)
 	if err != nil || len(now.(string)) != len("2017-01-19T16:27:20.974Z") || now == "2017-01-19T16:27:20.974Z" {
 		t.Fatalf("Render's now: %v, %v", now, err)

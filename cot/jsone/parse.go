@@ -160,6 +160,7 @@ const (
 type parser struct {
 	lex   lexer
 	tok   token
+	prev  string // kind of the token before tok
 	depth int
 	// inInterpolation makes end of input report an unterminated ${..}.
 	inInterpolation bool
@@ -174,6 +175,7 @@ func newParser(src string, pos int) (*parser, error) {
 }
 
 func (p *parser) advance() error {
+	p.prev = p.tok.kind
 	t, err := p.lex.next()
 	if err != nil {
 		return err
@@ -302,6 +304,11 @@ func (p *parser) parsePrimary() (node, error) {
 		return p.parseArray()
 	case "{":
 		return p.parseObject()
+	}
+	if _, infix := infixPower[p.prev]; infix || p.prev == "!" || p.prev == "" {
+		// The reference's wording at the start and after an operator: it
+		// lists what could have continued an expression instead.
+		return nil, p.unexpected(expectInfix)
 	}
 	return nil, p.unexpected(expectPrefix)
 }

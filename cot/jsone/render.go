@@ -37,7 +37,8 @@ func Render(template any, context map[string]any) (any, error) {
 //
 // Integer types (int, int64, …) are accepted as numbers too; a Func in the
 // context is callable from expressions. Every number in the result is a
-// float64; inputs are not modified. Errors are *Error.
+// float64; inputs are not modified. Errors are *Error. Render and RenderAt
+// are safe for concurrent use.
 func RenderAt(template any, context map[string]any, now time.Time) (any, error) {
 	for k := range context {
 		if !isIdentifier(k) {
@@ -100,12 +101,19 @@ func locate(err error, path string) error {
 	return err
 }
 
+// childKeyPath extends a location by an object key: .key for keys of
+// letters and digits (the reference's rule, stricter than an identifier's:
+// k_2 is ["k_2"]), ["…"] with JSON quoting otherwise.
 func childKeyPath(path, key string) string {
-	if isIdentifier(key) {
+	if pathWord.MatchString(key) {
 		return path + "." + key
 	}
-	return path + "[" + strconv.Quote(key) + "]"
+	var b strings.Builder
+	appendJSONString(&b, key)
+	return path + "[" + b.String() + "]"
 }
+
+var pathWord = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]*$`)
 
 type operatorFunc func(r *renderer, t map[string]any, sc *scope, path string, depth int) (any, error)
 
@@ -258,7 +266,10 @@ func (r *renderer) interpolate(s string, sc *scope) (string, error) {
 			b.WriteString(s[i+1 : i+n+1])
 			s = s[i+n+1:]
 		default:
-			p, err := newParser(s, i+2)
+			// The expression's source is the rest of the string, so that
+			// a lexical error quotes what the reference quotes.
+			rest := s[i+2:]
+			p, err := newParser(rest, 0)
 			if err != nil {
 				return "", err
 			}
@@ -270,7 +281,7 @@ func (r *renderer) interpolate(s string, sc *scope) (string, error) {
 			if p.tok.kind != "}" {
 				return "", p.unexpected(expectInfix)
 			}
-			source := s[i+2 : p.tok.pos]
+			source := rest[:p.tok.pos]
 			v, err := r.eval(n, sc)
 			if err != nil {
 				return "", err
@@ -286,7 +297,7 @@ func (r *renderer) interpolate(s string, sc *scope) (string, error) {
 			default:
 				return "", templateErr("interpolation of '%s' produced an array or object", source)
 			}
-			s = s[p.tok.pos+1:]
+			s = rest[p.tok.pos+1:]
 		}
 		if b.Len()+len(s) > maxStringBytes {
 			return "", templateErr("string longer than %d bytes", maxStringBytes)

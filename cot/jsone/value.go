@@ -80,7 +80,7 @@ func normalize(v any, depth int) (any, error) {
 		return &function{name: "function", call: func(_ *renderer, args []any) (any, error) {
 			res, err := x(args...)
 			if err != nil {
-				return nil, err
+				return nil, &Error{Class: InterpreterError, Message: err.Error(), Err: err}
 			}
 			return normalize(res, 0)
 		}}, nil
