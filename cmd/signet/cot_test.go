@@ -157,8 +157,9 @@ func TestCoTTrustFromVCS(t *testing.T) {
 }
 
 // TestCoTRequireRebuild runs 'cot verify --require-rebuild --offline DIR'
-// on a graph whose decision task was rendered from gecko's
-// .taskcluster.yml (cot/testdata/rebuild), with the template and pushlog
+// on a graph whose decision task was rendered from an hg project's
+// .taskcluster.yml (cot/testdata/rebuild/hg-project.taskcluster.yml,
+// written for the tests), with the template and pushlog
 // in the offline directory: it verifies, the rebuild passes, and a scope
 // added to the decision task fails it (exit 3) naming the JSON path. The
 // agreement of Signet's json-e with the reference implementation is
@@ -168,7 +169,7 @@ func TestCoTRequireRebuild(t *testing.T) {
 	g := cottest.New(cottest.Options{})
 	g.UseRepository(repo)
 	dec := g.ByRole["decision"]
-	body, err := os.ReadFile(filepath.Join("..", "..", "cot", "testdata", "rebuild", "gecko.taskcluster.yml"))
+	body, err := os.ReadFile(filepath.Join("..", "..", "cot", "testdata", "rebuild", "hg-project.taskcluster.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestCoTRequireRebuild(t *testing.T) {
 	}
 	def := out.(map[string]any)["tasks"].([]any)[0].(map[string]any)
 	delete(def, "taskId")
-	def["taskQueueId"], def["projectId"] = "aws-provisioner-v1/gecko-3-decision", "none"
+	def["taskQueueId"], def["projectId"] = "hg-3/decision", "none"
 	dec.Def = jsonNumbers(def).(map[string]any)
 	g.Publish()
 	queue := httptest.NewServer(g.Handler)
@@ -216,7 +217,7 @@ func TestCoTRequireRebuild(t *testing.T) {
 		{`'^(?P<path>/releases/product)(/|$)', '^(?P<path>/try)(/|$)'`, `'^(?P<path>/releases/mozilla-beta)(/|$)'`},
 		{"release: [/releases/product]", "release: [/releases/mozilla-beta]"},
 		{"source_env_prefix: PRODUCT", "source_env_prefix: GECKO"},
-		{"decision_worker_pools: [test-3/decision]", "decision_worker_pools: [aws-provisioner-v1/gecko-3-decision]"},
+		{"decision_worker_pools: [test-3/decision]", "decision_worker_pools: [hg-3/decision]"},
 	} {
 		y = strings.Replace(y, r[0], r[1], 1)
 	}

@@ -3,16 +3,43 @@ package jsone
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/signet-dev/signet/internal/thirdparty"
 )
 
-// The .taskcluster.yml fixtures are real files of public Taskcluster
-// projects; testdata/README.md names their sources.
-var taskclusterFiles = []string{"testdata/taskgraph.taskcluster.yml", "testdata/json-e.taskcluster.yml"}
+// taskclusterFiles are the .taskcluster.yml templates rendered here: the
+// two written for Signet's tests (in ../testdata/rebuild, shared with
+// package cot's rebuild tests), and real files of public projects read
+// from the third-party test-data directory (internal/thirdparty), whose
+// tests skip, naming the file, when it is not there. testdata/README.md
+// names the real files' sources.
+var taskclusterFiles = []string{
+	"../testdata/rebuild/github-project.taskcluster.yml",
+	"../testdata/rebuild/hg-project.taskcluster.yml",
+	thirdPartyTaskcluster + "taskgraph.taskcluster.yml",
+	thirdPartyTaskcluster + "json-e.taskcluster.yml",
+}
+
+// thirdPartyTaskcluster marks a file of the third-party directory.
+const thirdPartyTaskcluster = "thirdparty:taskcluster/"
+
+// taskclusterKinds are the tasks_for values a file answers to (all of
+// taskclusterContexts when absent).
+var taskclusterKinds = map[string][]string{
+	thirdPartyTaskcluster + "json-e.taskcluster.yml": {"github-push", "github-pull-request"},
+	"../testdata/rebuild/hg-project.taskcluster.yml": {"hg-push", "hg-cron", "hg-action"},
+}
+
+// githubKinds are the contexts of a GitHub project's file.
+var githubKinds = []string{"github-push", "github-pull-request", "github-release", "cron", "action"}
 
 // taskclusterContexts are render contexts shaped as Taskcluster's GitHub
 // service and Gecko's cron and action machinery make them.
 func taskclusterContexts() map[string]map[string]any {
+	hgRepo := map[string]any{"url": "https://hg.example.org/projects/alder", "project": "alder", "level": "3"}
 	repo := map[string]any{
 		"html_url": "https://github.com/taskcluster/taskgraph", "name": "taskgraph",
 		"full_name": "taskcluster/taskgraph", "id": 1.0,
@@ -32,7 +59,7 @@ func taskclusterContexts() map[string]map[string]any {
 			"event": map[string]any{
 				"action": "opened",
 				"pull_request": map[string]any{
-					"number": 42.0, "user": map[string]any{"login": "contributor"},
+					"number": 42.0, "title": "Teach the parser a new trick", "user": map[string]any{"login": "contributor"},
 					"base": map[string]any{"ref": "main", "sha": "3333333333333333333333333333333333333333", "repo": repo},
 					"head": map[string]any{
 						"ref": "feature", "sha": "4444444444444444444444444444444444444444",
@@ -46,7 +73,8 @@ func taskclusterContexts() map[string]map[string]any {
 			"tasks_for": "github-release", "as_slugid": slugid,
 			"event": map[string]any{
 				"action": "published", "repository": repo,
-				"release": map[string]any{"tag_name": "v1.2.3", "target_commitish": "main"},
+				"release": map[string]any{"tag_name": "v1.2.3", "target_commitish": "main", "published_at": "2017-01-19T16:00:00Z"},
+				"sender":  map[string]any{"login": "releaser"},
 			},
 		},
 		"cron": {
@@ -66,10 +94,33 @@ func taskclusterContexts() map[string]map[string]any {
 			"action": map[string]any{
 				"name": "retrigger", "title": "Retrigger", "description": "Create a clone of the task.",
 				"taskGroupId": "targetTaskGroupId000000", "symbol": "rt", "cb_name": "retrigger_action",
-				"action_perm": "generic",
+				"action_perm": "generic", "repo_scope": "assume:repo:github.com/taskcluster/taskgraph:action:generic",
 			},
 		},
 	}
+	contexts["hg-push"] = map[string]any{
+		"tasks_for": "hg-push", "as_slugid": slugid, "ownTaskId": "hgDecisionTaskId0000000", "repository": hgRepo,
+		"push": map[string]any{"owner": "dev", "comment": "Bug 1 - a change r=reviewer", "pushlog_id": "4321", "pushdate": 1740830400.0,
+			"revision": "7777777777777777777777777777777777777777"},
+	}
+	hgCron := map[string]any{"tasks_for": "cron", "as_slugid": slugid, "repository": hgRepo}
+	for k, v := range contexts["cron"] {
+		if k != "repository" {
+			hgCron[k] = v
+		}
+	}
+	contexts["hg-cron"] = hgCron
+	hgAction := map[string]any{"repository": hgRepo, "parameters": map[string]any{"project": "alder", "level": "3"},
+		"push": map[string]any{"owner": "dev@example.org", "pushlog_id": "4321", "revision": "7777777777777777777777777777777777777777"}}
+	for k, v := range contexts["action"] {
+		if k != "repository" && k != "push" {
+			hgAction[k] = v
+		}
+	}
+	hgAction["action"] = map[string]any{"name": "retrigger", "title": "Retrigger", "description": "Create a clone of the task.",
+		"taskGroupId": "targetTaskGroupId000000", "symbol": "rt", "cb_name": "retrigger_action",
+		"repo_scope": "assume:repo:hg.example.org/projects/alder:action:generic"}
+	contexts["hg-action"] = hgAction
 	for _, ctx := range contexts {
 		// The reference's clock cannot be set; the context fixes now.
 		ctx["now"] = "2017-01-19T16:27:20.974Z"
@@ -77,12 +128,22 @@ func taskclusterContexts() map[string]map[string]any {
 	return contexts
 }
 
-func loadTaskclusterFile(t testing.TB, path string) any {
+// readTaskclusterFile reads one of taskclusterFiles.
+func readTaskclusterFile(t testing.TB, path string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	if rel, ok := strings.CutPrefix(path, "thirdparty:"); ok {
+		return thirdparty.Read(t, rel)
+	}
+	data, err := os.ReadFile(filepath.FromSlash(path))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return data
+}
+
+func loadTaskclusterFile(t testing.TB, path string) any {
+	t.Helper()
+	data := readTaskclusterFile(t, path)
 	template, err := DecodeYAML(data)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -101,13 +162,19 @@ func TestTaskclusterFiles(t *testing.T) {
 	var runs []run
 	var cases [][2]any
 	for _, f := range taskclusterFiles {
-		template := loadTaskclusterFile(t, f)
-		for kind, ctx := range contexts {
-			if f == "testdata/json-e.taskcluster.yml" && kind != "github-push" && kind != "github-pull-request" {
-				continue // json-e's file answers to GitHub events only
-			}
+		var template any
+		// A subtest, so that a missing third-party file skips only itself.
+		t.Run("load/"+f, func(t *testing.T) { template = loadTaskclusterFile(t, f) })
+		if template == nil {
+			continue
+		}
+		kinds, ok := taskclusterKinds[f]
+		if !ok {
+			kinds = githubKinds
+		}
+		for _, kind := range kinds {
 			runs = append(runs, run{f, kind})
-			cases = append(cases, [2]any{template, ctx})
+			cases = append(cases, [2]any{template, contexts[kind]})
 		}
 	}
 	outcomes := runReference(t, pkg, cases)
@@ -128,12 +195,22 @@ func TestTaskclusterFiles(t *testing.T) {
 	}
 }
 
-// TestTaskgraphDecisionTask checks, field by field, what a push to main
-// makes of taskgraph's .taskcluster.yml: the values the chain-of-trust
-// rebuild compares.
-func TestTaskgraphDecisionTask(t *testing.T) {
-	template := loadTaskclusterFile(t, "testdata/taskgraph.taskcluster.yml")
-	got, err := RenderAt(template, testFunctions(taskclusterContexts()["github-push"]), specNow)
+// decisionTask is the fields of a rendered decision task the
+// chain-of-trust rebuild compares most visibly.
+type decisionTask struct {
+	TaskID, TaskGroupID, SchedulerID, ProvisionerID, Created, Deadline, Expires string
+	Scopes, Routes                                                              []string
+	Payload                                                                     struct {
+		Env map[string]string
+	}
+}
+
+// renderDecisionTask renders one of taskclusterFiles for a context of
+// taskclusterContexts and returns its single task.
+func renderDecisionTask(t *testing.T, path, kind string) decisionTask {
+	t.Helper()
+	template := loadTaskclusterFile(t, path)
+	got, err := RenderAt(template, testFunctions(taskclusterContexts()[kind]), specNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,17 +218,50 @@ func TestTaskgraphDecisionTask(t *testing.T) {
 	if len(tasks) != 1 {
 		t.Fatalf("got %d tasks, want 1", len(tasks))
 	}
-	var task struct {
-		TaskID, TaskGroupID, SchedulerID, ProvisionerID, Created, Deadline, Expires string
-		Scopes, Routes                                                              []string
-		Payload                                                                     struct {
-			Env map[string]string
-		}
-	}
+	var task decisionTask
 	data, _ := json.Marshal(tasks[0])
 	if err := json.Unmarshal(data, &task); err != nil {
 		t.Fatal(err)
 	}
+	return task
+}
+
+// TestGitHubProjectDecisionTask checks, field by field, what a push to
+// main makes of github-project.taskcluster.yml (written for these tests):
+// the values the chain-of-trust rebuild compares. TestTaskclusterFiles
+// checks the whole rendering against the reference implementation.
+func TestGitHubProjectDecisionTask(t *testing.T) {
+	task := renderDecisionTask(t, taskclusterFiles[0], "github-push")
+	rev := "2222222222222222222222222222222222222222"
+	checks := []struct{ name, got, want string }{
+		{"taskId", task.TaskID, "slugid-decision_task"},
+		{"taskGroupId", task.TaskGroupID, "slugid-decision_task"},
+		{"schedulerId", task.SchedulerID, "gh-level-3"},
+		{"provisionerId", task.ProvisionerID, "gh-3"},
+		{"created", task.Created, "2017-01-19T16:27:20.974Z"},
+		{"deadline", task.Deadline, "2017-01-20T16:27:20.974Z"},
+		{"expires", task.Expires, "2018-01-19T16:27:20.974Z"},
+		{"scope", task.Scopes[0], "assume:repo:github.com/taskcluster/taskgraph:branch:main"},
+		{"PROJECTS", task.Payload.Env["PROJECTS"], `{"taskgraph":3}`},
+		{"MOBILE_HEAD_REV", task.Payload.Env["MOBILE_HEAD_REV"], rev},
+		{"MOBILE_HEAD_REF", task.Payload.Env["MOBILE_HEAD_REF"], "refs/heads/main"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	wantRoutes := []string{"checks", "index.gh.v2.taskgraph.main.latest.decision", "index.gh.v2.taskgraph.main.revision." + rev + ".decision"}
+	if mustJSON(toAny(task.Routes)) != mustJSON(toAny(wantRoutes)) {
+		t.Errorf("routes = %q, want %q", task.Routes, wantRoutes)
+	}
+}
+
+// TestTaskgraphDecisionTask checks, field by field, what a push to main
+// makes of taskgraph's real .taskcluster.yml (from the third-party
+// test-data directory).
+func TestTaskgraphDecisionTask(t *testing.T) {
+	task := renderDecisionTask(t, thirdPartyTaskcluster+"taskgraph.taskcluster.yml", "github-push")
 	checks := []struct{ name, got, want string }{
 		{"taskId", task.TaskID, "slugid-decision_task"},
 		{"taskGroupId", task.TaskGroupID, "slugid-decision_task"},
@@ -189,29 +299,42 @@ func toAny(ss []string) []any {
 	return out
 }
 
-// BenchmarkRenderTaskclusterYAML renders taskgraph's 334-line
-// .taskcluster.yml for a push; BenchmarkDecodeTaskclusterYAML, reading the
-// same file, is the baseline the figure is stated against.
+// benchFiles are the templates the benchmarks render for a GitHub push:
+// github-project.taskcluster.yml (written for the tests) and taskgraph's
+// real 334-line file when the third-party directory has it.
+var benchFiles = map[string]string{
+	"github-project": taskclusterFiles[0],
+	"taskgraph":      thirdPartyTaskcluster + "taskgraph.taskcluster.yml",
+}
+
+// BenchmarkRenderTaskclusterYAML renders a .taskcluster.yml for a push;
+// BenchmarkDecodeTaskclusterYAML, reading the same file, is the baseline
+// the figure is stated against.
 func BenchmarkRenderTaskclusterYAML(b *testing.B) {
-	template := loadTaskclusterFile(b, "testdata/taskgraph.taskcluster.yml")
-	ctx := testFunctions(taskclusterContexts()["github-push"])
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := RenderAt(template, ctx, specNow); err != nil {
-			b.Fatal(err)
-		}
+	for _, name := range []string{"github-project", "taskgraph"} {
+		b.Run(name, func(b *testing.B) {
+			template := loadTaskclusterFile(b, benchFiles[name])
+			ctx := testFunctions(taskclusterContexts()["github-push"])
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := RenderAt(template, ctx, specNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 func BenchmarkDecodeTaskclusterYAML(b *testing.B) {
-	data, err := os.ReadFile("testdata/taskgraph.taskcluster.yml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeYAML(data); err != nil {
-			b.Fatal(err)
-		}
+	for _, name := range []string{"github-project", "taskgraph"} {
+		b.Run(name, func(b *testing.B) {
+			data := readTaskclusterFile(b, benchFiles[name])
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeYAML(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
