@@ -6,13 +6,18 @@
 //
 // It was written clean-room from the language's documentation
 // (https://json-e.js.org) and its conformance suite, specification.yml,
-// which TestSpecification runs in full (every one of its 1,175 cases
-// passes, error messages included). Where the documentation is silent,
-// behaviour follows the reference implementation, the npm package json-e,
-// observed as a black box: TestDifferentialReference renders thousands of
-// generated templates with both and demands the same result or an error of
-// the same class, and TestTaskclusterFiles does the same for real
-// .taskcluster.yml files.
+// which TestSpecification runs in full when the third-party test-data
+// directory holds it (internal/thirdparty; every one of its 1,175 cases
+// passes, error messages included). testdata/cases.yml, written for this
+// package from the documentation, covers every operator, built-in and
+// error class in its absence; TestCasesReference checks each of its
+// expectations against the reference implementation. Where the
+// documentation is silent, behaviour follows the reference, the npm
+// package json-e, observed as a black box: TestDifferentialReference
+// renders thousands of generated templates with both and demands the same
+// result or an error of the same class, and TestTaskclusterFiles does the
+// same for .taskcluster.yml files (Signet's own, and real projects' from
+// the third-party directory).
 //
 // # The language
 //

@@ -24,8 +24,11 @@ type specCase struct {
 	result   any
 	hasError bool
 	// errText is the exact error message expected; "" when the suite
-	// only says that rendering fails (error: true).
+	// only says that rendering fails (error: true) or gives the class.
 	errText string
+	// errClass is the error class expected, when the case names it alone
+	// (error: InterpreterError; testdata/cases.yml does so).
+	errClass ErrorClass
 }
 
 // fromYAML turns a decoded YAML value into a JSON value: map keys become
@@ -99,7 +102,12 @@ func parseCases(t testing.TB, data []byte, file string) []specCase {
 		case bool:
 			c.hasError = e
 		case string:
-			c.hasError, c.errText = true, e
+			c.hasError = true
+			if jsoneClasses[e] {
+				c.errClass = ErrorClass(e)
+			} else {
+				c.errText = e
+			}
 		default:
 			t.Fatalf("case %q: error field of type %T", c.title, e)
 		}
@@ -128,7 +136,7 @@ func runCases(t *testing.T, cases []specCase) int {
 	passed := 0
 	for i, c := range cases {
 		ok := t.Run(fmt.Sprintf("%04d %s: %s", i, c.section, c.title), func(t *testing.T) {
-			got, err := RenderAt(c.template, c.context, specNow)
+			got, err := RenderAt(c.template, testFunctions(c.context), specNow)
 			switch {
 			case c.hasError && err == nil:
 				t.Fatalf("template %#v: got result %#v, want an error %q", c.template, got, c.errText)
@@ -139,6 +147,9 @@ func runCases(t *testing.T, cases []specCase) int {
 				}
 				if c.errText != "" && err.Error() != c.errText {
 					t.Fatalf("template %#v: error\n  %s\nwant\n  %s", c.template, err, c.errText)
+				}
+				if c.errClass != "" && e.Class != c.errClass {
+					t.Fatalf("template %#v: error %v, want a %s", c.template, err, c.errClass)
 				}
 			case err != nil:
 				t.Fatalf("template %#v: unexpected error %v", c.template, err)
