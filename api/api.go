@@ -29,7 +29,7 @@ type SignRequest struct {
 	// tokens are self-contained and no replay state is kept.
 	Nonce   string      `json:"nonce,omitempty"`
 	Key     string      `json:"key"`
-	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb"
+	Format  string      `json:"format"`           // "raw", "ssh", "minisign", "dsse", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb", "cosign", "cosign-attestation", "cosign-digest", "notation"
 	Options SignOptions `json:"options,omitzero"` // format variants
 	Items   []SignItem  `json:"items"`            // 1..max_batch
 }

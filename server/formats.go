@@ -73,6 +73,11 @@ var formats = map[string]signingFormat{
 	"rpm":           rpmFormat{},
 	"deb":           debFormat{},
 	"authenticode":  authenticodeFormat{},
+	// Container images (format_cosign.go).
+	"cosign":             cosignFormat{},
+	"cosign-attestation": cosignAttestationFormat{},
+	"cosign-digest":      cosignDigestFormat{},
+	"notation":           notationFormat{},
 }
 
 // formatNames returns the supported formats, sorted, for messages.

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +31,9 @@ type CertStore interface {
 	Attach(key string, chain []*x509.Certificate) error
 }
 
-// certUsage is the only key usage whose keys get certificates.
-const certUsage = "authenticode"
+// certUsages are the key usages whose keys get certificates: their
+// signatures carry a code-signing chain (Authenticode, notation).
+var certUsages = []string{"authenticode", notationUsage}
 
 // chainFunc returns a key's certificate chain, checked against the key.
 type chainFunc func() ([]*x509.Certificate, error)
@@ -79,8 +82,8 @@ func (s *Server) certKey(c *call, operation string) (keystore.Key, error) {
 		return keystore.Key{}, keyError(name, err)
 	}
 	c.key.Fingerprint = k.Fingerprint()
-	if k.Usage != certUsage {
-		return keystore.Key{}, badRequest("key %q has usage %s; code-signing certificates are for keys created with --usage %s", name, k.Usage, certUsage)
+	if !slices.Contains(certUsages, k.Usage) {
+		return keystore.Key{}, badRequest("key %q has usage %s; code-signing certificates are for keys created with --usage %s", name, k.Usage, strings.Join(certUsages, " or "))
 	}
 	if s.certs == nil {
 		return keystore.Key{}, &apiError{http.StatusNotImplemented, "not_implemented", "this server keeps no certificate chains"}

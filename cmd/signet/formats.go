@@ -21,28 +21,34 @@ type formatChoice struct {
 	format         *string
 	namespace      *string
 	trustedComment *string
-	armor          *bool // pgp: ASCII-armored signatures
+	armor          *bool          // pgp: ASCII-armored signatures
+	annotations    annotationFlag // cosign: signed annotations, -a KEY=VALUE
 }
 
 func formatFlags(fs *flag.FlagSet) *formatChoice {
-	return &formatChoice{
+	f := &formatChoice{
 		format:         fs.String("format", "raw", ""),
 		namespace:      fs.String("namespace", "", ""),
 		trustedComment: fs.String("trusted-comment", "", ""),
 		armor:          fs.Bool("armor", false, ""),
+		annotations:    annotationFlag{},
 	}
+	fs.Var(f.annotations, "a", "")
+	return f
 }
 
 // check refuses flags that do not apply to the format chosen.
 func (f *formatChoice) check(pss bool) error {
 	switch *f.format {
-	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb":
+	case "raw", "ssh", "minisign", "pgp", "pgp-clearsign", "authenticode", "rpm", "deb", "cosign":
 	case "dsse":
 		return hintf("use 'signet attest --key NAME --subject FILE --predicate-type URI --predicate P.json'", "sign --format dsse: attestations are made with 'signet attest'")
 	default:
-		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign, authenticode for Windows PE files, rpm or deb for packages", "sign: unknown format %q", *f.format)
+		return hintf("use --format raw, ssh, minisign, pgp or pgp-clearsign, authenticode for Windows PE files, rpm or deb for packages, cosign for container images", "sign: unknown format %q", *f.format)
 	}
 	switch {
+	case *f.format != "cosign" && len(f.annotations) > 0:
+		return usagef("-a KEY=VALUE applies only to --format cosign")
 	case *f.format == "ssh" && *f.namespace == "":
 		return hintf("add --namespace git for git objects, or --namespace file for files", "sign --format ssh needs --namespace")
 	case *f.format != "ssh" && *f.namespace != "":
@@ -117,6 +123,7 @@ func runAttest(env *cmdEnv, args []string) error {
 	predicateFile := fs.String("predicate", "", "")
 	out := fs.String("o", "", "")
 	pss := fs.Bool("rsa-pss", false, "")
+	format := fs.String("format", "dsse", "")
 	var subjects []string
 	fs.Func("subject", "", func(s string) error { subjects = append(subjects, s); return nil })
 	pos, err := parseFlags(fs, args)
@@ -125,6 +132,10 @@ func runAttest(env *cmdEnv, args []string) error {
 	}
 	subjects = append(subjects, pos...)
 	switch {
+	case *format != "dsse" && *format != "cosign":
+		return hintf("use --format dsse for files (an envelope file) or --format cosign for container images (attached in the registry)", "attest: unknown format %q", *format)
+	case *format == "cosign" && (*out != "" || *pss):
+		return usagef("attest --format cosign attaches the attestation in the registry and signs as cosign does: it takes no -o or --rsa-pss")
 	case *key == "":
 		return usagef("attest needs --key NAME")
 	case len(subjects) == 0:
@@ -134,13 +145,16 @@ func runAttest(env *cmdEnv, args []string) error {
 	case *predicateFile == "":
 		return usagef("attest needs --predicate FILE (a JSON object; '{}' for none)")
 	}
-	predicate, err := os.ReadFile(*predicateFile)
+	predicate, err := readPredicate(*predicateFile)
 	if err != nil {
-		return fmt.Errorf("reading the predicate: %w", err)
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {
 		return err
+	}
+	if *format == "cosign" {
+		return attestImages(env, c, *key, subjects, *predicateType, predicate)
 	}
 	envelope, receipt, err := c.Attest(env.ctx, *key, subjects, *predicateType, predicate, api.SignOptions{RSAPSS: *pss})
 	if err != nil {

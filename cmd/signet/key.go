@@ -141,6 +141,16 @@ func runSign(env *cmdEnv, args []string) error {
 	if err := ff.check(*pss); err != nil {
 		return err
 	}
+	if *ff.format == "cosign" {
+		if *key == "" || len(files) == 0 || *out != "" {
+			return usagef("usage: signet sign --format cosign --key NAME [-a KEY=VALUE]... REGISTRY/REPO(:TAG|@sha256:DIGEST)...")
+		}
+		c, err := cf.client()
+		if err != nil {
+			return err
+		}
+		return signImages(env, c, *key, files, ff.annotations)
+	}
 	if files, err = bf.files(files, os.Stdin); err != nil {
 		return err
 	}

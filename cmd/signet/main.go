@@ -49,7 +49,9 @@ Usage:
     signet sign --format authenticode --key NAME [-o SIGNED.exe] APP.exe...  (in place)
     signet sign --format rpm --key NAME PKG.rpm...                    (signed in place)
     signet sign --format deb --key NAME PKG.deb...                    (signed in place)
+    signet sign --format cosign --key NAME [-a K=V]... REGISTRY/REPO(:TAG|@sha256:HEX)...  (in the registry)
     signet attest --key NAME --subject FILE... --predicate-type URI --predicate P.json [-o OUT]
+    signet attest --format cosign --key NAME --predicate-type URI --predicate P.json IMAGE...
     signet catalog sign NAME [--param K=V]... (INDEX | --sha256 HEX) [-o DIR]
     signet verify (--key NAME | --public-key PEM) [--rsa-pss] [--signature SIG] FILE
     signet token issue --subject JOB --key NAME [--format raw] [--ttl 1h]

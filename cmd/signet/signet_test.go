@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 // git, minisign, osslsigncode, go-securesystemslib, rpmkeys,
 // debsig-verify and curl (the audit explorer's pages).
 func TestScripts(t *testing.T) {
-	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify", "curl"} {
+	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify", "curl", "docker-registry"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)
 		}
@@ -68,6 +68,12 @@ func TestScripts(t *testing.T) {
 			"flipbyte":   cmdFlipByte,
 			"waitsock":   cmdWaitSock,
 			"localuser":  cmdLocalUser,
+			"ocireg":     cmdOCIRegistry,
+			"cosignchk":  cmdCosignVerify,
+			"buildplugs": cmdBuildPlugins,
+			"notarysign": cmdNotationSign,
+			"notarychk":  cmdNotationVerify,
+			"cosignrun":  cmdCosignRun,
 		},
 	})
 }

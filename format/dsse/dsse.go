@@ -64,6 +64,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -76,6 +77,9 @@ const (
 	PayloadType = "application/vnd.in-toto+json"
 	// StatementV1 is the _type of an in-toto Statement v1.
 	StatementV1 = "https://in-toto.io/Statement/v1"
+	// StatementV01 is the _type of an in-toto Statement v0.1, which
+	// cosign v2 still writes; its fields are those of v1.
+	StatementV01 = "https://in-toto.io/Statement/v0.1"
 
 	// MaxStatementSize bounds a statement: attestations are metadata, and
 	// the server holds them in memory.
@@ -126,6 +130,16 @@ func NewStatement(subjects []Subject, predicateType string, predicate json.RawMe
 
 // ParseStatement parses and checks an in-toto Statement v1.
 func ParseStatement(b []byte) (*Statement, error) {
+	return parseStatement(b, StatementV1)
+}
+
+// ParseStatementV01 is ParseStatement that also takes a Statement v0.1,
+// whose _type it keeps in Statement.Type. Cosign v2 attests in v0.1.
+func ParseStatementV01(b []byte) (*Statement, error) {
+	return parseStatement(b, StatementV1, StatementV01)
+}
+
+func parseStatement(b []byte, types ...string) (*Statement, error) {
 	if len(b) > MaxStatementSize {
 		return nil, fmt.Errorf("dsse: statement is %d bytes; the limit is %d", len(b), MaxStatementSize)
 	}
@@ -148,8 +162,8 @@ func ParseStatement(b []byte) (*Statement, error) {
 	if err := field(top, "_type", &s.Type); err != nil {
 		return nil, err
 	}
-	if s.Type != StatementV1 {
-		return nil, fmt.Errorf("dsse: statement _type is %.80q, want %q", s.Type, StatementV1)
+	if !slices.Contains(types, s.Type) {
+		return nil, fmt.Errorf("dsse: statement _type is %.80q, want %q", s.Type, strings.Join(types, `" or "`))
 	}
 	if err := field(top, "predicateType", &s.PredicateType); err != nil {
 		return nil, err
@@ -337,6 +351,16 @@ type Options struct {
 	// PSS selects RSASSA-PSS for RSA keys instead of PKCS #1 v1.5. It is
 	// an error with other keys.
 	PSS bool
+	// StatementV01 also accepts in-toto Statement v0.1, which cosign v2
+	// writes (format cosign-attestation).
+	StatementV01 bool
+}
+
+func (o Options) parse(b []byte) (*Statement, error) {
+	if o.StatementV01 {
+		return ParseStatementV01(b)
+	}
+	return ParseStatement(b)
 }
 
 // scheme is how one key signs and verifies PAE.
@@ -423,7 +447,7 @@ func (e *envelopeSigner) KeyID() (string, error) { return e.keyID, nil }
 // Sign checks statement with ParseStatement and returns the JSON envelope
 // of it signed by s, ending in a newline.
 func Sign(ctx context.Context, s crypto.Signer, statement []byte, o Options) ([]byte, error) {
-	if _, err := ParseStatement(statement); err != nil {
+	if _, err := o.parse(statement); err != nil {
 		return nil, err
 	}
 	sch, err := newScheme(s.Public(), o)
@@ -552,7 +576,7 @@ func Verify(ctx context.Context, b []byte, pub crypto.PublicKey, o Options) (*St
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrVerify, err)
 	}
-	st, err := ParseStatement(payload)
+	st, err := o.parse(payload)
 	if err != nil {
 		return nil, nil, err
 	}

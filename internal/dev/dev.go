@@ -78,6 +78,10 @@ func Prepare(dir, listen string) (*config.Config, []byte, error) {
 	}
 
 	everything := []string{"*"}
+	// Container images are named REGISTRY/REPO@sha256:…, and * does not
+	// match a slash: the admin may sign images of repositories up to four
+	// levels deep too.
+	artifacts := []string{"*", "*/*", "*/*/*", "*/*/*/*", "*/*/*/*/*"}
 	cfg := &config.Config{
 		Listen: listen,
 		Data:   dir,
@@ -86,7 +90,7 @@ func Prepare(dir, listen string) (*config.Config, []byte, error) {
 			Name:        "admin",
 			Certificate: config.Certificate{SHA256: authn.Fingerprint(admin.Leaf)},
 			Rules: policy.Rules{Admin: true, Grants: []policy.Grant{
-				{Keys: everything, Formats: everything, Artifacts: everything},
+				{Keys: everything, Formats: everything, Artifacts: artifacts},
 			}},
 		}},
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/signet-dev/signet/authn"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/internal/devpki"
+	"github.com/signet-dev/signet/keycert"
 	"github.com/signet-dev/signet/keystore"
 	"github.com/signet-dev/signet/policy"
 	"github.com/signet-dev/signet/server"
@@ -109,7 +110,7 @@ func Start(tb testing.TB, o Options) *Server {
 		o.ServerID = "test-server"
 	}
 	srv = server.New(server.Options{Audit: s.Log, AuditKey: "audit-log", ServerID: o.ServerID, Keys: keys, Policy: pol,
-		Authn: &authn.Authenticator{Certs: certs}, Limits: o.Limits})
+		Authn: &authn.Authenticator{Certs: certs}, Limits: o.Limits, Certs: keycert.NewDir(tb.TempDir())})
 	var h http.Handler = srv.Handler()
 	if o.Wrap != nil {
 		h = o.Wrap(h)
