@@ -151,10 +151,12 @@ func loadTaskclusterFile(t testing.TB, path string) any {
 	return template
 }
 
-// TestTaskclusterFiles renders real .taskcluster.yml files for a push, a
-// pull request, a release, a cron run and an action, with this package and
-// with the reference implementation, and demands identical task
-// definitions.
+// TestTaskclusterFiles renders the .taskcluster.yml files of
+// taskclusterFiles (Signet's own hg and GitHub templates, and real
+// projects' when the third-party directory has them) for the contexts each
+// answers to (push, pull request, release, cron, action), with this
+// package and with the reference implementation, and demands identical,
+// non-empty task definitions.
 func TestTaskclusterFiles(t *testing.T) {
 	pkg := installReference(t)
 	contexts := taskclusterContexts()
