@@ -286,3 +286,19 @@ func intField(m map[string]any, key string) (int64, error) {
 	}
 	return i, nil
 }
+
+// parseYAMLObject parses a YAML mapping (such as parameters.yml) into
+// JSON values, numbers as json.Number, refusing what YAML 1.1 readers
+// (Python's, which wrote it) and YAML 1.2 readers read differently (see
+// jsone.DecodeYAML).
+func parseYAMLObject(b []byte, what string) (map[string]any, error) {
+	v, err := parseYAMLValue(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a mapping", what)
+	}
+	return m, nil
+}

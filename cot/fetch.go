@@ -55,7 +55,12 @@ func Fetch(ctx context.Context, taskID, dir string, selected []string, o Options
 		return nil, nil, err
 	}
 	o.Store = d
-	defer d.closeAll()
+	defer func() {
+		d.closeAll()
+		// Partial downloads stay for the next run; the directories that
+		// hold none go.
+		removeEmptyDirs(filepath.Join(dir, partialDir))
+	}()
 	res, err := Verify(ctx, taskID, o)
 	if err != nil {
 		return nil, nil, err

@@ -1,6 +1,7 @@
 package cot_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -88,7 +89,7 @@ func countDocs(r *cot.Result) int {
 	for _, l := range r.Links[1:] {
 		n += 2 // document and signature
 		if l.TaskType == "decision" {
-			n++ // task graph
+			n += 3 // task graph, actions.json, parameters.yml
 		}
 	}
 	return n
@@ -132,6 +133,16 @@ func TestFetchBadChainPlacesNothing(t *testing.T) {
 	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
 		if err == nil && !e.IsDir() {
 			files = append(files, p)
+		}
+		return nil
+	})
+	// Verified downloads stay for the next run, but no directory is left
+	// empty.
+	filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			if ents, _ := os.ReadDir(p); len(ents) == 0 {
+				t.Errorf("empty directory %s left behind", p)
+			}
 		}
 		return nil
 	})
@@ -211,20 +222,41 @@ func TestFetchResume(t *testing.T) {
 		t.Fatalf("resumed file differs")
 	}
 
-	// A partial file that is not a prefix of the artifact fails its digest
-	// and is removed; the next run downloads it whole.
+	// A partial file from an earlier run that is not a prefix of the
+	// artifact (no validator told the run it changed) fails its digest
+	// once resumed; the download starts again from zero and the good
+	// chain verifies.
 	dir3 := t.TempDir()
 	part = filepath.Join(dir3, ".signet-cot-partial", win.ID, "public/build/target.zip")
 	os.MkdirAll(filepath.Dir(part), 0o755)
 	os.WriteFile(part, []byte("garbage"), 0o644)
-	if res, _, err := fetch(t, g, o, dir3, "public/build/target.zip"); err != nil || res.Verified {
-		t.Fatalf("fetch over a bad partial file: verified %v, %v", res != nil && res.Verified, err)
+	ranges = nil
+	res, _, err = fetch(t, g, o, dir3, "public/build/target.zip")
+	if err != nil || !res.Verified {
+		t.Fatalf("fetch over a bad partial file: %v\n%s", err, tree(res))
+	}
+	if len(ranges) != 2 || ranges[0] != "bytes=7-" || ranges[1] != "" {
+		t.Errorf("requests had ranges %q; want the resume, then the whole artifact", ranges)
+	}
+	got, _ = os.ReadFile(filepath.Join(dir3, win.ID, "public/build/target.zip"))
+	if string(got) != string(data) {
+		t.Fatalf("file after the restart differs")
+	}
+	if _, err := os.Stat(filepath.Join(dir3, ".signet-cot-partial")); !os.IsNotExist(err) {
+		t.Errorf("partial directory left behind: %v", err)
+	}
+
+	// A bad artifact still fails after the restart, and the bad bytes go.
+	g.SetServed(win.ID, "public/build/target.zip", &cottest.Served{Data: append(bytes.Clone(data[:len(data)-1]), 'X')})
+	dir4 := t.TempDir()
+	part = filepath.Join(dir4, ".signet-cot-partial", win.ID, "public/build/target.zip")
+	os.MkdirAll(filepath.Dir(part), 0o755)
+	os.WriteFile(part, data[:1000], 0o644)
+	if res, _, err := fetch(t, g, o, dir4, "public/build/target.zip"); err != nil || res.Verified {
+		t.Fatalf("fetch of a bad artifact over a good prefix: verified %v, %v", res != nil && res.Verified, err)
 	}
 	if _, err := os.Stat(part); !os.IsNotExist(err) {
 		t.Errorf("bad partial file kept: %v", err)
-	}
-	if res, _, err := fetch(t, g, o, dir3, "public/build/target.zip"); err != nil || !res.Verified {
-		t.Fatalf("fetch after removing the bad partial file: %v", err)
 	}
 }
 

@@ -278,6 +278,22 @@ func TestVerifyNegative(t *testing.T) {
 			want: failure{"build-linux", "worker", "payload.features.interactive"},
 		},
 		{
+			name: "docker-worker task without payload.features",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				delete(g.ByRole["docker-image"].Def["payload"].(map[string]any), "features")
+				g.Publish()
+			},
+			want: failure{"docker-image", "worker", "malformed docker-worker task: payload.features missing"},
+		},
+		{
+			name: "docker-worker task without payload.env",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				delete(g.ByRole["build-linux"].Def["payload"].(map[string]any), "env")
+				g.Publish()
+			},
+			want: failure{"build-linux", "worker", "malformed docker-worker task: payload.env missing"},
+		},
+		{
 			name: "generic-worker task with RDP",
 			break_: func(t *testing.T, g *cottest.Graph) {
 				b := g.ByRole["build-windows"]
@@ -359,6 +375,64 @@ func TestVerifyNegative(t *testing.T) {
 				return y[:i] + "  other-worker:\n    - " + cottest.KeyBase64(cottest.NewKeyForTest()) + "\n" + y[j:]
 			},
 			want: failure{"build-windows", "signature", "no keys for worker implementation generic-worker"},
+		},
+		{
+			name: "try scheduler with restricted scopes",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				for _, task := range g.Tasks {
+					task.Def["schedulerId"] = "gecko-level-1"
+				}
+				g.Publish()
+			},
+			want: failure{"signing", "restricted scopes", "schedulerId gecko-level-1 is a try scheduler"},
+		},
+		{
+			name:  "try scheduler named in the trust file",
+			trust: func(y string) string { return y + "try_scheduler_ids: [test-level-3]\n" },
+			want:  failure{"signing", "restricted scopes", "schedulerId test-level-3 is a try scheduler"},
+		},
+		{
+			name: "untrusted pull request with restricted scopes",
+			trust: func(y string) string {
+				return strings.Replace(y, "tasks_for: [hg-push,", "tasks_for: [github-pull-request-untrusted, hg-push,", 1)
+			},
+			break_: func(t *testing.T, g *cottest.Graph) {
+				g.ByRole["decision"].Def["extra"] = map[string]any{"tasks_for": "github-pull-request-untrusted"}
+				g.Publish()
+			},
+			want: failure{"signing", "restricted scopes", "extra.tasks_for is github-pull-request-untrusted"},
+		},
+		{
+			name: "actions.json not signed",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				d := g.ByRole["decision"]
+				d.Doc = func(doc map[string]any) { delete(doc["artifacts"].(map[string]any), "public/actions.json") }
+				g.Sign(d)
+			},
+			want: failure{"decision", "artifact public/actions.json", "not in the signed artifacts"},
+		},
+		{
+			name: "actions.json tampered",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				g.SetServed(g.ByRole["decision"].ID, "public/actions.json", &cottest.Served{Data: []byte(`{"version": 1, "actions": [{"kind": "task"}]}`)})
+			},
+			want: failure{"decision", "artifact public/actions.json", "sha256 mismatch"},
+		},
+		{
+			name: "parameters.yml tampered",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				g.SetServed(g.ByRole["decision"].ID, "public/parameters.yml", &cottest.Served{Data: []byte("level: '3'\nproject: elsewhere\n")})
+			},
+			want: failure{"decision", "artifact public/parameters.yml", "sha256 mismatch"},
+		},
+		{
+			name: "parameters.yml not a mapping",
+			break_: func(t *testing.T, g *cottest.Graph) {
+				d := g.ByRole["decision"]
+				d.Artifacts["public/parameters.yml"] = []byte("- a list\n")
+				g.Sign(d)
+			},
+			want: failure{"decision", "artifact public/parameters.yml", "is not a mapping"},
 		},
 		{
 			name: "rebuild required",

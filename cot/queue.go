@@ -36,6 +36,26 @@ type Queue struct {
 	// MinBackoff and MaxBackoff bound the wait before a retry: a random
 	// duration up to min(MaxBackoff, MinBackoff·2^attempt).
 	MinBackoff, MaxBackoff time.Duration
+	header                 http.Header // sent with every request
+}
+
+// web returns a client for other HTTPS services (version control, the
+// GitHub API) with the Queue's retry policy, the given client (the
+// Queue's if nil) and headers.
+func (q *Queue) web(hc *http.Client, header http.Header) *Queue {
+	if hc == nil {
+		hc = q.http
+	}
+	return &Queue{http: hc, Retries: q.Retries, MinBackoff: q.MinBackoff, MaxBackoff: q.MaxBackoff, header: header}
+}
+
+// getBytes fetches u, at most limit bytes after decoding.
+func (q *Queue) getBytes(ctx context.Context, u string, limit int64) ([]byte, error) {
+	var buf Buffer
+	if err := q.get(ctx, u, &buf, limit); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // NewQueue returns a Queue for the Taskcluster deployment at root (for
@@ -244,6 +264,11 @@ func (q *Queue) getOnce(ctx context.Context, u string, dst Destination, limit in
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return &contentError{err.Error()}
+	}
+	for k, vs := range q.header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	if off > 0 {
 		// Byte ranges of a gzip-encoded body are ranges of the encoding:

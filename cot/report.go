@@ -39,6 +39,9 @@ func (r *Result) WriteTree(w io.Writer) error {
 			failed++
 		}
 	}
+	if r.Trust != "" {
+		fmt.Fprintf(&b, "trust: %s\n", r.Trust)
+	}
 	if r.Verified {
 		fmt.Fprintf(&b, "chain of trust verified: %d links, %d upstream artifacts\n", links, len(r.Artifacts))
 	} else {

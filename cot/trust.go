@@ -20,14 +20,25 @@ import (
 // MaxTrustBytes bounds a trust configuration file.
 const MaxTrustBytes = 1 << 20
 
-// Trust is what a verifier trusts: the keys of each worker implementation
-// and the rules that tie tasks to source trees. It is read from a YAML file
+// Trust is what a verifier trusts for one product: the keys of each worker
+// implementation and pool, and the rules that tie tasks to source trees
+// (scriptworker's cot_product configuration). It is read from a YAML file
 // meant to live in version control, so that changing what is trusted takes
 // a reviewed commit rather than a scope (see docs/cot.md for the format).
 type Trust struct {
+	// Product is the product's name in a trust file of several products,
+	// "" in a single-product file.
+	Product string
+	// VCS is how the product's trees are hosted: "hg" (pushlog, hg
+	// raw-file) or "github" (GitHub events and API).
+	VCS string
 	// Keys are the Ed25519 keys each worker implementation signs with.
 	// Several per implementation allow rotation: any one of them verifies.
 	Keys map[string][]ed25519.PublicKey
+	// PoolKeys are keys of one worker pool ("provisionerId/workerType").
+	// A pool listed here is verified with its own keys only: the narrower
+	// rule wins, so a key compromised in one pool signs for no other.
+	PoolKeys map[string][]ed25519.PublicKey
 	// ScriptworkerProvisioners are the provisioner ids whose tasks run on
 	// scriptworker.
 	ScriptworkerProvisioners []string
@@ -51,9 +62,56 @@ type Trust struct {
 	// TasksFor are the valid extra.tasks_for values of decision and action
 	// tasks.
 	TasksFor []string
+	// TrySchedulerIDs are schedulerIds that mark a task as a try task
+	// (gecko-level-1 always does, as in scriptworker).
+	TrySchedulerIDs []string
+	// GitHubOwner is the owner of the product's official GitHub
+	// repositories: a GitHub task from another owner is a pull request.
+	GitHubOwner string
+	// ProjectLevels map a trusted repository path to its SCM level, the
+	// repository.level of the json-e context of hg products.
+	ProjectLevels map[string]string
+	// PushlogURL is the pushlog of an hg tree, {repo} and {revision}
+	// replaced (default: {repo}/json-pushes?changeset={revision}&version=2&full=1).
+	PushlogURL string
 	// MaxChainLength bounds the depth of the chain (20 by default).
 	MaxChainLength int
 	Limits         Limits
+	// Source says where the trust file came from: a path, or a URL and
+	// the revision it was read at.
+	Source string
+}
+
+// ErrProduct is returned (wrapped) when the product asked for is not in
+// the trust file, or none was named where one must be: a mistake of the
+// caller rather than of the file.
+var ErrProduct = errors.New("product not chosen")
+
+// TrustSet is a parsed trust file: one product, or several by name.
+type TrustSet struct {
+	Products map[string]*Trust
+	// Default is the product used when none is named: the only one of a
+	// single-product file, or default_product.
+	Default string
+}
+
+// Select returns the named product's trust, or the default one if name
+// is "".
+func (s *TrustSet) Select(name string) (*Trust, error) {
+	if name == "" {
+		if t, ok := s.Products[s.Default]; ok {
+			return t, nil
+		}
+		return nil, fmt.Errorf("%w: the trust file has %d products (%s) and no default_product; name one with --product", ErrProduct, len(s.Products), strings.Join(sortedKeys(s.Products), ", "))
+	}
+	t, ok := s.Products[name]
+	if _, single := s.Products[""]; single && !ok {
+		return nil, fmt.Errorf("%w: the trust file describes one product without a name, not %.40q: drop --product, or list products under products:", ErrProduct, name)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: the trust file has no product %.40q; it has %s", ErrProduct, name, strings.Join(sortedKeys(s.Products), ", "))
+	}
+	return t, nil
 }
 
 // Limits bound what a verifier downloads.
@@ -81,8 +139,11 @@ type RepositoryRule struct {
 	Paths   []*regexp.Regexp
 }
 
-type trustFile struct {
+// productFile is one product as written in the trust file.
+type productFile struct {
+	VCS                          string              `yaml:"vcs"`
 	Keys                         map[string][]string `yaml:"keys"`
+	WorkerPoolKeys               map[string][]string `yaml:"worker_pool_keys"`
 	ScriptworkerProvisioners     []string            `yaml:"scriptworker_provisioners"`
 	DecisionWorkerPools          []string            `yaml:"decision_worker_pools"`
 	DockerImageWorkerPools       []string            `yaml:"docker_image_worker_pools"`
@@ -96,6 +157,10 @@ type trustFile struct {
 	RestrictedScopes map[string]string   `yaml:"restricted_scopes"`
 	RestrictedTrees  map[string][]string `yaml:"restricted_trees"`
 	TasksFor         []string            `yaml:"tasks_for"`
+	TrySchedulerIDs  []string            `yaml:"try_scheduler_ids"`
+	GitHubOwner      string              `yaml:"official_github_repos_owner"`
+	ProjectLevels    map[string]string   `yaml:"project_levels"`
+	PushlogURL       string              `yaml:"pushlog_url"`
 	MaxChainLength   int                 `yaml:"max_chain_length"`
 	Limits           struct {
 		TaskBytes      int64 `yaml:"task_bytes"`
@@ -105,8 +170,15 @@ type trustFile struct {
 	} `yaml:"limits"`
 }
 
-// LoadTrust reads and parses the trust file at path.
-func LoadTrust(path string) (*Trust, error) {
+// setFile is a trust file of several products.
+type setFile struct {
+	Products       map[string]productFile `yaml:"products"`
+	DefaultProduct string                 `yaml:"default_product"`
+}
+
+// LoadTrust reads and parses the trust file at path and selects product
+// (the default one if "").
+func LoadTrust(path, product string) (*Trust, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -119,28 +191,130 @@ func LoadTrust(path string) (*Trust, error) {
 	if len(b) > MaxTrustBytes {
 		return nil, fmt.Errorf("trust file %s is larger than %d bytes", path, MaxTrustBytes)
 	}
-	t, err := ParseTrust(b)
+	set, err := ParseTrustSet(b)
 	if err != nil {
 		return nil, fmt.Errorf("trust file %s: %w", path, err)
 	}
+	t, err := set.Select(product)
+	if err != nil {
+		return nil, fmt.Errorf("trust file %s: %w", path, err)
+	}
+	t.Source = path
 	return t, nil
 }
 
-// ParseTrust parses a trust configuration strictly: unknown fields are
-// errors, since a misspelt rule in a security configuration must not pass
-// silently.
+// ParseTrust parses a trust configuration and returns its default
+// product (see ParseTrustSet).
 func ParseTrust(b []byte) (*Trust, error) {
+	set, err := ParseTrustSet(b)
+	if err != nil {
+		return nil, err
+	}
+	return set.Select("")
+}
+
+// ParseTrustSet parses a trust configuration strictly: unknown fields are
+// errors, since a misspelt rule in a security configuration must not pass
+// silently. The file is either one product (its fields at the top level,
+// the original form) or "products:", a map of product name to the same
+// fields, with an optional "default_product:".
+func ParseTrustSet(b []byte) (*TrustSet, error) {
 	if len(b) > MaxTrustBytes {
 		return nil, fmt.Errorf("trust configuration is %d bytes; the limit is %d", len(b), MaxTrustBytes)
 	}
-	var tf trustFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&tf); err != nil {
+	var top map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &top); err != nil {
 		return nil, fmt.Errorf("not a valid trust configuration: %w", err)
 	}
+	strict := func(v any) error {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(v); err != nil {
+			return fmt.Errorf("not a valid trust configuration: %w", err)
+		}
+		return nil
+	}
+	if _, multi := top["products"]; !multi {
+		var pf productFile
+		if err := strict(&pf); err != nil {
+			return nil, err
+		}
+		t, err := parseProduct(pf)
+		if err != nil {
+			return nil, err
+		}
+		return &TrustSet{Products: map[string]*Trust{"": t}, Default: ""}, nil
+	}
+	var sf setFile
+	if err := strict(&sf); err != nil {
+		return nil, fmt.Errorf("%w (a trust file with products: has only products and default_product at the top)", err)
+	}
+	if len(sf.Products) == 0 {
+		return nil, errors.New("products is empty")
+	}
+	set := &TrustSet{Products: map[string]*Trust{}}
+	var errs []string
+	for name, pf := range sf.Products {
+		if !validTypeName(name) {
+			errs = append(errs, fmt.Sprintf("products: %.40q is not a product name (letters, digits, - and _)", name))
+			continue
+		}
+		t, err := parseProduct(pf)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("products.%s: %v", name, err))
+			continue
+		}
+		t.Product = name
+		set.Products[name] = t
+	}
+	switch {
+	case sf.DefaultProduct != "":
+		if _, ok := sf.Products[sf.DefaultProduct]; !ok {
+			errs = append(errs, fmt.Sprintf("default_product %.40q is not one of the products", sf.DefaultProduct))
+		}
+		set.Default = sf.DefaultProduct
+	case len(sf.Products) == 1:
+		for name := range sf.Products {
+			set.Default = name
+		}
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return nil, errors.New(strings.Join(errs, "; "))
+	}
+	return set, nil
+}
+
+func parseKeys(field string, in map[string][]string, valid func(string) bool, what string, bad func(string, ...any)) map[string][]ed25519.PublicKey {
+	out := map[string][]ed25519.PublicKey{}
+	for name, keys := range in {
+		if !valid(name) {
+			bad("%s: %.80q is not a %s", field, name, what)
+			continue
+		}
+		if len(keys) == 0 {
+			bad("%s.%s: no keys", field, name)
+		}
+		for i, k := range keys {
+			pub, err := ParsePublicKey(k)
+			if err != nil {
+				bad("%s.%s[%d]: %v", field, name, i, err)
+				continue
+			}
+			out[name] = append(out[name], pub)
+		}
+	}
+	return out
+}
+
+func validPool(p string) bool {
+	a, b, ok := strings.Cut(p, "/")
+	return ok && a != "" && b != "" && !strings.Contains(b, "/")
+}
+
+func parseProduct(tf productFile) (*Trust, error) {
 	t := &Trust{
-		Keys:                         map[string][]ed25519.PublicKey{},
+		VCS:                          tf.VCS,
 		ScriptworkerProvisioners:     tf.ScriptworkerProvisioners,
 		DecisionWorkerPools:          tf.DecisionWorkerPools,
 		DockerImageWorkerPools:       tf.DockerImageWorkerPools,
@@ -149,36 +323,38 @@ func ParseTrust(b []byte) (*Trust, error) {
 		RestrictedScopes:             tf.RestrictedScopes,
 		RestrictedTrees:              tf.RestrictedTrees,
 		TasksFor:                     tf.TasksFor,
+		TrySchedulerIDs:              tf.TrySchedulerIDs,
+		GitHubOwner:                  tf.GitHubOwner,
+		ProjectLevels:                tf.ProjectLevels,
+		PushlogURL:                   tf.PushlogURL,
 		MaxChainLength:               tf.MaxChainLength,
 		Limits:                       DefaultLimits,
 	}
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	if len(tf.Keys) == 0 {
-		bad("keys: no worker implementation has a key; nothing could verify")
+	switch t.VCS {
+	case "":
+		t.VCS = "hg"
+	case "hg", "github":
+	default:
+		bad("vcs %.20q is neither hg nor github", t.VCS)
 	}
-	for impl, keys := range tf.Keys {
-		if !validTypeName(impl) {
-			bad("keys: %.40q is not a worker implementation name", impl)
-			continue
-		}
-		if len(keys) == 0 {
-			bad("keys.%s: no keys", impl)
-		}
-		for i, k := range keys {
-			pub, err := ParsePublicKey(k)
-			if err != nil {
-				bad("keys.%s[%d]: %v", impl, i, err)
-				continue
-			}
-			t.Keys[impl] = append(t.Keys[impl], pub)
-		}
+	if !slices.Contains(t.TrySchedulerIDs, "gecko-level-1") {
+		t.TrySchedulerIDs = append(t.TrySchedulerIDs, "gecko-level-1")
 	}
+	if t.PushlogURL == "" {
+		t.PushlogURL = "{repo}/json-pushes?changeset={revision}&version=2&full=1"
+	}
+	if len(tf.Keys) == 0 && len(tf.WorkerPoolKeys) == 0 {
+		bad("keys: no worker implementation or pool has a key; nothing could verify")
+	}
+	t.Keys = parseKeys("keys", tf.Keys, validTypeName, "worker implementation name", bad)
+	t.PoolKeys = parseKeys("worker_pool_keys", tf.WorkerPoolKeys, validPool, "worker pool of the form provisionerId/workerType", bad)
 	if len(t.DecisionWorkerPools) == 0 {
 		bad("decision_worker_pools is empty: no decision task could verify")
 	}
 	for _, p := range slices.Concat(t.DecisionWorkerPools, t.DockerImageWorkerPools) {
-		if a, b, ok := strings.Cut(p, "/"); !ok || a == "" || b == "" || strings.Contains(b, "/") {
+		if !validPool(p) {
 			bad("worker pool %.80q is not of the form provisionerId/workerType", p)
 		}
 	}
@@ -248,6 +424,16 @@ func ParseTrust(b []byte) (*Trust, error) {
 		return nil, errors.New(strings.Join(errs, "; "))
 	}
 	return t, nil
+}
+
+// keysFor returns the keys that verify a document of a task on pool run by
+// worker implementation impl, and what they are: a pool's own keys when
+// the trust file lists the pool, else the implementation's.
+func (t *Trust) keysFor(pool, impl string) ([]ed25519.PublicKey, string) {
+	if keys, ok := t.PoolKeys[pool]; ok {
+		return keys, "pool " + pool
+	}
+	return t.Keys[impl], impl
 }
 
 // ParsePublicKey parses a trusted key: standard base64 of either the raw

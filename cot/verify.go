@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,13 +23,34 @@ type Options struct {
 	// task type, else scriptworker for a task on a scriptworker
 	// provisioner, else build.
 	TaskType string
-	// RequireRebuild makes the skipped json-e rebuild a failure.
+	// CheckTask also verifies the task under test's own chain-of-trust
+	// document, as scriptworker's check_task does: for a task that has
+	// finished, its signature, its agreement with the Queue's definition
+	// and, for a docker-worker task, its image.
+	CheckTask bool
+	// Offline reads the inputs of the json-e rebuild (.taskcluster.yml,
+	// pushlog, GitHub API answers) from this directory instead of the
+	// network: see OfflinePath.
+	Offline string
+	// GitHubRaw serves GitHub files by commit (default DefaultGitHubRaw).
+	GitHubRaw string
+	// RequireRebuild makes a json-e rebuild that cannot run, for want of
+	// an input, a failure rather than a skipped check. A rebuild that runs
+	// and does not reproduce the definition fails either way.
 	RequireRebuild bool
 	// Parallel is how many downloads run at once (default 8).
 	Parallel int
 	// Store keeps the upstream artifacts the task consumes; nil only hashes
 	// them.
 	Store Store
+	// GitHubAPI is the GitHub REST API asked whether a GitHub task's commit
+	// landed on a protected branch (default DefaultGitHubAPI); GitHubToken,
+	// if set, authenticates to it (public data only: it raises the rate
+	// limit).
+	GitHubAPI, GitHubToken string
+	// HTTPClient fetches from version control and GitHub; nil uses the
+	// Queue's.
+	HTTPClient *http.Client
 	// Progress, if set, is called with the size of each chunk of artifact
 	// bytes downloaded, from several goroutines.
 	Progress func(n int64)
@@ -86,6 +109,8 @@ type Link struct {
 	Doc        *Document `json:"-"` // the verified signed document; nil for the root
 	root       bool
 	graph      map[string]json.RawMessage // public/task-graph.json of a decision or action link
+	actions    map[string]any             // public/actions.json of a decision link
+	parameters map[string]any             // public/parameters.yml of a decision link
 }
 
 // OK reports whether no check of the link failed.
@@ -104,6 +129,9 @@ type Result struct {
 	Verified  bool       `json:"verified"`
 	Links     []*Link    `json:"links"` // the root first, then by name
 	Artifacts []Artifact `json:"artifacts"`
+	// Trust names the trust configuration used: its file, or URL and
+	// revision, and product.
+	Trust string `json:"trust,omitempty"`
 }
 
 // Failures returns "name taskId: check: detail" for every failed check.
@@ -140,12 +168,34 @@ var taskTypes = map[string]string{
 	"pushapk": classScript, "pushsnap": classScript, "shipit": classScript, "signing": classScript,
 }
 
-const rebuildSkipped = "json-e rebuild of the definition from .taskcluster.yml: skipped, no json-e implementation for Go is available to this build"
+// ErrBadArgument is returned (wrapped) for a task id or task type that
+// cannot be valid, whatever the Queue holds: a mistake of the caller.
+var ErrBadArgument = errors.New("invalid argument")
+
+// CheckTaskID returns an error wrapping ErrBadArgument unless id is a
+// Taskcluster task id.
+func CheckTaskID(id string) error {
+	if !ValidTaskID(id) {
+		return fmt.Errorf("%w: %.60q is not a Taskcluster task id: a v4 slugid is 22 characters of URL-safe base64 (A-Z, a-z, 0-9, - and _) encoding a random UUID, so its 9th character is one of Q-T, its 11th one of CGKOSWaeimquy26- and its last one of AQgw", ErrBadArgument, id)
+	}
+	return nil
+}
+
+// CheckTaskType returns an error wrapping ErrBadArgument unless typ is a
+// task type Verify knows.
+func CheckTaskType(typ string) error {
+	if _, ok := taskTypes[typ]; !ok {
+		return fmt.Errorf("%w: unknown task type %.40q; known types are %s", ErrBadArgument, typ, strings.Join(sortedKeys(taskTypes), ", "))
+	}
+	return nil
+}
 
 type verifier struct {
-	o     Options
-	t     *Trust
-	tasks *taskFetcher
+	o      Options
+	t      *Trust
+	tasks  *taskFetcher
+	github *gitHub
+	vcs    vcsGetter // rebuild inputs, fetched once each
 
 	mu    sync.Mutex // guards Checks of every link during downloads
 	links []*Link
@@ -162,21 +212,22 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	if o.Trust == nil || o.Queue == nil {
 		return nil, errors.New("cot: Verify needs Options.Trust and Options.Queue")
 	}
-	if !ValidTaskID(taskID) {
-		return nil, fmt.Errorf("%q is not a Taskcluster task id (22 characters of A-Z, a-z, 0-9, - and _)", taskID)
+	if err := CheckTaskID(taskID); err != nil {
+		return nil, err
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 8
 	}
 	if o.TaskType != "" {
-		if _, ok := taskTypes[o.TaskType]; !ok {
-			return nil, fmt.Errorf("unknown task type %q; known types are %s", o.TaskType, strings.Join(sortedKeys(taskTypes), ", "))
+		if err := CheckTaskType(o.TaskType); err != nil {
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	v := &verifier{o: o, t: o.Trust, byID: map[string]*Link{}}
 	v.tasks = newTaskFetcher(o.Queue, o.Trust.Limits.TaskBytes, o.Parallel)
+	v.github = newGitHub(o)
 	if err := v.build(ctx, taskID); err != nil {
 		return nil, err
 	}
@@ -188,8 +239,16 @@ func Verify(ctx context.Context, taskID string, o Options) (*Result, error) {
 	}
 	v.checkTaskTypes()
 	v.checkWorkers()
-	v.traceToTree()
-	res := &Result{TaskID: taskID, Verified: true, Links: []*Link{v.root}, Artifacts: v.arts}
+	if err := v.traceToTree(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.rebuildAll(ctx); err != nil {
+		return nil, err
+	}
+	res := &Result{TaskID: taskID, Verified: true, Links: []*Link{v.root}, Artifacts: v.arts, Trust: o.Trust.Source}
+	if o.Trust.Product != "" {
+		res.Trust = strings.TrimSpace(res.Trust + " (product " + o.Trust.Product + ")")
+	}
 	var rest []*Link
 	for _, l := range v.links {
 		if l != v.root {
@@ -439,7 +498,7 @@ func guessWorkerImpl(t *Task, tr *Trust) (string, error) {
 func (v *verifier) downloadDocuments(ctx context.Context) error {
 	var jobs []func(context.Context) error
 	for _, l := range v.links {
-		if l.root || l.Task == nil || l.WorkerImpl == "" {
+		if (l.root && !v.o.CheckTask) || l.Task == nil || l.WorkerImpl == "" {
 			continue
 		}
 		jobs = append(jobs, func(ctx context.Context) error { return v.verifyDocument(ctx, l) })
@@ -463,9 +522,9 @@ func (v *verifier) verifyDocument(ctx context.Context, l *Link) error {
 		v.fail(l, "signature", "downloading public/chain-of-trust.json.sig: %v", err)
 		return nil
 	}
-	keys := v.t.Keys[l.WorkerImpl]
+	keys, keyOwner := v.t.keysFor(l.WorkerPool, l.WorkerImpl)
 	if len(keys) == 0 {
-		v.fail(l, "signature", "the trust file has no keys for worker implementation %s", l.WorkerImpl)
+		v.fail(l, "signature", "the trust file has no keys for worker implementation %s or pool %s", l.WorkerImpl, l.WorkerPool)
 		return nil
 	}
 	if len(sig.Bytes()) != ed25519.SignatureSize {
@@ -480,10 +539,10 @@ func (v *verifier) verifyDocument(ctx context.Context, l *Link) error {
 		}
 	}
 	if good < 0 {
-		v.fail(l, "signature", "public/chain-of-trust.json.sig does not verify with any of the %d %s keys", len(keys), l.WorkerImpl)
+		v.fail(l, "signature", "public/chain-of-trust.json.sig does not verify with any of the %d %s keys", len(keys), keyOwner)
 		return nil
 	}
-	v.record(l, "signature", OK, "%s key %d of %d", l.WorkerImpl, good+1, len(keys))
+	v.record(l, "signature", OK, "%s key %d of %d", keyOwner, good+1, len(keys))
 	d, err := ParseDocument(doc.Bytes())
 	if err != nil {
 		v.fail(l, "document", "%v", err)
@@ -526,10 +585,16 @@ func signedTaskDiff(signed, queue *Task) string {
 func (v *verifier) downloadArtifacts(ctx context.Context) error {
 	var jobs []func(context.Context) error
 	for _, l := range v.links {
-		if l.root || l.Doc == nil || taskTypes[l.TaskType] != classParent {
-			continue
+		if l.Doc == nil || taskTypes[l.TaskType] != classParent {
+			continue // the root has a Doc only with CheckTask
 		}
 		jobs = append(jobs, func(ctx context.Context) error { return v.downloadTaskGraph(ctx, l) })
+		if l.TaskType == "decision" {
+			// As scriptworker: the actions a decision task offered and the
+			// parameters it ran with, which action tasks are rebuilt from.
+			jobs = append(jobs, func(ctx context.Context) error { return v.downloadDecisionArtifact(ctx, l, "public/actions.json") })
+			jobs = append(jobs, func(ctx context.Context) error { return v.downloadDecisionArtifact(ctx, l, "public/parameters.yml") })
+		}
 	}
 	if v.root.Task != nil {
 		ups, err := v.root.Task.Upstreams()
@@ -538,21 +603,128 @@ func (v *verifier) downloadArtifacts(ctx context.Context) error {
 			ups = nil
 		}
 		seen := map[string]bool{}
+		listings := map[string][]ArtifactInfo{}
 		for _, u := range ups {
 			l := v.byID[u.TaskID]
 			if l == nil {
 				continue // not followed: its failure is on the root already
 			}
-			for _, p := range u.Paths {
-				if seen[u.TaskID+"\x00"+p] {
-					continue
+			for _, pattern := range u.Paths {
+				paths, err := v.expand(ctx, l, u, pattern, listings)
+				if err != nil {
+					return err
 				}
-				seen[u.TaskID+"\x00"+p] = true
-				jobs = append(jobs, func(ctx context.Context) error { return v.downloadUpstream(ctx, l, u, p) })
+				for _, p := range paths {
+					if seen[u.TaskID+"\x00"+p] {
+						continue
+					}
+					seen[u.TaskID+"\x00"+p] = true
+					jobs = append(jobs, func(ctx context.Context) error { return v.downloadUpstream(ctx, l, u, p) })
+				}
 			}
 		}
 	}
 	return parallel(ctx, v.o.Parallel, jobs)
+}
+
+// expand returns the artifacts an upstreamArtifacts path names: itself,
+// or for a path with a '*', the artifacts of the task's latest run whose
+// names match it as Python's fnmatch matches (what scriptworker does: '*'
+// crosses '/'), from Queue.ListArtifacts. A pattern that matches nothing
+// fails (scriptworker consumes nothing and passes), unless optional.
+func (v *verifier) expand(ctx context.Context, l *Link, u Upstream, pattern string, listings map[string][]ArtifactInfo) ([]string, error) {
+	if !strings.Contains(pattern, "*") {
+		return []string{pattern}, nil
+	}
+	check := "artifact " + pattern
+	re, err := fnmatchRegexp(pattern)
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil, nil
+	}
+	list, ok := listings[u.TaskID]
+	if !ok {
+		list, err = v.o.Queue.ListArtifacts(ctx, u.TaskID)
+		if err != nil {
+			if Transient(err) {
+				return nil, err
+			}
+			v.fail(l, check, "listing the artifacts to match: %v", err)
+			return nil, nil
+		}
+		listings[u.TaskID] = list
+	}
+	var out []string
+	for _, a := range list {
+		if re.MatchString(a.Name) && checkArtifactName(a.Name) == nil {
+			out = append(out, a.Name)
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	switch {
+	case len(out) > 0:
+		v.record(l, check, OK, "matches %d of the %d artifacts of the latest run: %s", len(out), len(list), strings.Join(out, ", "))
+	case u.Optional:
+		v.record(l, check, Skipped, "optional: matches none of the %d artifacts of the latest run", len(list))
+	default:
+		v.fail(l, check, "matches none of the %d artifacts of the latest run", len(list))
+	}
+	return out, nil
+}
+
+// fnmatchRegexp translates a shell pattern as Python's fnmatch reads it:
+// '*' any string (slashes included), '?' one character, '[...]' a set,
+// '[!...]' its complement; anything else literal.
+func fnmatchRegexp(pattern string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString(`^(?s:`)
+	rs := []rune(pattern)
+	for i := 0; i < len(rs); i++ {
+		switch c := rs[i]; c {
+		case '*':
+			b.WriteString(`.*`)
+		case '?':
+			b.WriteString(`.`)
+		case '[':
+			j := i + 1
+			if j < len(rs) && rs[j] == '!' {
+				j++
+			}
+			if j < len(rs) && rs[j] == ']' {
+				j++
+			}
+			for j < len(rs) && rs[j] != ']' {
+				j++
+			}
+			if j >= len(rs) {
+				b.WriteString(`\[`) // no closing bracket: a literal '['
+				continue
+			}
+			set := rs[i+1 : j]
+			b.WriteString("[")
+			if len(set) > 0 && set[0] == '!' {
+				b.WriteString("^")
+				set = set[1:]
+			}
+			for _, r := range set {
+				if r == '\\' || r == '[' || r == ']' || r == '^' {
+					b.WriteString(`\`)
+				}
+				b.WriteRune(r)
+			}
+			b.WriteString("]")
+			i = j
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString(`)$`)
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil, fmt.Errorf("artifact pattern %.80q: %v", pattern, err)
+	}
+	return re, nil
 }
 
 func (v *verifier) downloadTaskGraph(ctx context.Context, l *Link) error {
@@ -586,6 +758,61 @@ func (v *verifier) downloadTaskGraph(ctx context.Context, l *Link) error {
 	}
 	v.mu.Lock()
 	l.graph = graph
+	v.mu.Unlock()
+	return nil
+}
+
+// downloadDecisionArtifact downloads public/actions.json or
+// public/parameters.yml of decision link l, checks it against l's signed
+// document and parses it: actions.json a JSON object whose "actions" is
+// a list, parameters.yml a YAML mapping.
+func (v *verifier) downloadDecisionArtifact(ctx context.Context, l *Link, name string) error {
+	check := "artifact " + name
+	want, ok := l.Doc.Artifacts[name]
+	if !ok {
+		v.fail(l, check, "not in the signed artifacts")
+		return nil
+	}
+	var buf Buffer
+	dg, err := newDigester(want, &buf, nil)
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	if err := v.o.Queue.Artifact(ctx, l.TaskID, name, dg, v.t.Limits.TaskGraphBytes); err != nil {
+		if Transient(err) {
+			return err
+		}
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	sha, err := dg.check(want)
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	var parsed map[string]any
+	if name == "public/actions.json" {
+		parsed, err = decodeObject(buf.Bytes(), name)
+		if err == nil {
+			if _, ok := parsed["actions"].([]any); !ok {
+				err = fmt.Errorf("%s has no list of actions", name)
+			}
+		}
+	} else {
+		parsed, err = parseYAMLObject(buf.Bytes(), name)
+	}
+	if err != nil {
+		v.fail(l, check, "%v", err)
+		return nil
+	}
+	v.record(l, check, OK, "sha256 %s, %d bytes", sha, buf.Offset())
+	v.mu.Lock()
+	if name == "public/actions.json" {
+		l.actions = parsed
+	} else {
+		l.parameters = parsed
+	}
 	v.mu.Unlock()
 	return nil
 }
@@ -651,7 +878,8 @@ func (v *verifier) downloadUpstream(ctx context.Context, l *Link, u Upstream, pa
 		v.fail(l, check, "%v", err)
 		return nil
 	}
-	if dg.Offset() == 0 || !dg.complete(want) {
+	resumed := dg.Offset() > 0
+	if !resumed || !dg.complete(want) {
 		err = v.o.Queue.Artifact(ctx, l.TaskID, path, dg, v.t.Limits.ArtifactBytes)
 	}
 	if err != nil {
@@ -667,6 +895,23 @@ func (v *verifier) downloadUpstream(ctx context.Context, l *Link, u Upstream, pa
 		return nil
 	}
 	sha, err := dg.check(want)
+	if err != nil && resumed {
+		// The prefix kept from an earlier run may be of other bytes (the
+		// artifact replaced, the file damaged) and nothing validated it
+		// before resuming: start again from zero once before failing.
+		if err = dg.Truncate(); err != nil {
+			return err
+		}
+		if err = v.o.Queue.Artifact(ctx, l.TaskID, path, dg, v.t.Limits.ArtifactBytes); err != nil {
+			if Transient(err) {
+				return err
+			}
+			failed()
+			v.fail(l, check, "%v", err)
+			return nil
+		}
+		sha, err = dg.check(want)
+	}
 	if err != nil {
 		failed()
 		v.fail(l, check, "%v", err)

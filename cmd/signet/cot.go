@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,9 +71,13 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	taskID := fs.String("task-id", "", "")
 	queue := fs.String("queue", os.Getenv("TASKCLUSTER_ROOT_URL"), "")
 	trustFile := fs.String("trust", "", "")
+	product := fs.String("product", "", "")
+	githubAPI := fs.String("github-api", cot.DefaultGitHubAPI, "")
 	taskType := fs.String("task-type", "", "")
 	asJSON := fs.Bool("json", false, "")
 	requireRebuild := fs.Bool("require-rebuild", false, "")
+	checkTask := fs.Bool("check-task", false, "")
+	offline := fs.String("offline", "", "")
 	parallel := fs.Int("parallel", 8, "")
 	dest := fs.String("dest", "", "")
 	var artifacts stringList
@@ -86,15 +91,27 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	switch {
 	case len(pos) != 0 || *taskID == "" || *trustFile == "" || (fetch && *dest == ""):
 		if fetch {
-			return usagef("usage: signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR [--artifact PATH]...")
+			return usagef("usage: signet cot fetch --task-id ID --queue URL --trust FILE|URL --dest DIR [--product NAME] [--offline DIR] [--artifact PATH]...")
 		}
-		return usagef("usage: signet cot verify --task-id ID --queue URL --trust trust.yaml [--json] [--require-rebuild]")
+		return usagef("usage: signet cot verify --task-id ID --queue URL --trust FILE|URL [--product NAME] [--json] [--require-rebuild] [--offline DIR] [--check-task]")
+	case cot.CheckTaskID(*taskID) != nil:
+		return usagef("--task-id: %v", cot.CheckTaskID(*taskID))
+	case *taskType != "" && cot.CheckTaskType(*taskType) != nil:
+		return usagef("--task-type: %v", cot.CheckTaskType(*taskType))
 	case *queue == "":
 		return hintf("pass --queue https://tc.example.com or set TASKCLUSTER_ROOT_URL", "no Queue given")
 	case *parallel < 1 || *parallel > 64:
 		return usagef("--parallel %d: give 1 to 64 downloads at once", *parallel)
 	}
-	trust, err := cot.LoadTrust(*trustFile)
+	var trust *cot.Trust
+	if strings.HasPrefix(*trustFile, "https://") || strings.HasPrefix(*trustFile, "http://") {
+		trust, err = cot.FetchTrust(env.ctx, *trustFile, "", *product, nil)
+	} else {
+		trust, err = cot.LoadTrust(*trustFile, *product)
+	}
+	if errors.Is(err, cot.ErrProduct) {
+		return usagef("--product: %v", err)
+	}
 	if err != nil {
 		return hintf("see docs/cot.md for the trust file format", "%w", err)
 	}
@@ -102,7 +119,8 @@ func runCoTVerify(env *cmdEnv, args []string, fetch bool) error {
 	if err != nil {
 		return err
 	}
-	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, Parallel: *parallel}
+	o := cot.Options{Trust: trust, Queue: q, TaskType: *taskType, RequireRebuild: *requireRebuild, CheckTask: *checkTask, Offline: *offline, Parallel: *parallel,
+		GitHubAPI: *githubAPI, GitHubToken: os.Getenv("GITHUB_TOKEN")}
 	if fetch && !*asJSON {
 		var n atomic.Int64
 		start := time.Now()

@@ -72,10 +72,12 @@ Usage:
     signet incident resign --report R --source DIR --key NEW [--log-key KEY]
     signet agent --config agent.yaml [--socket PATH]
     signet cot sign --key NAME [-o SIG] chain-of-trust.json
-    signet cot verify --task-id ID --queue URL --trust trust.yaml
-                      [--task-type TYPE] [--json] [--require-rebuild] [--parallel N]
-    signet cot fetch --task-id ID --queue URL --trust trust.yaml --dest DIR
-                     [--artifact [TASKID:]PATH]... [--task-type TYPE] [--json] [--parallel N]
+    signet cot verify --task-id ID --queue URL --trust FILE|URL [--product NAME]
+                      [--task-type TYPE] [--json] [--require-rebuild] [--check-task]
+                      [--offline DIR] [--github-api URL] [--parallel N]
+    signet cot fetch --task-id ID --queue URL --trust FILE|URL --dest DIR
+                     [--artifact [TASKID:]PATH]... [--product NAME] [--task-type TYPE]
+                     [--json] [--require-rebuild] [--offline DIR] [--parallel N]
 
 Keys have versions, each with a validity window and a state (active,
 retired, revoked); the active one signs, and retired ones still verify.
@@ -225,10 +227,13 @@ cot sign signs a Taskcluster chain-of-trust.json with a key created with
 --usage cot (raw Ed25519 over its exact bytes) and writes
 chain-of-trust.json.sig; workers sign with their job token and keep no key.
 cot verify checks a task's chain of trust back to the tree, as scriptworker
-does, against the keys and rules of trust.yaml (--queue defaults to
-$TASKCLUSTER_ROOT_URL); it prints a tree of links with the reason for each
-failure (or --json) and exits 0 when everything verified, 3 when the chain
-did not. cot fetch verifies the same way and places the upstream artifacts
+does, against the keys and rules of the trust file (a path, or a URL in
+version control at a pinned revision; --product picks one of several), and
+rebuilds decision and action tasks from .taskcluster.yml with json-e
+(--require-rebuild: a rebuild that cannot run fails; --offline DIR reads its
+inputs from files). --queue defaults to $TASKCLUSTER_ROOT_URL. It prints a
+tree of links with the reason for each failure (or --json) and exits 0 when
+everything verified, 3 when the chain did not, 2 for a usage mistake. cot fetch verifies the same way and places the upstream artifacts
 (all, or each --artifact) in DIR/TASKID/PATH with a manifest, only once they
 match the signed digests. See docs/cot.md.
 

@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,7 +88,9 @@ type Graph struct {
 	// OmitFromGraph leaves tasks out of the task graphs PublishTaskGraph
 	// writes.
 	OmitFromGraph map[string]bool
-	created       time.Time
+	// ListPageSize pages artifact listings (0: one page).
+	ListPageSize int
+	created      time.Time
 }
 
 // Repo is the trusted repository of generated graphs.
@@ -119,6 +122,8 @@ func New(o Options) *Graph {
 	dec.Def["payload"] = map[string]any{"image": "example/decision:v1", "env": g.env(), "features": map[string]any{"chainOfTrust": true}}
 	dec.Def["extra"] = map[string]any{"tasks_for": "hg-push"}
 	dec.Def["scopes"] = []any{"assume:repo:hg.example.org/releases/product:branch:default"}
+	dec.Artifacts["public/actions.json"] = []byte(`{"version": 1, "variables": {}, "actions": []}` + "\n")
+	dec.Artifacts["public/parameters.yml"] = []byte("base_repository: " + Repo + "\nhead_rev: '" + strings.Repeat("0123456789", 4) + "'\nlevel: '3'\nproject: product\npushlog_id: '1234'\n")
 
 	img := g.Add("docker-image", "docker-worker", "test-3/images", dec)
 	img.Def["payload"] = map[string]any{"image": "example/image-builder:v1", "env": g.env(), "features": map[string]any{"chainOfTrust": true}}
@@ -460,13 +465,25 @@ func (g *Graph) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write(b)
 	case sub == "artifacts":
 		g.mu.Lock()
-		var list []map[string]any
-		for _, name := range sortedNames(g.served[id]) {
+		names := sortedNames(g.served[id])
+		g.mu.Unlock()
+		// Pages of ListPageSize, the continuation token the index of the
+		// next, as the Queue pages its listings.
+		start, _ := strconv.Atoi(r.URL.Query().Get("continuationToken"))
+		end := len(names)
+		if g.ListPageSize > 0 {
+			end = min(end, start+g.ListPageSize)
+		}
+		list := []map[string]any{}
+		for _, name := range names[min(start, len(names)):end] {
 			list = append(list, map[string]any{"name": name, "storageType": "s3", "contentType": "application/octet-stream", "expires": t.Def["expires"]})
 		}
-		g.mu.Unlock()
+		page := map[string]any{"artifacts": list}
+		if end < len(names) {
+			page["continuationToken"] = strconv.Itoa(end)
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"artifacts": list})
+		json.NewEncoder(w).Encode(page)
 	case strings.HasPrefix(sub, "artifacts/"):
 		name := strings.TrimPrefix(sub, "artifacts/")
 		g.mu.Lock()
@@ -591,3 +608,33 @@ func (gn *generated) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// UseRepository moves every task of the graph to repository repo (a
+// GitHub URL such as https://github.com/OWNER/NAME, or an hg one): its
+// PRODUCT_HEAD_REPOSITORY and metadata.source, which for GitHub take the
+// form REPO/blob/REV/PATH. It then publishes the graph again.
+func (g *Graph) UseRepository(repo string) {
+	sep := "/file/"
+	if strings.HasPrefix(repo, "https://github.com/") {
+		sep = "/blob/"
+	}
+	for _, t := range g.Tasks {
+		if env, ok := t.Def["payload"].(map[string]any)["env"].(map[string]any); ok {
+			if _, ok := env["PRODUCT_HEAD_REPOSITORY"]; ok {
+				env["PRODUCT_HEAD_REPOSITORY"] = repo
+			}
+		}
+		md := t.Def["metadata"].(map[string]any)
+		if src, ok := md["source"].(string); ok {
+			if _, rest, ok := strings.Cut(src, "/file/"); ok {
+				md["source"] = repo + sep + rest
+			} else if _, rest, ok := strings.Cut(src, "/blob/"); ok {
+				md["source"] = repo + sep + rest
+			}
+		}
+	}
+	g.Publish()
+}
+
+// Rev is the revision every generated task names.
+var Rev = strings.Repeat("0123456789", 4)
