@@ -559,6 +559,15 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 		if ctx.Err() != nil || !Retryable(err) && !missing {
 			return nil, srv.name, err
 		}
+		// A locked keystore waits for a person, not for time: another
+		// replica may be unlocked, so each is asked once, and the retry
+		// budget is not spent waiting.
+		if isLocked(err) {
+			if attempt >= int(n) {
+				return nil, srv.name, err
+			}
+			missing = true
+		}
 		wait := c.backoff(attempt, err)
 		if missing {
 			wait = 0
@@ -663,6 +672,12 @@ func (c *Client) attempt(ctx context.Context, srv server, method, path string, b
 func isNoKey(err error) bool {
 	var se *Error
 	return errors.As(err, &se) && se.Status == http.StatusNotFound && strings.Contains(se.Message, "no key named")
+}
+
+// isLocked reports whether err is a server's 503 for a locked keystore.
+func isLocked(err error) bool {
+	var se *Error
+	return errors.As(err, &se) && se.Status == http.StatusServiceUnavailable && se.Code == "locked"
 }
 
 // Retryable reports whether a request that failed with err may succeed if

@@ -156,7 +156,9 @@ func TestFailover(t *testing.T) {
 		{"hang-up after the request, then ok", []http.HandlerFunc{hangUp, ok}, 0, "", [][]int{{1}, {2}}},
 		{"4xx is final", []http.HandlerFunc{fail(403, "forbidden"), ok}, 0, "failing on purpose (HTTP 403)", [][]int{{1}, {}}},
 		{"bounded", []http.HandlerFunc{fail(500, "internal"), fail(502, "")}, 3, "gave up after 3 attempts", [][]int{{1, 3}, {2}}},
-		{"round and round", []http.HandlerFunc{fail(503, "locked"), fail(503, "locked")}, 5, "gave up after 5 attempts", [][]int{{1, 3, 5}, {2, 4}}},
+		{"round and round", []http.HandlerFunc{fail(503, "overloaded"), fail(503, "overloaded")}, 5, "gave up after 5 attempts", [][]int{{1, 3, 5}, {2, 4}}},
+		{"locked: each replica once", []http.HandlerFunc{fail(503, "locked"), fail(503, "locked")}, 0, "failing on purpose", [][]int{{1}, {2}}},
+		{"locked, then unlocked", []http.HandlerFunc{fail(503, "locked"), ok}, 0, "", [][]int{{1}, {2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
