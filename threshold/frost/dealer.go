@@ -27,6 +27,10 @@ func randomScalar(rand io.Reader) (*edwards25519.Scalar, error) {
 	return nil, errors.New("frost: random source keeps returning zero scalars")
 }
 
+// dealerDone, when set by a test, sees the dealer's coefficients after
+// they were overwritten.
+var dealerDone func([]*edwards25519.Scalar)
+
 // TrustedDealerKeygen is the trusted-dealer ceremony of RFC 9591 Appendix C:
 // it draws a group secret and a random polynomial of degree minSigners-1,
 // hands participant i (1..maxSigners) the share f(i), publishes the VSS
@@ -41,6 +45,9 @@ func TrustedDealerKeygen(rand io.Reader, minSigners, maxSigners int) ([]*KeyShar
 	defer func() {
 		for _, c := range coeffs {
 			zeroScalar(c)
+		}
+		if dealerDone != nil {
+			dealerDone(coeffs)
 		}
 	}()
 	for i := range coeffs {

@@ -1,7 +1,6 @@
 package frost
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -442,9 +441,4 @@ func (g *GroupInfo) Aggregate(commitments []SigningCommitment, msg []byte, share
 		return nil, errors.New("frost: aggregate signature does not verify under the group key")
 	}
 	return sig, nil
-}
-
-// equalCommitment reports whether two commitments are the same.
-func equalCommitment(a, b SigningCommitment) bool {
-	return a.ID == b.ID && bytes.Equal(a.Hiding.Bytes(), b.Hiding.Bytes()) && bytes.Equal(a.Binding.Bytes(), b.Binding.Bytes())
 }
