@@ -108,16 +108,16 @@ func vssCommit(coeffs []*edwards25519.Scalar) []*edwards25519.Point {
 	return out
 }
 
-// vssEvaluate returns Σ C_j·id^j.
+// vssEvaluate returns Σ C_j·id^j (public data: variable time).
 func vssEvaluate(commitment []*edwards25519.Point, id Identifier) *edwards25519.Point {
 	x := id.scalar()
+	pows := make([]*edwards25519.Scalar, len(commitment))
 	pow := scalarFromUint(1)
-	sum := edwards25519.NewIdentityPoint()
-	for _, c := range commitment {
-		sum.Add(sum, new(edwards25519.Point).ScalarMult(pow, c))
+	for j := range commitment {
+		pows[j] = new(edwards25519.Scalar).Set(pow)
 		pow.Multiply(pow, x)
 	}
-	return sum
+	return new(edwards25519.Point).VarTimeMultiScalarMult(pows, commitment)
 }
 
 // VerifyShare is vss_verify: a receiver's check that its share lies on the

@@ -218,15 +218,17 @@ func factorFor(bfs []bindingFactor, id Identifier) (*edwards25519.Scalar, error)
 	return nil, fmt.Errorf("frost: participant %d is not in the commitment list", id)
 }
 
-// computeGroupCommitment is compute_group_commitment.
+// computeGroupCommitment is compute_group_commitment. Everything in it is
+// public (commitments and binding factors), so it runs in variable time.
 func computeGroupCommitment(sorted []SigningCommitment, bfs []bindingFactor) *edwards25519.Point {
-	r := edwards25519.NewIdentityPoint()
+	scalars := make([]*edwards25519.Scalar, 0, 2*len(sorted))
+	points := make([]*edwards25519.Point, 0, 2*len(sorted))
+	one := scalarFromUint(1)
 	for i, c := range sorted {
-		t := new(edwards25519.Point).ScalarMult(bfs[i].factor, c.Binding)
-		r.Add(r, c.Hiding)
-		r.Add(r, t)
+		scalars = append(scalars, one, bfs[i].factor)
+		points = append(points, c.Hiding, c.Binding)
 	}
-	return r
+	return new(edwards25519.Point).VarTimeMultiScalarMult(scalars, points)
 }
 
 // computeChallenge is compute_challenge: H2(R ‖ PK ‖ msg).
@@ -345,41 +347,65 @@ func signShare(id Identifier, secret *edwards25519.Scalar, pk []byte, hiding, bi
 // share against its verifying share, so that a coordinator can name a
 // signer that sent a bad share.
 func (g *GroupInfo) VerifySignatureShare(share SignatureShare, commitments []SigningCommitment, msg []byte) error {
+	if err := g.validate(); err != nil {
+		return err
+	}
 	sorted, err := g.sortedCommitments(commitments)
 	if err != nil {
 		return err
 	}
-	return g.verifyShareSorted(share, sorted, computeBindingFactors(g.Commitment[0].Bytes(), sorted, msg), msg)
+	sess, err := g.newSession(sorted, msg)
+	if err != nil {
+		return err
+	}
+	return sess.verifyShare(share)
 }
 
-func (g *GroupInfo) verifyShareSorted(share SignatureShare, sorted []SigningCommitment, bfs []bindingFactor, msg []byte) error {
-	if share.Z == nil {
-		return &ShareError{ID: share.ID, Err: errors.New("share is empty")}
-	}
-	i := slices.IndexFunc(sorted, func(c SigningCommitment) bool { return c.ID == share.ID })
-	if i < 0 {
-		return &ShareError{ID: share.ID, Err: errors.New("signer is not in the commitment list")}
-	}
-	pki, err := g.VerifyingShare(share.ID)
-	if err != nil {
-		return &ShareError{ID: share.ID, Err: err}
-	}
+// session holds what every share check of one signing session shares: the
+// binding factors, the group commitment R and the challenge c.
+type session struct {
+	g      *GroupInfo
+	sorted []SigningCommitment
+	bfs    []bindingFactor
+	r      *edwards25519.Point
+	c      *edwards25519.Scalar
+}
+
+func (g *GroupInfo) newSession(sorted []SigningCommitment, msg []byte) (*session, error) {
 	pk := g.Commitment[0].Bytes()
-	commShare := new(edwards25519.Point).ScalarMult(bfs[i].factor, sorted[i].Binding)
-	commShare.Add(commShare, sorted[i].Hiding)
+	bfs := computeBindingFactors(pk, sorted, msg)
 	r := computeGroupCommitment(sorted, bfs)
 	c, err := computeChallenge(r, pk, msg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lambda, err := deriveInterpolatingValue(ids(sorted), share.ID)
+	return &session{g: g, sorted: sorted, bfs: bfs, r: r, c: c}, nil
+}
+
+// verifyShare checks z_i·G = D_i + ρ_i·E_i + (c·λ_i)·PK_i, in variable
+// time: every input is public.
+func (s *session) verifyShare(share SignatureShare) error {
+	if share.Z == nil {
+		return &ShareError{ID: share.ID, Err: errors.New("share is empty")}
+	}
+	i := slices.IndexFunc(s.sorted, func(c SigningCommitment) bool { return c.ID == share.ID })
+	if i < 0 {
+		return &ShareError{ID: share.ID, Err: errors.New("signer is not in the commitment list")}
+	}
+	pki, err := s.g.VerifyingShare(share.ID)
+	if err != nil {
+		return &ShareError{ID: share.ID, Err: err}
+	}
+	lambda, err := deriveInterpolatingValue(ids(s.sorted), share.ID)
 	if err != nil {
 		return err
 	}
-	l := new(edwards25519.Point).ScalarBaseMult(share.Z)
-	rr := new(edwards25519.Point).ScalarMult(new(edwards25519.Scalar).Multiply(c, lambda), pki)
-	rr.Add(rr, commShare)
-	if l.Equal(rr) != 1 {
+	cl := new(edwards25519.Scalar).Multiply(s.c, lambda)
+	rhs := new(edwards25519.Point).VarTimeMultiScalarMult(
+		[]*edwards25519.Scalar{scalarFromUint(1), s.bfs[i].factor, cl},
+		[]*edwards25519.Point{s.sorted[i].Hiding, s.sorted[i].Binding, pki})
+	lhs := new(edwards25519.Point).ScalarBaseMult(share.Z)
+	if lhs.Equal(rhs) != 1 {
 		return &ShareError{ID: share.ID, Err: errors.New("signature share does not verify against the participant's verifying share")}
 	}
 	return nil
@@ -412,8 +438,10 @@ func (g *GroupInfo) Aggregate(commitments []SigningCommitment, msg []byte, share
 	if len(shares) != len(sorted) {
 		return nil, fmt.Errorf("frost: %d signature shares for %d commitments", len(shares), len(sorted))
 	}
-	pk := g.Commitment[0].Bytes()
-	bfs := computeBindingFactors(pk, sorted, msg)
+	sess, err := g.newSession(sorted, msg)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[Identifier]bool{}
 	var errs []error
 	z := edwards25519.NewScalar()
@@ -422,7 +450,7 @@ func (g *GroupInfo) Aggregate(commitments []SigningCommitment, msg []byte, share
 			return nil, fmt.Errorf("frost: two signature shares from participant %d", s.ID)
 		}
 		seen[s.ID] = true
-		if err := g.verifyShareSorted(s, sorted, bfs, msg); err != nil {
+		if err := sess.verifyShare(s); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -431,12 +459,7 @@ func (g *GroupInfo) Aggregate(commitments []SigningCommitment, msg []byte, share
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	r := computeGroupCommitment(sorted, bfs)
-	rb, err := encodeElement(r)
-	if err != nil {
-		return nil, fmt.Errorf("frost: group commitment: %w", err)
-	}
-	sig := append(rb, z.Bytes()...)
+	sig := append(sess.r.Bytes(), z.Bytes()...)
 	if !ed25519.Verify(g.PublicKey(), msg, sig) {
 		return nil, errors.New("frost: aggregate signature does not verify under the group key")
 	}

@@ -87,7 +87,8 @@ func decodeElement(b []byte) (*edwards25519.Point, error) {
 	if p.Equal(edwards25519.NewIdentityPoint()) == 1 {
 		return nil, errIdentity
 	}
-	q := new(edwards25519.Point).ScalarMult(minusOne, p)
+	// Public input: variable time is fine. q = [L-1]p + [0]B, then + p.
+	q := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(minusOne, p, edwards25519.NewScalar())
 	q.Add(q, p)
 	if q.Equal(edwards25519.NewIdentityPoint()) != 1 {
 		return nil, errTorsion
