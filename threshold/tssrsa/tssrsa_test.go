@@ -1,0 +1,225 @@
+package tssrsa
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	tss "github.com/cloudflare/circl/tss/rsa"
+)
+
+// testKey is generated once per test binary: keys for Shoup's scheme need
+// safe primes, which take seconds for 1024 bits and minutes for 2048 on a
+// busy machine. 1024 bits keep the test fast; the arithmetic does not
+// depend on the size. Real keys are 3072 bits or more.
+var testKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return tss.GenerateKey(rand.Reader, 1024) })
+
+func key(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := testKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func verifier(pub *rsa.PublicKey, p Padding, digest []byte) func([]byte) error {
+	return func(sig []byte) error {
+		if p == PSS {
+			return rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		}
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig)
+	}
+}
+
+func sign(t *testing.T, shares []tss.KeyShare, pub *rsa.PublicKey, padded []byte, which ...int) []tss.SignShare {
+	t.Helper()
+	var out []tss.SignShare
+	for _, i := range which {
+		s, err := SignShare(rand.Reader, &shares[i-1], pub, padded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// corrupt returns s with its share value changed, as a faulty or hostile
+// server would send it.
+func corrupt(t *testing.T, s tss.SignShare) tss.SignShare {
+	t.Helper()
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0x01
+	var c tss.SignShare
+	if err := c.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestOpenSSLVerifiesThresholdRSA signs with two of three shares, PKCS #1
+// v1.5 and PSS over SHA-256, and has openssl verify both signatures (and
+// refuse them for another file).
+func TestOpenSSLVerifiesThresholdRSA(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is required by this test; run ./scripts/test, which installs it")
+	}
+	k := key(t)
+	shares, err := Deal(rand.Reader, k, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := write("pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}))
+	data := []byte("rpm header bytes\n")
+	dataPath := write("data", data)
+	otherPath := write("other", append(slices.Clone(data), '!'))
+	digest := sha256.Sum256(data)
+	for _, tc := range []struct {
+		name string
+		p    Padding
+		opts []string
+	}{
+		{"pkcs1v15", PKCS1v15, nil},
+		{"pss", PSS, []string{"-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			padded, err := Pad(rand.Reader, &k.PublicKey, tc.p, crypto.SHA256, digest[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, err := Combine(&k.PublicKey, 2, 3, sign(t, shares, &k.PublicKey, padded, 3, 1), padded, verifier(&k.PublicKey, tc.p, digest[:]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sigPath := write(tc.name+".sig", sig)
+			run := func(file string) (string, error) {
+				args := append([]string{"dgst", "-sha256", "-verify", pubPath}, tc.opts...)
+				out, err := exec.Command("openssl", append(args, "-signature", sigPath, file)...).CombinedOutput()
+				return string(out), err
+			}
+			if out, err := run(dataPath); err != nil || !strings.Contains(out, "Verified OK") {
+				t.Fatalf("openssl refused the threshold %s signature: %v\n%s", tc.name, err, out)
+			}
+			if out, err := run(otherPath); err == nil {
+				t.Fatalf("openssl accepted the signature for another file:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestCombineNamesBadShares corrupts shares and checks that Combine still
+// signs when t good shares are there, names exactly the bad senders, and
+// with only t shares of which one is bad refuses and lists the suspects.
+func TestCombineNamesBadShares(t *testing.T) {
+	k := key(t)
+	pub := &k.PublicKey
+	digest := sha256.Sum256([]byte("artifact"))
+	padded, err := Pad(rand.Reader, pub, PKCS1v15, crypto.SHA256, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := verifier(pub, PKCS1v15, digest[:])
+	for _, tc := range []struct {
+		name      string
+		t, n      int
+		ask       []int
+		bad       []int
+		wantSig   bool
+		wantNamed []uint
+		certain   bool
+	}{
+		{"2-of-3 all good", 2, 3, []int{1, 2, 3}, nil, true, nil, false},
+		{"2-of-3 server 2 bad", 2, 3, []int{1, 2, 3}, []int{2}, true, []uint{2}, true},
+		{"2-of-3 server 1 bad", 2, 3, []int{1, 2, 3}, []int{1}, true, []uint{1}, true},
+		{"3-of-5 servers 1 and 4 bad", 3, 5, []int{1, 2, 3, 4, 5}, []int{1, 4}, true, []uint{1, 4}, true},
+		{"2-of-3 only two asked, one bad", 2, 3, []int{1, 3}, []int{3}, false, []uint{1, 3}, false},
+		{"2-of-3 two of three bad", 2, 3, []int{1, 2, 3}, []int{2, 3}, false, []uint{1, 2, 3}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shares, err := Deal(rand.Reader, k, tc.t, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss := sign(t, shares, pub, padded, tc.ask...)
+			for i, idx := range tc.ask {
+				if slices.Contains(tc.bad, idx) {
+					ss[i] = corrupt(t, ss[i])
+				}
+			}
+			sig, err := Combine(pub, tc.t, tc.n, ss, padded, verify)
+			if tc.wantSig != (sig != nil) {
+				t.Fatalf("signature returned: %v, want %v (err %v)", sig != nil, tc.wantSig, err)
+			}
+			if sig != nil {
+				if err := verify(sig); err != nil {
+					t.Fatalf("returned signature does not verify: %v", err)
+				}
+			}
+			var be *BadSharesError
+			if tc.wantNamed == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if !errors.As(err, &be) || !slices.Equal(be.Indices, tc.wantNamed) || be.Certain != tc.certain {
+				t.Fatalf("got %v, want participants %v named (certain %v)", err, tc.wantNamed, tc.certain)
+			}
+		})
+	}
+}
+
+func TestCombineRefusesMalformed(t *testing.T) {
+	k := key(t)
+	pub := &k.PublicKey
+	shares, err := Deal(rand.Reader, k, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("x"))
+	padded, err := Pad(rand.Reader, pub, PKCS1v15, crypto.SHA256, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := sign(t, shares, pub, padded, 1, 2)
+	verify := verifier(pub, PKCS1v15, digest[:])
+	if _, err := Combine(pub, 2, 3, ss[:1], padded, verify); err == nil {
+		t.Error("Combine accepted fewer than t shares")
+	}
+	if _, err := Combine(pub, 2, 3, []tss.SignShare{ss[0], ss[0]}, padded, verify); err == nil {
+		t.Error("Combine accepted one share twice")
+	}
+	if _, err := Pad(rand.Reader, pub, PKCS1v15, crypto.SHA256, digest[:5]); err == nil {
+		t.Error("Pad accepted a short digest")
+	}
+	if _, err := Deal(rand.Reader, k, 1, 3); err == nil {
+		t.Error("Deal accepted a 1-of-3 threshold")
+	}
+}
