@@ -208,4 +208,3 @@ func combinations(n, k int) func(func([]int) bool) {
 		}
 	}
 }
-
