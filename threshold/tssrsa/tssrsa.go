@@ -7,10 +7,10 @@
 // A dealer splits an RSA key whose primes are safe primes (circl's
 // GenerateKey makes such keys; they take far longer to generate than
 // ordinary RSA keys) into n key shares so that any t of them can sign
-// ([Deal]). To sign, the coordinator hashes and pads the message once
-// ([Pad]: PKCS #1 v1.5, or PSS with one salt it draws) and sends the same
-// padded representative to t or more servers; each answers a signature
-// share ([SignShare]); [Combine] turns t shares into an ordinary RSA
+// ([Deal]). To sign, the coordinator sends t or more servers the digest
+// and, for PSS, one salt it draws ([NewSalt]); each server pads the digest
+// itself ([Pad], deterministic given the salt, so all arrive at the same
+// representative) and answers a signature share ([SignShare]); [Combine] turns t shares into an ordinary RSA
 // signature that crypto/rsa, openssl, gpg or rpm verify unchanged.
 //
 // # Naming a bad share
@@ -28,18 +28,18 @@
 //
 // # What it leaves to the caller
 //
-// A server that signs a padded representative without checking it is a
-// raw RSA oracle. Each server must check that the representative is the
-// padding of the digest it authorized (for PKCS #1 v1.5 by recomputing
-// it; for PSS with EMSA-PSS-VERIFY); that check belongs to the server
-// protocol, which is not built yet. Key shares are secrets; circl's
+// A server must sign only a representative it padded itself from the
+// digest it authorized, never one it is handed: that would make it a raw
+// RSA oracle. Key shares are secrets; circl's
 // signing is not constant time in the share (blinding is on: SignShare
 // passes a random source).
 package tssrsa
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -68,25 +68,51 @@ func Deal(rand io.Reader, key *rsa.PrivateKey, t, n int) ([]tss.KeyShare, error)
 	return shares, nil
 }
 
+// NewSalt draws the PSS salt (hash-length) the coordinator sends along
+// with the digest; PKCS #1 v1.5 has none.
+func NewSalt(rand io.Reader, p Padding, hash crypto.Hash) ([]byte, error) {
+	if p != PSS {
+		return nil, nil
+	}
+	salt := make([]byte, hash.Size())
+	if _, err := io.ReadFull(rand, salt); err != nil {
+		return nil, fmt.Errorf("tssrsa: drawing the PSS salt: %w", err)
+	}
+	return salt, nil
+}
+
 // Pad returns the padded representative of digest (made with hash) that
-// every server signs. For PSS it draws the salt from rand, once, so that
-// all shares are over the same representative.
-func Pad(rand io.Reader, pub *rsa.PublicKey, p Padding, hash crypto.Hash, digest []byte) ([]byte, error) {
-	if len(digest) != hash.Size() {
+// the servers sign. It is deterministic given the salt, so each server
+// computes it itself from the digest it authorized and the coordinator's
+// salt, instead of signing whatever representative it is sent (which
+// would make it a raw RSA oracle).
+func Pad(pub *rsa.PublicKey, p Padding, hash crypto.Hash, digest, salt []byte) ([]byte, error) {
+	if !hash.Available() || len(digest) != hash.Size() {
 		return nil, fmt.Errorf("tssrsa: digest is %d bytes, %v needs %d", len(digest), hash, hash.Size())
 	}
 	var padder tss.Padder
+	var r *bytes.Reader
 	switch p {
 	case PKCS1v15:
+		if len(salt) != 0 {
+			return nil, errors.New("tssrsa: PKCS #1 v1.5 takes no salt")
+		}
 		padder = &tss.PKCS1v15Padder{}
 	case PSS:
-		padder = &tss.PSSPadder{Rand: rand, Opts: &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hash}}
+		if len(salt) != hash.Size() {
+			return nil, fmt.Errorf("tssrsa: PSS salt is %d bytes, want %d", len(salt), hash.Size())
+		}
+		r = bytes.NewReader(salt)
+		padder = &tss.PSSPadder{Rand: r, Opts: &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: hash}}
 	default:
 		return nil, fmt.Errorf("tssrsa: unknown padding %d", p)
 	}
 	em, err := padder.Pad(pub, hash, digest)
 	if err != nil {
 		return nil, fmt.Errorf("tssrsa: padding: %w", err)
+	}
+	if r != nil && r.Len() != 0 {
+		return nil, errors.New("tssrsa: PSS padding did not use the whole salt")
 	}
 	return em, nil
 }

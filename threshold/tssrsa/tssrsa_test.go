@@ -110,9 +110,18 @@ func TestOpenSSLVerifiesThresholdRSA(t *testing.T) {
 		{"pss", PSS, []string{"-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			padded, err := Pad(rand.Reader, &k.PublicKey, tc.p, crypto.SHA256, digest[:])
+			salt, err := NewSalt(rand.Reader, tc.p, crypto.SHA256)
 			if err != nil {
 				t.Fatal(err)
+			}
+			padded, err := Pad(&k.PublicKey, tc.p, crypto.SHA256, digest[:], salt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every server pads for itself and arrives at the same bytes.
+			again, err := Pad(&k.PublicKey, tc.p, crypto.SHA256, digest[:], salt)
+			if err != nil || !slices.Equal(again, padded) {
+				t.Fatalf("padding the same digest and salt twice differs (%v)", err)
 			}
 			sig, err := Combine(&k.PublicKey, 2, 3, sign(t, shares, &k.PublicKey, padded, 3, 1), padded, verifier(&k.PublicKey, tc.p, digest[:]))
 			if err != nil {
@@ -141,7 +150,7 @@ func TestCombineNamesBadShares(t *testing.T) {
 	k := key(t)
 	pub := &k.PublicKey
 	digest := sha256.Sum256([]byte("artifact"))
-	padded, err := Pad(rand.Reader, pub, PKCS1v15, crypto.SHA256, digest[:])
+	padded, err := Pad(pub, PKCS1v15, crypto.SHA256, digest[:], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +213,7 @@ func TestCombineRefusesMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("x"))
-	padded, err := Pad(rand.Reader, pub, PKCS1v15, crypto.SHA256, digest[:])
+	padded, err := Pad(pub, PKCS1v15, crypto.SHA256, digest[:], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +225,27 @@ func TestCombineRefusesMalformed(t *testing.T) {
 	if _, err := Combine(pub, 2, 3, []tss.SignShare{ss[0], ss[0]}, padded, verify); err == nil {
 		t.Error("Combine accepted one share twice")
 	}
-	if _, err := Pad(rand.Reader, pub, PKCS1v15, crypto.SHA256, digest[:5]); err == nil {
-		t.Error("Pad accepted a short digest")
+	for name, tc := range map[string]struct {
+		p      Padding
+		digest []byte
+		salt   []byte
+	}{
+		"short digest":     {PKCS1v15, digest[:5], nil},
+		"salt for v1.5":    {PKCS1v15, digest[:], make([]byte, 32)},
+		"PSS without salt": {PSS, digest[:], nil},
+		"PSS short salt":   {PSS, digest[:], make([]byte, 31)},
+		"unknown padding":  {Padding(7), digest[:], nil},
+	} {
+		if _, err := Pad(pub, tc.p, crypto.SHA256, tc.digest, tc.salt); err == nil {
+			t.Errorf("Pad accepted %s", name)
+		}
+	}
+	s1, _ := NewSalt(rand.Reader, PSS, crypto.SHA256)
+	s2, _ := NewSalt(rand.Reader, PSS, crypto.SHA256)
+	p1, err1 := Pad(pub, PSS, crypto.SHA256, digest[:], s1)
+	p2, err2 := Pad(pub, PSS, crypto.SHA256, digest[:], s2)
+	if err1 != nil || err2 != nil || slices.Equal(p1, p2) {
+		t.Errorf("PSS representatives for two salts: equal=%v, %v %v", slices.Equal(p1, p2), err1, err2)
 	}
 	if _, err := Deal(rand.Reader, k, 1, 3); err == nil {
 		t.Error("Deal accepted a 1-of-3 threshold")
