@@ -21,14 +21,21 @@ type GroupInfo struct {
 	Commitment []*edwards25519.Point
 }
 
-// PublicKey returns the group public key as an Ed25519 public key.
+// PublicKey returns the group public key as an Ed25519 public key, or nil
+// for a GroupInfo without a commitment.
 func (g *GroupInfo) PublicKey() ed25519.PublicKey {
+	if len(g.Commitment) == 0 || g.Commitment[0] == nil {
+		return nil
+	}
 	return ed25519.PublicKey(g.Commitment[0].Bytes())
 }
 
 // VerifyingShare returns s_i·G for participant id, evaluated from the VSS
 // commitment.
 func (g *GroupInfo) VerifyingShare(id Identifier) (*edwards25519.Point, error) {
+	if err := g.validate(); err != nil {
+		return nil, err
+	}
 	if err := g.checkID(id); err != nil {
 		return nil, err
 	}
@@ -123,6 +130,9 @@ func nonceGenerate(rand io.Reader, secret *edwards25519.Scalar) (*edwards25519.S
 func (k *KeyShare) Commit(rand io.Reader) (*SigningNonces, error) {
 	if k.Group == nil {
 		return nil, errors.New("frost: key share has no group information")
+	}
+	if err := k.Group.validate(); err != nil {
+		return nil, err
 	}
 	if err := k.Group.checkID(k.ID); err != nil {
 		return nil, err
@@ -293,6 +303,12 @@ func (k *KeyShare) Sign(store NonceStore, nonces *SigningNonces, msg []byte, com
 	}
 	if k.Group == nil {
 		return SignatureShare{}, errors.New("frost: key share has no group information")
+	}
+	if err := k.Group.validate(); err != nil {
+		return SignatureShare{}, err
+	}
+	if nonces.Commitment.Hiding == nil || nonces.Commitment.Binding == nil {
+		return SignatureShare{}, errors.New("frost: signing nonces carry no commitment; make them with Commit")
 	}
 	sorted, err := k.Group.sortedCommitments(commitments)
 	if err != nil {

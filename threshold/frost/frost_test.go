@@ -423,3 +423,41 @@ func TestDecodersRefuse(t *testing.T) {
 }
 
 func slicesClone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// TestZeroValuesRefused checks that hand-made, incomplete values give
+// errors, not panics.
+func TestZeroValuesRefused(t *testing.T) {
+	empty := &GroupInfo{}
+	holey := &GroupInfo{MinSigners: 2, MaxSigners: 3, Commitment: make([]*edwards25519.Point, 2)}
+	for name, g := range map[string]*GroupInfo{"empty": empty, "nil points": holey} {
+		k := &KeyShare{ID: 1, Group: g}
+		if _, err := k.Commit(rand.Reader); err == nil {
+			t.Errorf("%s: Commit succeeded", name)
+		}
+		if _, err := k.Sign(&MemoryNonceStore{}, &SigningNonces{}, nil, nil); err == nil {
+			t.Errorf("%s: Sign succeeded", name)
+		}
+		if _, err := g.VerifyingShare(1); err == nil {
+			t.Errorf("%s: VerifyingShare succeeded", name)
+		}
+		if err := g.VerifySignatureShare(SignatureShare{ID: 1}, nil, nil); err == nil {
+			t.Errorf("%s: VerifySignatureShare succeeded", name)
+		}
+		if _, err := g.Aggregate(nil, nil, nil); err == nil {
+			t.Errorf("%s: Aggregate succeeded", name)
+		}
+		if g.PublicKey() != nil && name == "empty" {
+			t.Errorf("%s: PublicKey is not nil", name)
+		}
+		if err := k.VerifyShare(); err == nil {
+			t.Errorf("%s: VerifyShare succeeded", name)
+		}
+	}
+	shares, _ := deal(t, 2, 3)
+	if _, err := shares[0].Sign(&MemoryNonceStore{}, &SigningNonces{}, nil, nil); err == nil {
+		t.Error("Sign with zero-value nonces succeeded")
+	}
+	if _, err := (&KeyShare{ID: 1}).Commit(rand.Reader); err == nil {
+		t.Error("Commit without group succeeded")
+	}
+}
