@@ -160,7 +160,15 @@ func Combine(pub *rsa.PublicKey, t, n int, shares []tss.SignShare, padded []byte
 		}
 		seen[s.Index] = true
 	}
-	try := func(idx []int) []byte {
+	try := func(idx []int) (sig []byte) {
+		// circl dereferences share values without checking them; a share
+		// that was never filled in must count as bad, not crash the
+		// coordinator.
+		defer func() {
+			if recover() != nil {
+				sig = nil
+			}
+		}()
 		sub := make([]tss.SignShare, len(idx))
 		for i, j := range idx {
 			sub[i] = shares[j]

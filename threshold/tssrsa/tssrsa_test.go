@@ -222,6 +222,14 @@ func TestCombineRefusesMalformed(t *testing.T) {
 	if _, err := Combine(pub, 2, 3, ss[:1], padded, verify); err == nil {
 		t.Error("Combine accepted fewer than t shares")
 	}
+	// A share that was never filled in (a hand-made value) is a bad share,
+	// not a crash.
+	empty := tss.SignShare{Index: 3, Players: 3, Threshold: 2}
+	sig, err := Combine(pub, 2, 3, []tss.SignShare{ss[0], empty, ss[1]}, padded, verify)
+	var be *BadSharesError
+	if sig == nil || !errors.As(err, &be) || !slices.Equal(be.Indices, []uint{3}) {
+		t.Errorf("Combine with an empty share from 3: sig %v, err %v", sig != nil, err)
+	}
 	if _, err := Combine(pub, 2, 3, []tss.SignShare{ss[0], ss[0]}, padded, verify); err == nil {
 		t.Error("Combine accepted one share twice")
 	}
