@@ -67,6 +67,24 @@ func (f *formatChoice) check(pss bool) error {
 	return nil
 }
 
+// suffix is the suffix of the signature files of the format: "" for
+// formats that sign the file in place (rpm, deb, authenticode).
+func (f *formatChoice) suffix() string {
+	switch *f.format {
+	case "rpm", "deb", "authenticode":
+		return ""
+	case "minisign":
+		return ".minisig"
+	case "pgp-clearsign":
+		return ".asc"
+	case "pgp":
+		if *f.armor {
+			return ".asc"
+		}
+	}
+	return ".sig"
+}
+
 // sign signs files in the chosen format and returns the signatures and
 // the suffix of their files: "" for formats that sign the file in place
 // (rpm, deb).

@@ -151,7 +151,7 @@ func runSign(env *cmdEnv, args []string) error {
 		}
 		return signImages(env, c, *key, files, ff.annotations)
 	}
-	if files, err = bf.files(files, os.Stdin); err != nil {
+	if files, err = bf.files(env, files, os.Stdin); err != nil {
 		return err
 	}
 	switch {
@@ -176,6 +176,17 @@ func runSign(env *cmdEnv, args []string) error {
 	}
 	if *bf.skipExisting {
 		return usagef("--skip-existing applies to --format raw, ssh and minisign")
+	}
+	if suffix := ff.suffix(); suffix != "" && !*bf.force {
+		for _, f := range files {
+			name := f + suffix
+			if *out != "" {
+				name = *out
+			}
+			if err := client.CheckReplace(name, *key, *ff.format, nil); err != nil {
+				return hintf("add --force to replace it, or write elsewhere with -o", "%w", err)
+			}
+		}
 	}
 	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
 	if err != nil {

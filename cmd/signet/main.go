@@ -41,7 +41,7 @@ Usage:
     signet verify-key-list --root ROOT.pem [--key NAME] KEY-LIST.json
     signet key cert NAME [--csr [--subject 'CN=…,O=…'] | --import-chain chain.pem]
     signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
-    signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--files-from LIST|-] [FILE...]
+    signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--force] [--files-from LIST|-] [FILE...]
     signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
     signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
@@ -145,8 +145,13 @@ large as the server accepts (--batch N for fewer); it lists the signature
 files written, shows progress on a terminal and a summary otherwise, and
 exits non-zero listing every file that failed. --files-from LIST reads more
 files from LIST ('-': standard input), one per line or NUL-separated
-(find -print0). --skip-existing leaves out files whose signature already
-verifies with the key, so a failed run can simply be repeated.
+(find -print0); a list leaves out the files Signet writes (FILE.sig,
+FILE.asc, FILE.minisig, SIG.receipt, FILE.intoto.json, Release.gpg,
+InRelease), which are signed only when named on the command line.
+--skip-existing leaves out files whose signature already verifies with
+the key, so a failed run can simply be repeated. sign never replaces a
+signature file made by another key or in another format (its receipt
+says which): it names the file and fails, unless --force.
 
 sign --format ssh writes SSH signatures (ssh-keygen -Y verify, git); sign
 --format minisign writes minisign signatures (minisign -V). attest writes a
