@@ -94,9 +94,14 @@ artifact found in DIR again with a new key. See docs/rotation.md.
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
-DIR/client.env, which points the client commands at it:
+DIR/client.env, which points the client commands at it and pins the audit
+log's key. Its admin may do everything, issue tokens included, and it
+signs two catalogs with the key "archive" (once created): "debian" (APT,
+DIR/catalogs/debian/dists/{suite}/Release) and "sums"
+(DIR/catalogs/sums/SHA256SUMS). It refuses a busy port before writing
+anything, and a DIR that holds other files:
 
-    signet serve --dev --data /tmp/sg --addr 127.0.0.1:8443 &
+    signet serve --dev --data /tmp/sg --addr 127.0.0.1:8443 >/tmp/sg.log 2>&1 &
     . /tmp/sg/client.env
 
 serve --config runs a production server; see docs/config.md. Its keystore
