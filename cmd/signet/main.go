@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -268,8 +269,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printOverview(stderr)
 		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printOverview(stdout)
+		return 0
+	case "help":
+		switch {
+		case len(args) == 1:
+			printOverview(stdout)
+		case args[1] == "all":
+			fmt.Fprint(stdout, usage)
+		case !printHelp(stdout, args[1:]):
+			fmt.Fprintf(stderr, "signet: no help for %q\nsignet: hint: run 'signet help' for the list of commands\n", strings.Join(args[1:], " "))
+			return 2
+		}
+		return 0
+	case "version", "--version", "-version":
+		printVersion(stdout)
+		return 0
+	}
+	if wantsHelp(args) && printHelp(stdout, args) {
+		return 0
 	}
 	env := &cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr}
 	var err error
@@ -316,9 +339,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgent(env, rest)
 	case "config":
 		err = runConfig(env, rest)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
 	default:
 		err = hintf("run 'signet help' for the list of commands", "unknown command %q", cmd)
 	}
@@ -326,13 +346,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
+		if !printHelp(stdout, args) {
+			printOverview(stdout)
+		}
 		return 0
 	}
 	fmt.Fprintf(stderr, "signet: %v\n", err)
 	var h *hintError
 	if errors.As(err, &h) {
-		fmt.Fprintf(stderr, "signet: hint: %s\n", h.hint)
+		hint := h.hint
+		if hint == usageHint {
+			hint = "run '" + helpCommand(args) + "' for usage"
+		}
+		fmt.Fprintf(stderr, "signet: hint: %s\n", hint)
 	}
 	var u *usageError
 	if errors.As(err, &u) {
@@ -370,7 +396,30 @@ type usageError struct{ error }
 func (e *usageError) Unwrap() error { return e.error }
 
 func usagef(format string, args ...any) error {
-	return &hintError{&usageError{fmt.Errorf(format, args...)}, "run 'signet help' for usage"}
+	return &hintError{&usageError{fmt.Errorf(format, args...)}, usageHint}
+}
+
+// usageHint stands for "run 'signet CMD --help' for usage", which run
+// fills in with the command.
+const usageHint = "run 'signet help' for usage"
+
+// helpCommand is the command that shows the usage of the command args run.
+func helpCommand(args []string) string {
+	var words []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		words = append(words, a)
+	}
+	c, group := findCommand(words)
+	switch {
+	case c != nil:
+		return "signet " + c.name + " --help"
+	case group != "":
+		return "signet " + group + " --help"
+	}
+	return "signet help"
 }
 
 // parseFlags parses flags anywhere among args, as in 'key create NAME
