@@ -439,7 +439,7 @@ func (b *batcher) prepare(ctx context.Context, i int, path string, out chan<- *p
 		return
 	}
 	r.Size = fi.Size()
-	p := &prepared{i: i, path: path, size: fi.Size(), item: api.SignItem{Name: filepath.Base(path), Size: fi.Size()}}
+	p := &prepared{i: i, path: path, size: fi.Size(), item: api.SignItem{Name: itemName(ctx, path), Size: fi.Size()}}
 	if b.plan.hash == 0 {
 		k := b.plan.key
 		if b.plan.maxData > 0 && fi.Size() > b.plan.maxData {
