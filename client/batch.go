@@ -477,7 +477,7 @@ func (b *batcher) prepare(ctx context.Context, i int, path string, out chan<- *p
 			return
 		}
 	}
-	if !b.opts.Force {
+	if !b.opts.Force && SignsIn(b.plan.key, b.plan.format) {
 		if err := CheckReplace(sigFile, b.opts.Key, b.plan.format, ours); err != nil {
 			fail(err)
 			return

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
 )
 
@@ -91,6 +92,18 @@ func CheckReplace(name, key, format string, ours func(sig []byte) bool) error {
 	}
 	return fmt.Errorf("%s %w: a signature Signet did not write with key %q in format %s (it has no receipt, and does not verify with the key)",
 		name, ErrOtherSignature, key, format)
+}
+
+// SignsIn reports whether key k may sign in format, as far as its usage
+// tells (a server that does not say signs in any). A key that may not is
+// refused by the server, which says why; checks of the files a signature
+// would replace wait for that answer.
+func SignsIn(k *api.Key, format string) bool {
+	usage := format
+	if strings.HasPrefix(format, "pgp") {
+		usage = "pgp"
+	}
+	return k.Usage == "" || k.Usage == usage
 }
 
 type maker struct{ key, format string }

@@ -183,7 +183,14 @@ func runSign(env *cmdEnv, args []string) error {
 		return usagef("--skip-existing applies to --format raw, ssh and minisign")
 	}
 	if suffix := ff.suffix(); suffix != "" && !*bf.force {
+		k, err := c.Key(env.ctx, *key)
+		if err != nil {
+			return err
+		}
 		for _, f := range files {
+			if !client.SignsIn(k, *ff.format) {
+				break // the server refuses, and says why
+			}
 			name := f + suffix
 			if *out != "" {
 				name = *out
