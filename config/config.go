@@ -255,20 +255,54 @@ type Certificate struct {
 // Load reads and checks the configuration file at path. Its errors are
 // Errors, each naming the file, the line and the field.
 func Load(path string) (*Config, error) {
+	c, err := LoadAll(path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadAll is Load for 'signet config check': it also returns the
+// configuration of a file that decoded but whose values are wrong, so
+// that building it can report the problems of the files it names in the
+// same run.
+func LoadAll(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	c, err := parse(b, path)
-	if err != nil {
+	if c == nil {
 		return nil, err
 	}
 	c.resolve(filepath.Dir(path))
-	return c, nil
+	return c, err
+}
+
+// AuditOriginError is the problem of a configuration whose audit log
+// origin (audit.origin, or name + "/audit") is not the origin of the log
+// already stored: the server would refuse to start with it.
+func (c *Config) AuditOriginError(stored string) error {
+	if stored == "" || stored == c.AuditOrigin() {
+		return nil
+	}
+	field, fix := "audit.origin", fmt.Sprintf("set audit.origin: %q back", stored)
+	if c.Audit.Origin == "" {
+		field = "name"
+		fix = fmt.Sprintf("keep the log's name with audit.origin: %q (or set name back)", stored)
+	}
+	return c.errorAt(field, fmt.Errorf("the audit log in %s is named %q, but this configuration names it %q, and a log keeps its name for life: %s",
+		c.Data, stored, c.AuditOrigin(), fix))
 }
 
 // Parse decodes and checks a configuration. Relative paths stay relative.
-func Parse(b []byte) (*Config, error) { return parse(b, "") }
+func Parse(b []byte) (*Config, error) {
+	c, err := parse(b, "")
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 // parse is the one parser of configurations, of `signet serve`, its
 // reloads and `signet config check` alike.
@@ -290,7 +324,9 @@ func parse(b []byte, file string) (*Config, error) {
 	}
 	c.file, c.root = file, &root
 	if errs := c.check(); len(errs) > 0 {
-		return nil, c.locate(errs)
+		// The configuration is returned with its problems, for config
+		// check to build; callers that see an error use nothing else.
+		return &c, c.locate(errs)
 	}
 	return &c, nil
 }

@@ -68,11 +68,20 @@ func (b *batchOptions) files(env *cmdEnv, args []string, stdin io.Reader) ([]str
 // (or to out, for one file), their names on standard output, progress or
 // a summary on standard error, and every failed file listed at the end.
 func (b *batchOptions) sign(env *cmdEnv, c *client.Client, key, format string, files []string, out string, opts api.SignOptions, trustedComment string) error {
+	// With the bar and the list on one terminal, the list waits for the
+	// bar to finish, so that the two never interleave.
+	bar := isTerminal(env.stderr)
+	hold := bar && isTerminal(env.stdout)
+	var written []string
 	o := client.BatchOptions{
 		Key: key, Format: format, Options: opts, TrustedComment: trustedComment,
 		Jobs: *b.jobs, MaxBatch: *b.batch, SkipExisting: *b.skipExisting, Force: *b.force,
 		Done: func(r client.FileResult) {
-			if r.Signature != "" {
+			switch {
+			case r.Signature == "":
+			case hold:
+				written = append(written, r.Signature)
+			default:
 				fmt.Fprintln(env.stdout, r.Signature)
 			}
 		},
@@ -81,12 +90,15 @@ func (b *batchOptions) sign(env *cmdEnv, c *client.Client, key, format string, f
 		o.Output = func(string) string { return out }
 	}
 	var live *liveLine
-	if isTerminal(env.stderr) {
+	if bar {
 		o.Progress = new(client.Progress)
 		live = startLine(env.stderr, func() string { return progressLine(o.Progress.Snapshot(), 80) })
 	}
 	sum, err := c.SignBatch(env.ctx, files, o)
 	live.stop()
+	for _, w := range written {
+		fmt.Fprintln(env.stdout, w)
+	}
 	if err != nil {
 		return err
 	}
