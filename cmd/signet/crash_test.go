@@ -64,6 +64,8 @@ func startDev(t *testing.T, dir string) *devServer {
 // entry, byte for byte, at the index its receipt names; the log verifies
 // and has no gaps.
 func TestCrashLosesNothing(t *testing.T) {
+	// Most of its time is spent waiting on the servers it starts.
+	t.Parallel()
 	dir := t.TempDir()
 	srv := startDev(t, dir)
 	c, err := client.New(srv.cfg)
