@@ -200,7 +200,8 @@ func runSign(env *cmdEnv, args []string) error {
 			}
 		}
 	}
-	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
+	sigs, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
+	suffix := ff.suffix()
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ Usage:
     signet verify-transition --old OLD-KEY [--log-key KEY] [--new-key-out PEM] STATEMENT
     signet verify-key-list --root ROOT.pem [--key NAME] KEY-LIST.json
     signet key cert NAME [--csr [--subject 'CN=…,O=…'] | --import-chain chain.pem]
-    signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
+    signet sign --key NAME [--rsa-pss] [-o SIG] [--name NAME] FILE...
     signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--force] [--files-from LIST|-] [FILE...]
     signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
@@ -141,7 +141,10 @@ token and audit keys sign Signet's tokens and log checkpoints. See
 docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
-a single file), and its audit receipt as FILE.sig.receipt. ECDSA and RSA keys sign a
+a single file), and its audit receipt as FILE.sig.receipt. Each FILE is
+signed under its path, cleaned and relative to the working directory
+(dist/app.tar.gz), which grants match and the audit log records; a path
+outside the working directory is refused unless named with --name NAME. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
