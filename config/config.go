@@ -283,8 +283,8 @@ func LoadAll(path string) (*Config, error) {
 // origin (audit.origin, or name + "/audit") is not the origin of the log
 // already stored: the server would refuse to start with it.
 func (c *Config) AuditOriginError(stored string) error {
-	if stored == "" || stored == c.AuditOrigin() {
-		return nil
+	if stored == "" || c.AuditOrigin() == "" || stored == c.AuditOrigin() {
+		return nil // no log yet, or one that keeps the origin it began with
 	}
 	field, fix := "audit.origin", fmt.Sprintf("set audit.origin: %q back", stored)
 	if c.Audit.Origin == "" {

@@ -129,10 +129,19 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 	defer store.Close()
 	origin := cfg.AuditOrigin()
+	if *devMode {
+		// A development log keeps the origin chosen when it began, as a
+		// deployment without a name does: the dev name is only the
+		// audience of its tokens.
+		origin = ""
+	}
 	if origin == "" {
 		if origin, err = audit.DefaultOrigin(env.ctx, store); err != nil {
 			return err
 		}
+	}
+	if *devMode {
+		cfg.Audit.Origin = origin // for client.env's log key; dev mode never reloads
 	}
 	var srv *server.Server
 	metrics := server.NewMetrics()

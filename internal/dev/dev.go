@@ -104,9 +104,7 @@ func Prepare(dir, listen string) (*config.Config, []byte, error) {
 		Name:   Name,
 		Listen: listen,
 		Data:   dir,
-		// The origin development logs had before they had a name.
-		Audit: config.Audit{Origin: "signet/audit"},
-		TLS:   config.TLS{Cert: p("server.pem"), Key: p("server-key.pem"), ClientCAs: []string{p("ca.pem")}},
+		TLS:    config.TLS{Cert: p("server.pem"), Key: p("server-key.pem"), ClientCAs: []string{p("ca.pem")}},
 		Principals: []config.Principal{{
 			Name:        "admin",
 			Certificate: config.Certificate{SHA256: authn.Fingerprint(admin.Leaf)},
