@@ -108,6 +108,23 @@ func (s *TileStore) mirrorFrom(ctx context.Context, from, off, jlen int64) (int,
 		}
 	}
 	m.off = j.off
+	// The columns the writer kept, when they reach back to from.
+	s.mu.Lock()
+	if k := len(s.recent); k > 0 && s.recent[0].Index <= from && s.recent[k-1].Index >= m.size-1 {
+		first := s.recent[0].Index
+		m.entries = append(m.entries, s.recent[from-first:m.size-first]...)
+		// What the index holds is not kept again.
+		s.recent = append(s.recent[:0], s.recent[m.size-first:]...)
+	} else if len(s.recent) > 0 && (s.recent[0].Index < from || len(s.recent) >= maxRecent) {
+		s.recent = nil // out of step (another index pass, a reset): parse
+	}
+	s.mu.Unlock()
+	if m.entries != nil || m.size == from {
+		if err := s.ix.mirror(ctx, m); err != nil {
+			return 0, err
+		}
+		return int(m.size - from), nil
+	}
 	data, err := s.entries(from, m.size)
 	if err != nil {
 		return 0, err
@@ -254,6 +271,9 @@ func (s *TileStore) Reindex(ctx context.Context) error {
 // Index mirrors up to max entries of the log into the search index and
 // brings its term index and counts up to date by as many.
 func (s *TileStore) Index(ctx context.Context, max int) (bool, error) {
+	if !s.readOnly {
+		s.writeCheckpointFile()
+	}
 	mirrored, err := s.catchUp(ctx, max)
 	if err != nil {
 		return false, err

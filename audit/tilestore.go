@@ -56,6 +56,7 @@ type TileStore struct {
 	journalLen int64
 	bundleLen  int64  // bytes of the rightmost entry bundle
 	broken     *dirty // bytes past the durable state, to cut before writing again
+	recent     []StoredEntry // the search columns of the latest entries, for the index
 
 	files map[string]*os.File // files the writer keeps open (the rightmost tiles, the journal)
 
@@ -65,6 +66,10 @@ type TileStore struct {
 	ixMu sync.Mutex
 	ix   *SQLStore
 }
+
+// maxRecent bounds the search columns kept for the index (about 10 MB);
+// past it, the index parses the entries from the bundles.
+const maxRecent = 20000
 
 // dirty lists what a failed commit may have written.
 type dirty struct {
@@ -365,7 +370,10 @@ func syncDir(dir string) error {
 
 // writeCheckpointFile writes the head's checkpoint to DIR/checkpoint, for
 // a static web server. It is a copy: the journal is the record, so it is
-// replaced atomically but not synced.
+// replaced atomically but not synced, and not by each commit (a rename over
+// a file flushes the new one on ext4, which cost a commit as much as its
+// own sync): on open, on close and by the background index pass, so that
+// it lags the head by about a second.
 func (s *TileStore) writeCheckpointFile() error {
 	s.mu.RLock()
 	note := s.head
@@ -388,6 +396,9 @@ func (s *TileStore) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if !s.readOnly {
+		errs = append(errs, s.writeCheckpointFile())
+	}
 	for _, f := range s.files {
 		errs = append(errs, f.Close())
 	}
@@ -671,10 +682,11 @@ func (s *TileStore) Append(ctx context.Context, build func(int64, time.Time, tlo
 	if head != "" {
 		s.head = head
 	}
-	s.mu.Unlock()
-	if head != "" {
-		s.writeCheckpointFile() // a copy for static serving; the journal is the record
+	// The index copies these columns rather than parse the entries again.
+	if len(s.recent) < maxRecent {
+		s.recent = append(s.recent, b.Entries...)
 	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -842,3 +854,4 @@ func (s *TileStore) Ping(ctx context.Context) error {
 	}
 	return f.Sync()
 }
+
