@@ -54,8 +54,8 @@ type TileStore struct {
 	last       time.Time
 	head       string
 	journalLen int64
-	bundleLen  int64  // bytes of the rightmost entry bundle
-	broken     *dirty // bytes past the durable state, to cut before writing again
+	bundleLen  int64         // bytes of the rightmost entry bundle
+	broken     *dirty        // bytes past the durable state, to cut before writing again
 	recent     []StoredEntry // the search columns of the latest entries, for the index
 
 	files map[string]*os.File // files the writer keeps open (the rightmost tiles, the journal)
@@ -854,4 +854,3 @@ func (s *TileStore) Ping(ctx context.Context) error {
 	}
 	return f.Sync()
 }
-
