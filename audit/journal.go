@@ -19,6 +19,7 @@ import (
 //	payload:
 //	  size      int64   the log's size after the commit
 //	  last      int64   the time of its latest entry, Unix nanoseconds
+//	  signed    int64   when its checkpoint was signed, Unix nanoseconds
 //	  flags     uint8   1: keep the checkpoint in the history audits check
 //	  note      uint32 length + bytes: the signed checkpoint of the commit
 //	            ("" when the log key was unavailable)
@@ -44,6 +45,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 type commitRecord struct {
 	Size      int64
 	Last      time.Time
+	Signed    time.Time // when Note was signed
 	Keep      bool
 	Note      string
 	Manifests map[string][]byte
@@ -51,7 +53,7 @@ type commitRecord struct {
 
 // encode returns the record's bytes, header included.
 func (r *commitRecord) encode() ([]byte, error) {
-	n := 8 + 8 + 1 + 4 + len(r.Note) + 4
+	n := 8 + 8 + 8 + 1 + 4 + len(r.Note) + 4
 	for d, m := range r.Manifests {
 		if len(d) > 0xffff {
 			return nil, fmt.Errorf("audit: manifest digest of %d bytes", len(d))
@@ -65,6 +67,7 @@ func (r *commitRecord) encode() ([]byte, error) {
 	copy(b, journalMagic)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Size))
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Last.UnixNano()))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Signed.UnixNano()))
 	var flags byte
 	if r.Keep {
 		flags = 1
@@ -92,18 +95,19 @@ func decodeCommitPayload(p []byte) (*commitRecord, error) {
 	bad := func(what string) (*commitRecord, error) {
 		return nil, fmt.Errorf("%w: %s", errTornRecord, what)
 	}
-	if len(p) < 8+8+1+4+4 {
+	if len(p) < 8+8+8+1+4+4 {
 		return bad("too short")
 	}
 	r := &commitRecord{
-		Size: int64(binary.BigEndian.Uint64(p)),
-		Last: time.Unix(0, int64(binary.BigEndian.Uint64(p[8:]))).UTC(),
-		Keep: p[16]&1 != 0,
+		Size:   int64(binary.BigEndian.Uint64(p)),
+		Last:   time.Unix(0, int64(binary.BigEndian.Uint64(p[8:]))).UTC(),
+		Signed: time.Unix(0, int64(binary.BigEndian.Uint64(p[16:]))).UTC(),
+		Keep:   p[24]&1 != 0,
 	}
-	if r.Size < 0 || p[16]&^1 != 0 {
+	if r.Size < 0 || p[24]&^1 != 0 {
 		return bad("bad size or flags")
 	}
-	p = p[17:]
+	p = p[25:]
 	n := binary.BigEndian.Uint32(p)
 	p = p[4:]
 	if uint64(n) > uint64(len(p)) {

@@ -723,6 +723,10 @@ func TestConcurrentWriters(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashEnv); dir != "" {
+		crashChild(dir) // TestTileCrash's child: appends until killed
+		return
+	}
 	code := m.Run()
 	if pgOnce.srv != nil {
 		pgOnce.srv.Close()

@@ -100,7 +100,7 @@ func (s *TileStore) mirrorFrom(ctx context.Context, from, off, jlen int64) (int,
 		if r.Note != "" {
 			m.note = r.Note
 			if r.Keep {
-				m.checkpoints = append(m.checkpoints, StoredCheckpoint{Size: r.Size, Signed: r.Note, Time: r.Last})
+				m.checkpoints = append(m.checkpoints, StoredCheckpoint{Size: r.Size, Signed: r.Note, Time: r.Signed})
 			}
 		}
 		for d, b := range r.Manifests {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -57,6 +58,7 @@ type TileStore struct {
 	bundleLen  int64         // bytes of the rightmost entry bundle
 	broken     *dirty        // bytes past the durable state, to cut before writing again
 	recent     []StoredEntry // the search columns of the latest entries, for the index
+	damage     []string      // what a read-only open found wrong, for Verify
 
 	files map[string]*os.File // files the writer keeps open (the rightmost tiles, the journal)
 
@@ -66,6 +68,14 @@ type TileStore struct {
 	ixMu sync.Mutex
 	ix   *SQLStore
 }
+
+// maxTorn bounds the entries past the last commit record that opening a
+// log cuts: a commit cut short holds at most a batch (4096 entries by
+// default). More means the journal lost records, and cutting would destroy
+// entries that were acknowledged.
+const maxTorn = 1 << 16
+
+var errDamaged = errors.New("audit: the log is damaged")
 
 // maxRecent bounds the search columns kept for the index (about 10 MB);
 // past it, the index parses the entries from the bundles.
@@ -165,13 +175,27 @@ func (s *TileStore) recover() error {
 			break
 		}
 		if errors.Is(err, errTornRecord) {
-			break // a commit cut short: cut below
+			// A commit cut short leaves nothing valid after it; a record
+			// damaged in the middle of the journal does.
+			if at, ok := nextRecord(f, off+1, j.end); ok {
+				msg := fmt.Sprintf("commit journal %s: the record at byte %d is damaged (%v), and a valid one follows at byte %d: the journal was edited", s.path("commits"), off, err, at)
+				if !s.readOnly {
+					return fmt.Errorf("audit: %s; run 'signet audit verify --data' and restore the log from a backup", msg)
+				}
+				s.damage = append(s.damage, msg)
+			}
+			break
 		}
 		if err != nil {
 			return fmt.Errorf("audit: reading %s: %w", s.path("commits"), err)
 		}
 		if last != nil && r.Size < last.r.Size {
-			return fmt.Errorf("audit: %s: commit record at byte %d has size %d, below %d before it; the journal was edited: run 'signet audit verify'", s.path("commits"), off, r.Size, last.r.Size)
+			msg := fmt.Sprintf("commit journal %s: the record at byte %d has size %d, below the %d before it: records were reordered or edited", s.path("commits"), off, r.Size, last.r.Size)
+			if !s.readOnly {
+				return fmt.Errorf("audit: %s; run 'signet audit verify --data'", msg)
+			}
+			s.damage = append(s.damage, msg)
+			break
 		}
 		prev, last = last, &rec{r, off, j.off}
 	}
@@ -200,6 +224,10 @@ func (s *TileStore) recover() error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	if s.readOnly {
+		far := TileRef{N: (s.size+maxTorn)/tileWidth + 1, Width: tileWidth, Entries: true}.Path()
+		if _, err := os.Stat(s.path(far)); err == nil {
+			s.damage = append(s.damage, fmt.Sprintf("%s exists, far past the last commit record (%d entries): the commit journal was cut or edited", far, s.size))
+		}
 		return nil
 	}
 	// Cut whatever lies past the head: bytes of a commit cut short.
@@ -297,6 +325,9 @@ func (s *TileStore) cut() error {
 		rel := TileRef{N: m, Width: tileWidth, Entries: true}.Path()
 		if _, err := os.Stat(s.path(rel)); err != nil {
 			break
+		}
+		if (m-n)*tileWidth > maxTorn {
+			return fmt.Errorf("%w: entry bundles go on to %s and beyond, more than one commit past the last commit record (%d entries): the commit journal was cut or edited; run 'signet audit verify --data'", errDamaged, rel, s.size)
 		}
 		remove = append(remove, rel)
 	}
@@ -654,7 +685,7 @@ func (s *TileStore) Append(ctx context.Context, build func(int64, time.Time, tlo
 	}
 	head := ""
 	if c := b.Checkpoint; c != nil {
-		rec.Note, rec.Keep = c.Signed, b.KeepCheckpoint
+		rec.Note, rec.Keep, rec.Signed = c.Signed, b.KeepCheckpoint, c.Time
 		head = c.Signed
 	}
 	rb, err := rec.encode()
@@ -716,6 +747,14 @@ func (w *tileWrite) at(rel string, off int64) *pendingWrite {
 
 // commit writes every buffer to its file and syncs them all, concurrently.
 func (w *tileWrite) commit() error {
+	if len(w.s.files) > 32 { // left open by commits that failed
+		for k, g := range w.s.files {
+			if k != "commits" {
+				g.Close()
+				delete(w.s.files, k)
+			}
+		}
+	}
 	var dirs []string
 	files := make([]*os.File, 0, len(w.order))
 	for _, rel := range w.order {
@@ -785,14 +824,6 @@ func (s *TileStore) open(rel string, dirs *[]string) (*os.File, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if len(s.files) > 32 {
-		for k, g := range s.files {
-			if k != "commits" {
-				g.Close()
-				delete(s.files, k)
-			}
-		}
-	}
 	s.files[rel] = f
 	return f, created, nil
 }
@@ -853,4 +884,50 @@ func (s *TileStore) Ping(ctx context.Context) error {
 		return err
 	}
 	return f.Sync()
+}
+
+// nextRecord reports whether a valid commit record starts anywhere in
+// [from, end) of the journal, and where.
+func nextRecord(f io.ReaderAt, from, end int64) (int64, bool) {
+	if from >= end {
+		return 0, false
+	}
+	b := make([]byte, end-from)
+	if _, err := f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
+		return 0, false
+	}
+	for i := 0; ; {
+		k := bytes.Index(b[i:], []byte(journalMagic))
+		if k < 0 {
+			return 0, false
+		}
+		if _, _, err := decodeCommitRecord(b[i+k:]); err == nil {
+			return from + int64(i+k), true
+		}
+		i += k + 1
+	}
+}
+
+// Problems returns what opening the log read-only found wrong with it
+// (for Verify): a damaged journal, a checkpoint file that does not belong.
+func (s *TileStore) Problems() []string { return s.damage }
+
+// checkpointFile returns the checkpoint in DIR/checkpoint, if any.
+func (s *TileStore) checkpointFile() (string, bool) {
+	b, err := os.ReadFile(s.path("checkpoint"))
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// tileOf names the files that hold stored hash (level, n): the hash tile,
+// and for a leaf the entry bundle.
+func (s *TileStore) tileOf(level int, n int64) string {
+	t := tlog.TileForIndex(TileHeight, tlog.StoredHashIndex(level, n))
+	where := TileRef{Level: t.L, N: t.N, Width: tileWidth}.Path()
+	if level == 0 {
+		where = TileRef{N: n / tileWidth, Width: tileWidth, Entries: true}.Path() + " or " + where
+	}
+	return where
 }
