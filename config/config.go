@@ -205,8 +205,13 @@ func (c *Config) AuditOrigin() string {
 	return ""
 }
 
-// AuditDB is where the embedded audit log lives.
+// AuditDB is where the embedded audit log lived before tile logs: a SQLite
+// database, used until 'signet audit migrate' moves it to AuditTiles.
 func (c *Config) AuditDB() string { return filepath.Join(c.Data, "audit", "log.db") }
+
+// AuditTiles is where the embedded audit log lives: a C2SP tlog-tiles
+// directory (audit.TileStore).
+func (c *Config) AuditTiles() string { return filepath.Join(c.Data, "audit", "tiles") }
 
 // Tokens configures self-contained tokens (docs/tokens.md). Every replica
 // lists the same verifiers; a replica that issues tokens also names its

@@ -53,6 +53,10 @@ func runAudit(env *cmdEnv, args []string) error {
 		return auditVerify(env, fs, cf, logKey, args)
 	case "watch":
 		return auditWatch(env, fs, cf, logKey, args)
+	case "migrate":
+		return auditMigrate(env, fs, args)
+	case "reindex":
+		return auditReindex(env, fs, args)
 	}
 	return usagef("unknown audit subcommand %q: use key, check-receipt, search, verify or watch", sub)
 }
@@ -238,12 +242,7 @@ func auditVerify(env *cmdEnv, fs *flag.FlagSet, cf *clientOptions, logKey *strin
 			cancel()
 			where = "PostgreSQL"
 		} else {
-			db := (&config.Config{Data: *data}).AuditDB()
-			if _, err := os.Stat(db); err != nil {
-				return fmt.Errorf("no audit log in %s: %w", *data, err)
-			}
-			st, err = audit.OpenSQLite(db)
-			where = db
+			st, where, err = openLocalAudit(*data, true)
 		}
 		if err != nil {
 			return err

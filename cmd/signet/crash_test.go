@@ -142,7 +142,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	logKey := k.VerifierKey
 	srv2.cmd.Process.Signal(syscall.SIGTERM)
 	srv2.cmd.Wait()
-	st, err := audit.OpenSQLite((&config.Config{Data: dir}).AuditDB())
+	st, err := audit.OpenTilesReadOnly((&config.Config{Data: dir}).AuditTiles())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,15 +121,11 @@ func incidentSource(env *cmdEnv, cf *clientOptions, data, pg, configFile string)
 		}
 		return &incident.StoreSource{Store: st}, "PostgreSQL", func() { st.Close() }, nil
 	case data != "":
-		db := (&config.Config{Data: data}).AuditDB()
-		if _, err := os.Stat(db); err != nil {
-			return nil, "", nil, fmt.Errorf("no audit log in %s: %w", data, err)
-		}
-		st, err := audit.OpenSQLite(db)
+		st, where, err := openLocalAudit(data, true)
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return &incident.StoreSource{Store: st}, db, func() { st.Close() }, nil
+		return &incident.StoreSource{Store: st}, where, func() { st.Close() }, nil
 	}
 	c, err := cf.client()
 	if err != nil {

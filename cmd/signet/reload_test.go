@@ -169,7 +169,7 @@ principals:
 	}
 	m.stop()
 
-	store, err := audit.OpenSQLite(path("data/audit/log.db"))
+	store, err := audit.OpenTilesReadOnly(path("data/audit/tiles"))
 	check(err)
 	defer store.Close()
 	var reloads []string

@@ -274,14 +274,15 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // openAuditStore opens the audit log's store: PostgreSQL for a fleet, else
-// SQLite in the data directory.
+// the embedded log in the data directory (openLocalAudit).
 func openAuditStore(env *cmdEnv, cfg *config.Config) (audit.Store, error) {
 	if dsn := cfg.Audit.Postgres; dsn != "" {
 		ctx, cancel := context.WithTimeout(env.ctx, 30*time.Second)
 		defer cancel()
 		return audit.OpenPostgres(ctx, dsn)
 	}
-	return audit.OpenSQLite(cfg.AuditDB())
+	st, _, err := openLocalAudit(cfg.Data, false)
+	return st, err
 }
 
 // checkTokenSigningKey makes sure the key this replica issues tokens with

@@ -8,7 +8,7 @@
 //	admin.pem, admin-key.pem  the client certificate of principal "admin"
 //	passphrase                the keystore passphrase, in clear
 //	keystore/                 the encrypted keystore, with the audit log's key
-//	audit/log.db              the audit log (SQLite)
+//	audit/tiles/              the audit log (C2SP tlog-tiles; audit.TileStore)
 //	catalogs/debian/          root of catalog "debian" (APT, dists/{suite}/Release)
 //	catalogs/sums/            root of catalog "sums" (SHA256SUMS)
 //	client.env                export lines pointing the CLI at this server,
