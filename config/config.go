@@ -134,6 +134,7 @@ type Audit struct {
 	Postgres        string        `yaml:"postgres"`         // PostgreSQL URL of the log shared by a fleet
 	CheckpointEvery time.Duration `yaml:"checkpoint_every"` // least time between stored checkpoints; default 1s
 	CommitDelay     time.Duration `yaml:"commit_delay"`     // wait for requests in flight before a commit; default 200µs, negative: never
+	PublicTiles     bool          `yaml:"public_tiles"`     // serve GET /log/checkpoint and hash tiles without authentication
 }
 
 // DefaultCommitDelay is audit.commit_delay when unset.

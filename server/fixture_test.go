@@ -67,7 +67,10 @@ type fixtureOptions struct {
 	limits   server.Limits
 	types    []keystore.Type
 	auditDir string // where the audit log's database lives; default a temporary directory
-	auditKey string // the log key's name; default "audit-log", which the fixture creates
+	tiles    bool   // the log is a tile log (audit.TileStore), not SQLite
+	// publicLog serves the checkpoint and hash tiles without authentication.
+	publicLog bool
+	auditKey  string // the log key's name; default "audit-log", which the fixture creates
 	// auditOff replaces the log by one that records nothing, to measure
 	// what the log costs. Only benchmarks use it.
 	auditOff bool
@@ -192,11 +195,15 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.auditKey == "" {
 		o.auditKey = "audit-log"
 	}
-	sqlite, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
+	var store audit.Store
+	if o.tiles {
+		store, err = audit.OpenTiles(filepath.Join(o.auditDir, "tiles"))
+	} else {
+		store, err = audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var store audit.Store = sqlite
 	if o.wrapStore != nil {
 		store = o.wrapStore(store)
 	}
@@ -245,6 +252,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 
 		KeyListKey: o.keyListKey,
 		Now:        o.now,
+		PublicLog:  o.publicLog,
 	})
 	f.srv = srv
 	ts := httptest.NewUnstartedServer(srv.Handler())

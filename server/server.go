@@ -178,6 +178,9 @@ type Options struct {
 	Now func() time.Time
 	// Timestamp configures the RFC 3161 time-stamp authority.
 	Timestamp TimestampOptions
+	// PublicLog serves the log's checkpoint and hash tiles (GET /log/...)
+	// without authentication; entry bundles always need an audit grant.
+	PublicLog bool
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -210,6 +213,7 @@ type Server struct {
 	keyListKey string
 	now        func() time.Time
 	timestamp  TimestampOptions
+	publicLog  bool
 
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
@@ -241,6 +245,7 @@ func New(o Options) *Server {
 		metrics:  o.Metrics,
 
 		keyListKey: o.KeyListKey,
+		publicLog:  o.PublicLog,
 		now:        o.Now,
 		timestamp:  o.Timestamp.withDefaults(),
 	}
@@ -344,6 +349,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
 	mux.Handle("GET /v1/limits", s.api(s.getLimits))
 	mux.Handle("GET /ui/", s.api(s.explore))
+	s.tileRoutes(mux)
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",

@@ -171,7 +171,7 @@ func runServe(env *cmdEnv, args []string) error {
 	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
 		Limits: cfg.Limits, Log: log, Metrics: metrics,
 		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: keycert.NewDir(cfg.CertsDir()),
-		KeyListKey: cfg.KeyListKey(), Timestamp: cfg.TimestampOptions()}
+		KeyListKey: cfg.KeyListKey(), Timestamp: cfg.TimestampOptions(), PublicLog: cfg.Audit.PublicTiles}
 	if err := checkTokenSigningKey(cfg, keys, log); err != nil {
 		return err
 	}
