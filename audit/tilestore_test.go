@@ -589,3 +589,47 @@ func TestTileCrash(t *testing.T) {
 	}
 	checkAcked(t, dir, acked)
 }
+
+// TestVerifyIncremental checks that a verification starts from the
+// checkpoint the last one passed, finds what was tampered with since, and
+// refuses a remembered checkpoint that was forged.
+func TestVerifyIncremental(t *testing.T) {
+	ctx := context.Background()
+	k := newLogKey(t)
+	dir := filepath.Join(t.TempDir(), "log")
+	s, l := tileLog(t, dir, k)
+	appendN(t, l, 0, 300)
+	r, from, err := VerifyIncremental(ctx, s, k.vkey)
+	if err != nil || !r.OK() || from != 0 || r.Size != 300 {
+		t.Fatalf("first run: from %d, %+v %v", from, r, err)
+	}
+	appendN(t, l, 300, 200)
+	r, from, err = VerifyIncremental(ctx, s, k.vkey)
+	if err != nil || !r.OK() || from != 300 || r.Size != 500 {
+		t.Fatalf("second run: from %d, %+v %v", from, r, err)
+	}
+	appendN(t, l, 500, 100)
+	l.Close()
+	// An entry appended since the last run, edited in its bundle.
+	editFile(t, filepath.Join(dir, "tile/entries/002"), func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"app-550.tar.gz"`), []byte(`"app-999.tar.gz"`), 1)
+	})
+	s.cmu.Lock()
+	clear(s.cache)
+	s.cmu.Unlock()
+	r, from, err = VerifyIncremental(ctx, s, k.vkey)
+	if err != nil || r.OK() || from != 500 || r.FirstBad != 550 {
+		t.Fatalf("after tampering: from %d, %+v %v", from, r, err)
+	}
+	// The remembered checkpoint is checked, not trusted.
+	other := newLogKey(t)
+	ns, _ := NewNoteSigner(origin, other.priv)
+	forged, _ := SignCheckpoint(Checkpoint{Origin: origin, Size: 590}, ns)
+	if err := s.SetVerified(forged); err != nil {
+		t.Fatal(err)
+	}
+	r, from, err = VerifyIncremental(ctx, s, k.vkey)
+	if err != nil || r.OK() || from != 0 || !strings.Contains(strings.Join(r.Problems, "\n"), "remembered as verified is not the log's") {
+		t.Fatalf("a forged remembered checkpoint: from %d, %+v %v", from, r, err)
+	}
+}
