@@ -86,6 +86,10 @@ func Migrate(ctx context.Context, src *SQLStore, dir string, done func(*MigrateR
 		return nil, err
 	}
 
+	var origin string
+	if err := tx.QueryRowContext(ctx, "SELECT v FROM signet_meta WHERE k = 'origin'").Scan(&origin); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
 	dst, err := OpenTiles(tmp)
 	if err != nil {
 		return nil, err
@@ -94,6 +98,11 @@ func Migrate(ctx context.Context, src *SQLStore, dir string, done func(*MigrateR
 		dst.Close()
 		os.RemoveAll(tmp)
 		return nil, err
+	}
+	if origin != "" { // the origin the old log keeps goes with it
+		if _, err := dst.keepOrigin(ctx, origin); err != nil {
+			return fail(err)
+		}
 	}
 	// Commits end at each kept checkpoint (which they carry, kept) and at
 	// the head; between them, at most 4096 entries.

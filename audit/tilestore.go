@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -930,4 +931,42 @@ func (s *TileStore) tileOf(level int, n int64) string {
 		where = TileRef{N: n / tileWidth, Width: tileWidth, Entries: true}.Path() + " or " + where
 	}
 	return where
+}
+
+// keepOrigin stores origin as the log's (DIR/origin) unless one is
+// stored, and returns the one stored (see DefaultOrigin).
+func (s *TileStore) keepOrigin(ctx context.Context, origin string) (string, error) {
+	if b, err := os.ReadFile(s.path("origin")); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if s.readOnly {
+		return "", errors.New("audit: the log was opened read-only")
+	}
+	// Written aside, then linked into place: the first to link wins,
+	// and every other reads back what it stored.
+	f, err := os.CreateTemp(s.dir, "origin.tmp*")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.WriteString(origin + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.Link(tmp, s.path("origin")); errors.Is(err, fs.ErrExist) {
+		b, err := os.ReadFile(s.path("origin"))
+		return strings.TrimSpace(string(b)), err
+	} else if err != nil {
+		return "", err
+	}
+	return origin, syncDir(s.dir)
 }

@@ -321,6 +321,9 @@ func TestTileMigrate(t *testing.T) {
 		t.Fatalf("only %d checkpoints kept", len(oldCps))
 	}
 
+	if o, err := DefaultOrigin(ctx, old); err != nil || o != origin { // kept in the old store
+		t.Fatalf("origin of the old log: %q %v", o, err)
+	}
 	switched := false
 	rep, err := Migrate(ctx, old, filepath.Join(dir, "tiles"), func(*MigrateReport) error { switched = true; return nil })
 	if err != nil {
@@ -334,6 +337,9 @@ func TestTileMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if o, err := DefaultOrigin(ctx, s); err != nil || o != origin {
+		t.Errorf("origin after migrating: %q %v", o, err)
+	}
 	head, size, _ := s.Head(ctx)
 	if head != oldHead || size != oldSize {
 		t.Fatalf("head %d %q, want %d %q", size, head, oldSize, oldHead)
