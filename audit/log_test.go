@@ -923,6 +923,9 @@ func TestVerifyRejectsDecreasingTimes(t *testing.T) {
 // names them and what to do, and doing it lets the log append again.
 func TestRowsPastHead(t *testing.T) {
 	for _, b := range backends(t) {
+		if b.name == "tiles" {
+			continue // files, not rows: a tile log cuts what lies past its last commit (TestTileTornTail, TestTileDamagedJournalRefused)
+		}
 		t.Run(b.name, func(t *testing.T) {
 			p := func(s string) string {
 				if b.ph == "$" {
