@@ -24,7 +24,7 @@ func writeReceipt(name string, r *audit.Receipt) error { return client.WriteRece
 
 func runAudit(env *cmdEnv, args []string) error {
 	if len(args) == 0 {
-		return usagef("audit needs a subcommand: key, check-receipt, search, verify or watch")
+		return usagef("audit needs a subcommand: key, check-receipt, search, verify, watch, migrate or reindex")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
@@ -58,7 +58,7 @@ func runAudit(env *cmdEnv, args []string) error {
 	case "reindex":
 		return auditReindex(env, fs, args)
 	}
-	return usagef("unknown audit subcommand %q: use key, check-receipt, search, verify or watch", sub)
+	return usagef("unknown audit subcommand %q: use key, check-receipt, search, verify, watch, migrate or reindex", sub)
 }
 
 func needLogKey(k string) error {

@@ -67,6 +67,8 @@ Usage:
                         [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
     signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
     signet audit watch --server URL [--log-key KEY] --state FILE
+    signet audit migrate (--data DIR | --config FILE)
+    signet audit reindex (--data DIR | --config FILE)
     signet incident report --key NAME [--version V] [--since T] [--until T] [--json] [-o FILE]
                            [--log-key KEY] [--data DIR | --config FILE | --postgres URL | --server URL]
     signet incident resign --report R --source DIR --key NEW [--log-key KEY]
