@@ -123,12 +123,12 @@ func openTiles(dir string, readOnly bool) (*TileStore, error) {
 			return nil, fmt.Errorf("audit: the log in %s is open for writing by another process (%v); stop it first, or read it with 'signet audit verify --data'", dir, err)
 		}
 		s.lock = l
-		if f, err := os.OpenFile(filepath.Join(dir, "commits"), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		f, err := os.OpenFile(filepath.Join(dir, "commits"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("audit: %w", err)
-		} else {
-			f.Close()
 		}
+		f.Close()
 	} else if !HasTiles(dir) {
 		return nil, fmt.Errorf("audit: no tile log in %s", dir)
 	}
