@@ -126,8 +126,9 @@ func (l Log) SlogLevel() slog.Level {
 	return lv
 }
 
-// Audit configures the audit log. Without postgres, the log is a SQLite
-// database in DATA/audit/log.db.
+// Audit configures the audit log. Without postgres, the log is a C2SP
+// tile log in DATA/audit/tiles (or a SQLite log in DATA/audit/log.db not
+// migrated yet).
 type Audit struct {
 	Key             string        `yaml:"key"`              // keystore key (ed25519, usage audit) signing checkpoints; default "audit-log"
 	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit", or without a name one chosen per deployment and kept in the log's store
