@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func TestTilePaths(t *testing.T) {
@@ -637,5 +640,71 @@ func TestVerifyIncremental(t *testing.T) {
 	r, from, err = VerifyIncremental(ctx, s, k.vkey)
 	if err != nil || r.OK() || from != 0 || !strings.Contains(strings.Join(r.Problems, "\n"), "remembered as verified is not the log's") {
 		t.Fatalf("a forged remembered checkpoint: from %d, %+v %v", from, r, err)
+	}
+}
+
+// storeTiles is a tlog.TileReader over ReadTile, for TestReadTile.
+type storeTiles struct {
+	s    Store
+	size int64
+}
+
+func (r storeTiles) Height() int { return TileHeight }
+func (r storeTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, err := ReadTile(context.Background(), r.s, TileRef{Level: t.L, N: t.N, Width: t.W}, r.size)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+func (storeTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// TestReadTile checks that every store serves C2SP tiles (a fleet on
+// PostgreSQL the same as a tile log): tlog.TileHashReader, which checks
+// each tile against the signed root, proves entries read from the entry
+// bundles; tiles beyond the tree are not found.
+func TestReadTile(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			k := newLogKey(t)
+			s, _ := b.open(t)
+			l := openLog(t, s, k.signer)
+			appendN(t, l, 0, 600)
+			l.Close()
+			signed, size, _ := s.Head(ctx)
+			c, err := OpenCheckpoint(signed, k.vkey)
+			if err != nil || c.Size != size {
+				t.Fatalf("head: %v", err)
+			}
+			tree := tlog.Tree{N: c.Size, Hash: c.Root}
+			hr := tlog.TileHashReader(tree, storeTiles{s, size})
+			for _, i := range []int64{0, 255, 256, 599} {
+				bundle, err := ReadTile(ctx, s, TileRef{N: i / 256, Width: int(min(256, size-i/256*256)), Entries: true}, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				es, err := ParseBundle(bundle)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := tlog.ProveRecord(size, i, hr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tlog.CheckRecord(p, size, c.Root, i, tlog.RecordHash(es[i%256])); err != nil {
+					t.Errorf("entry %d from its bundle: %v", i, err)
+				}
+			}
+			for _, tr := range []TileRef{{Level: 0, N: 2, Width: 89}, {Level: 0, N: 3, Width: 1}, {Level: 1, N: 0, Width: 3}, {N: 2, Width: 100, Entries: true}} {
+				if _, err := ReadTile(ctx, s, tr, size); !errors.Is(err, ErrNotFound) {
+					t.Errorf("%s of a log of %d: %v, want not found", tr.Path(), size, err)
+				}
+			}
+		})
 	}
 }
