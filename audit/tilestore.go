@@ -868,17 +868,24 @@ func (s *TileStore) Ping(ctx context.Context) error {
 	if s.readOnly {
 		return errors.New("audit: the log was opened read-only")
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.repair(); err != nil {
-		return err
+	// The writer's lock only to cut a failed commit: readiness probes
+	// must not hold commits up for the length of their own sync.
+	s.mu.RLock()
+	broken := s.broken != nil
+	s.mu.RUnlock()
+	if broken {
+		s.wmu.Lock()
+		err := s.repair()
+		s.wmu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
-	p := s.path("ping.tmp")
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(s.dir, "ping.tmp*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(p)
+	defer os.Remove(f.Name())
 	defer f.Close()
 	// A page, as a commit writes: a disk with a few bytes left is full.
 	if _, err := f.Write(make([]byte, 4096)); err != nil {
