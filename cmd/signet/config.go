@@ -70,12 +70,14 @@ func checkAuditOrigin(env *cmdEnv, cfg *config.Config) error {
 	if cfg.Audit.Postgres != "" {
 		return nil // a fleet's log is checked by the server that opens it
 	}
-	if _, err := os.Stat(cfg.AuditDB()); err != nil {
-		return nil // no log yet: any name is fine
+	if !audit.HasTiles(cfg.AuditTiles()) {
+		if _, err := os.Stat(cfg.AuditDB()); err != nil {
+			return nil // no log yet: any name is fine
+		}
 	}
-	store, err := audit.OpenSQLite(cfg.AuditDB())
+	store, where, err := openLocalAudit(cfg.Data, true)
 	if err != nil {
-		return fmt.Errorf("the audit log in %s: %w", cfg.AuditDB(), err)
+		return fmt.Errorf("the audit log in %s: %w", cfg.Data, err)
 	}
 	defer store.Close()
 	head, _, err := store.Head(env.ctx)
@@ -84,7 +86,7 @@ func checkAuditOrigin(env *cmdEnv, cfg *config.Config) error {
 	}
 	c, err := audit.ParseUnverified(head)
 	if err != nil {
-		return fmt.Errorf("the audit log in %s: %w", cfg.AuditDB(), err)
+		return fmt.Errorf("the audit log in %s: %w", where, err)
 	}
 	return cfg.AuditOriginError(c.Origin)
 }
