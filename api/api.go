@@ -318,6 +318,11 @@ type Status = keystore.Status
 // LockResponse answers POST /v1/lock.
 type LockResponse struct {
 	WasUnlocked bool `json:"was_unlocked"`
+	// RecordPending is set, with status 202, when the keystore was
+	// locked but the audit log could not record it: the server keeps
+	// the record and writes it as soon as the log is back.
+	RecordPending bool   `json:"record_pending,omitempty"`
+	Message       string `json:"message,omitempty"`
 }
 
 // CustodyInitRequest hands a passphrase keystore over to custodians.

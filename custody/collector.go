@@ -76,6 +76,23 @@ func (c *Collector) Progress() Progress {
 	return p
 }
 
+// Check reports whether Add would accept sh from by, changing nothing:
+// a caller records a share before adding it.
+func (c *Collector) Check(by string, sh Share) error {
+	if err := c.set.Verify(sh); err != nil {
+		return fmt.Errorf("submitted by %q: %w", by, err)
+	}
+	for _, r := range c.by {
+		if r.Index == sh.Index {
+			return fmt.Errorf("share %d (custodian %q): %w from %q at %s", sh.Index, r.Custodian, ErrDuplicate, r.By, r.At.UTC().Format(time.RFC3339))
+		}
+		if r.By == by {
+			return fmt.Errorf("%q: %w (share %d, custodian %q) in this ceremony; each share must come from another principal", by, ErrSubmitter, r.Index, r.Custodian)
+		}
+	}
+	return nil
+}
+
 // Add verifies sh, submitted by principal by at now, and keeps it. Once
 // the threshold is reached it returns the reconstructed secret (the caller
 // wipes it) and resets itself. A share that fails verification is refused
@@ -84,16 +101,8 @@ func (c *Collector) Progress() Progress {
 // ceremony, so that one person holding several shares cannot reach a
 // quorum alone.
 func (c *Collector) Add(now time.Time, by string, sh Share) (secret []byte, err error) {
-	if err := c.set.Verify(sh); err != nil {
-		return nil, fmt.Errorf("submitted by %q: %w", by, err)
-	}
-	for _, r := range c.by {
-		if r.Index == sh.Index {
-			return nil, fmt.Errorf("share %d (custodian %q): %w from %q at %s", sh.Index, r.Custodian, ErrDuplicate, r.By, r.At.UTC().Format(time.RFC3339))
-		}
-		if r.By == by {
-			return nil, fmt.Errorf("%q: %w (share %d, custodian %q) in this ceremony; each share must come from another principal", by, ErrSubmitter, r.Index, r.Custodian)
-		}
+	if err := c.Check(by, sh); err != nil {
+		return nil, err
 	}
 	if c.started.IsZero() {
 		c.started = now

@@ -20,16 +20,16 @@ func TestKeyInfoFromKeystore(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := keystore.NewKeyring(d, keystore.Timeouts{})
-	if err := k.Unlock("test", pass); err != nil {
+	if err := k.Unlock("test", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := k.Create(keystore.Spec{Name: "release", Type: keystore.Ed25519}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.Rotate("release"); err != nil {
+	if _, err := k.Rotate("release", nil); err != nil {
 		t.Fatal(err)
 	}
-	key, err := k.Revoke("release", 1, keystore.Compromised)
+	key, err := k.Revoke("release", 1, keystore.Compromised, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,12 @@ func (h *header) custodyKEK(secret []byte) ([]byte, error) {
 // working. It returns the new set and the encrypted share file of every
 // custodian; the secret itself is never stored.
 func (d *Dir) InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian, now time.Time) (*custody.Set, []ShareFile, error) {
+	return d.initCustody(passphrase, threshold, custodians, now, nil)
+}
+
+// initCustody is InitCustody, recording the new set with record before
+// the header is replaced.
+func (d *Dir) initCustody(passphrase []byte, threshold int, custodians []custody.Custodian, now time.Time, record Record[*custody.Set]) (*custody.Set, []ShareFile, error) {
 	d.mu.RLock()
 	h := d.hdr
 	d.mu.RUnlock()
@@ -71,7 +77,7 @@ func (d *Dir) InitCustody(passphrase []byte, threshold int, custodians []custody
 		return nil, nil, fmt.Errorf("custody init: %w; custody init needs the current passphrase", ErrBadPassphrase)
 	}
 	defer clear(kek)
-	return d.replaceCustody(kek, threshold, custodians, now)
+	return d.replaceCustody(kek, threshold, custodians, now, record)
 }
 
 // rekey replaces the share set, given the secret of the current one.
@@ -84,11 +90,12 @@ func (d *Dir) rekey(secret []byte, threshold int, custodians []custody.Custodian
 		return nil, nil, fmt.Errorf("rekey: %w", err)
 	}
 	defer clear(kek)
-	return d.replaceCustody(kek, threshold, custodians, now)
+	return d.replaceCustody(kek, threshold, custodians, now, nil)
 }
 
-// replaceCustody writes a header that wraps kek under a new share set.
-func (d *Dir) replaceCustody(kek []byte, threshold int, custodians []custody.Custodian, now time.Time) (*custody.Set, []ShareFile, error) {
+// replaceCustody writes a header that wraps kek under a new share set,
+// recorded first with record.
+func (d *Dir) replaceCustody(kek []byte, threshold int, custodians []custody.Custodian, now time.Time, record Record[*custody.Set]) (*custody.Set, []ShareFile, error) {
 	secret, set, shares, err := custody.Split(threshold, custodians, now)
 	if err != nil {
 		return nil, nil, err
@@ -119,6 +126,9 @@ func (d *Dir) replaceCustody(kek []byte, threshold int, custodians []custody.Cus
 	h.wrap(wk, kek)
 	data, err := marshal(h)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := record.call(set); err != nil {
 		return nil, nil, err
 	}
 	d.mu.Lock()

@@ -46,11 +46,12 @@ type Keyring struct {
 	lease  *Lease
 	unlock *custody.Collector // shares toward an unlock, in custody mode
 	rekey  *Proposal          // the pending rekey, if any
-	notify func(Event)
+	notify func(Event) error
 	locks  int // Lock calls so far: an unlock that raced one is undone
 
 	every    func(name string) time.Duration // rotation policy; nil: manual only
-	rotating sync.Mutex                      // serializes scheduled rotations
+	lifecycle sync.Mutex                     // serializes rotations and revocations, from record to commit
+	ceremony  sync.Mutex                     // serializes share submissions, rekeys and resets, from record to effect
 }
 
 // Lease is an open unlock.
@@ -167,7 +168,11 @@ func (k *Keyring) clock() time.Time {
 }
 
 // Notify sets the function called, without locks held, for each Event.
-func (k *Keyring) Notify(f func(Event)) {
+// A scheduled rotation is reported before it takes effect and abandoned
+// if f returns an error (record first, act second; see [Record]); the
+// other events (a lease or partial progress expiring) have happened
+// already, and f must keep their record until it can be written.
+func (k *Keyring) Notify(f func(Event) error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.notify = f
@@ -269,7 +274,8 @@ func (l *leasedSigner) Format(f fmt.State, verb rune) {
 }
 
 // Create generates a key; it needs an open lease, which it refreshes. A
-// key with a rotation policy gets its first window from it.
+// key with a rotation policy gets its first window from it. spec.Record
+// records the key before it is stored.
 func (k *Keyring) Create(spec Spec) (Key, error) {
 	if err := k.use(); err != nil {
 		return Key{}, fmt.Errorf("create key %q: %w", spec.Name, err)
@@ -283,13 +289,15 @@ func (k *Keyring) Create(spec Spec) (Key, error) {
 // Rotate makes a new version of key name now, retiring the active one.
 // The new window lasts the key's rotation period, or until the next
 // rotation if it has none. It needs an open lease, which it refreshes.
-func (k *Keyring) Rotate(name string) (Key, error) {
+// record records the key as it will be, before the new version is stored
+// or signs.
+func (k *Keyring) Rotate(name string, record Record[Key]) (Key, error) {
 	if err := k.use(); err != nil {
 		return Key{}, fmt.Errorf("rotate key %q: %w", name, err)
 	}
-	k.rotating.Lock()
-	defer k.rotating.Unlock()
-	return k.dir.Rotate(name, k.windowEnd(name))
+	k.lifecycle.Lock()
+	defer k.lifecycle.Unlock()
+	return k.dir.rotate(name, k.windowEnd(name), record)
 }
 
 // windowEnd is when a version of key name made now stops signing.
@@ -301,12 +309,15 @@ func (k *Keyring) windowEnd(name string) time.Time {
 }
 
 // Revoke revokes version n of key name; see Dir.Revoke. It needs an open
-// lease, which it refreshes.
-func (k *Keyring) Revoke(name string, n int, reason Reason) (Key, error) {
+// lease, which it refreshes. record records the key as it will be,
+// before the revocation is stored.
+func (k *Keyring) Revoke(name string, n int, reason Reason, record Record[Key]) (Key, error) {
 	if err := k.use(); err != nil {
 		return Key{}, fmt.Errorf("revoke key %q: %w", name, err)
 	}
-	return k.dir.Revoke(name, n, reason)
+	k.lifecycle.Lock()
+	defer k.lifecycle.Unlock()
+	return k.dir.revoke(name, n, reason, record)
 }
 
 // PrimarySigner returns the certifying signer of an OpenPGP key's primary
@@ -323,7 +334,10 @@ func (k *Keyring) PrimarySigner(name string) (crypto.Signer, error) {
 }
 
 // rotateIfDue rotates key name if its policy says the active version's
-// window has ended, and returns the event to report.
+// window has ended, and returns the event to report if it failed. A
+// rotation made is reported (Notify) before it takes effect, and not made
+// if that report fails: the expired version then stops signing until the
+// audit log is back.
 func (k *Keyring) rotateIfDue(name string) (Event, bool) {
 	every := k.rotateEvery(name)
 	if every <= 0 {
@@ -347,35 +361,67 @@ func (k *Keyring) rotateIfDue(name string) (Event, bool) {
 	if _, ok := due(); !ok {
 		return Event{}, false
 	}
-	k.rotating.Lock()
-	defer k.rotating.Unlock()
+	k.lifecycle.Lock()
+	defer k.lifecycle.Unlock()
 	old, ok := due() // another caller may have rotated meanwhile
 	if !ok {
 		return Event{}, false
 	}
 	now := k.clock()
-	key, err := k.dir.Rotate(name, now.Add(every).UTC().Truncate(time.Second))
-	ev := Event{Time: now, Kind: "rotate", Err: err,
-		Reason: fmt.Sprintf("scheduled rotation of key %q: the window of version %d ended (rotate every %v)", name, old.Number, every)}
-	if err != nil {
-		key = Key{Name: name} // only its name: nothing changed
-		ev.Reason += ": failed: " + err.Error()
+	reason := fmt.Sprintf("scheduled rotation of key %q: the window of version %d ended (rotate every %v)", name, old.Number, every)
+	recorded := false
+	_, err := k.dir.rotate(name, now.Add(every).UTC().Truncate(time.Second), func(key Key) error {
+		k.mu.Lock()
+		f := k.notify
+		k.mu.Unlock()
+		if f == nil {
+			return nil
+		}
+		recorded = true
+		return f(Event{Time: now, Kind: "rotate", Reason: reason, Key: &key})
+	})
+	if err == nil {
+		return Event{}, false // reported before it took effect
 	}
-	ev.Key = &key
-	return ev, true
+	if recorded {
+		// Its record failed: the rotation was not made, and the
+		// failure to record it is the notifier's to report.
+		return Event{}, false
+	}
+	return Event{Time: now, Kind: "rotate", Err: err, Key: &Key{Name: name}, // only its name: nothing changed
+		Reason: reason + ": failed: " + err.Error()}, true
 }
 
 // Unlock opens a lease with the passphrase of a keystore not in custody.
-func (k *Keyring) Unlock(by string, passphrase []byte) error {
+// Once the passphrase is found right, record records the unlock before
+// the lease opens: if it fails, the keys are wiped again and nothing can
+// have signed.
+func (k *Keyring) Unlock(by string, passphrase []byte, record func() error) error {
 	k.mu.Lock()
 	locks := k.locks
 	k.mu.Unlock()
 	if err := k.dir.Unlock(passphrase); err != nil {
 		return err
 	}
+	if record != nil {
+		if err := record(); err != nil {
+			k.abandonUnlock()
+			return err
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.open(by, "passphrase", nil, locks)
+}
+
+// abandonUnlock wipes the keys an unlock decrypted, unless a lease is
+// open (an unlock while unlocked changes nothing).
+func (k *Keyring) abandonUnlock() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.lease == nil {
+		k.dir.Lock()
+	}
 }
 
 // errLockedMeanwhile is returned when Lock won a race with an unlock.
@@ -428,12 +474,15 @@ type Accepted struct {
 // toward unlocking. The share is verified on entry: a wrong or forged
 // share is refused with an error naming its index, custodian and by, and
 // the shares received so far are kept. When the threshold is reached the
-// keystore unlocks and a lease opens.
-func (k *Keyring) SubmitShare(by string, sh custody.Share) (Accepted, error) {
+// keystore unlocks and a lease opens. record records the share (and
+// whether it completes the unlock) once it is verified, before it is kept.
+func (k *Keyring) SubmitShare(by string, sh custody.Share, record Record[Accepted]) (Accepted, error) {
 	set := k.dir.Custody()
 	if set == nil {
 		return Accepted{}, fmt.Errorf("%w: this keystore is unlocked with its passphrase, not with shares ('signet unlock --passphrase-file')", ErrMode)
 	}
+	k.ceremony.Lock()
+	defer k.ceremony.Unlock()
 	k.mu.Lock()
 	locks := k.locks
 	events := k.expire()
@@ -445,9 +494,24 @@ func (k *Keyring) SubmitShare(by string, sh custody.Share) (Accepted, error) {
 		k.emit(events)
 		return Accepted{}, fmt.Errorf("the keystore is already unlocked (by %q); no share is needed", k.leaseBy())
 	}
-	secret, a, err := add(k.unlock, k.now(), by, sh)
+	c := k.unlock
+	err := c.Check(by, sh)
+	received := len(c.Progress().Received) + 1
 	k.mu.Unlock()
 	k.emit(events)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if err := record.call(Accepted{Index: sh.Index, Custodian: set.Custodian(sh.Index), Received: received, Threshold: set.Threshold, Done: received >= set.Threshold}); err != nil {
+		return Accepted{}, err
+	}
+	k.mu.Lock()
+	if k.unlock != c || k.locks != locks {
+		k.mu.Unlock()
+		return Accepted{}, errLockedMeanwhile // reset by a Lock while recording
+	}
+	secret, a, err := add(c, k.now(), by, sh)
+	k.mu.Unlock()
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -591,21 +655,35 @@ func (k *Keyring) emit(events []Event) {
 }
 
 // ResetProgress discards the shares received toward an unlock and the
-// pending rekey proposal, and returns what was discarded.
-func (k *Keyring) ResetProgress() []custody.Received {
+// pending rekey proposal, and returns what was discarded. record records
+// what it will discard first; if it fails, nothing is discarded.
+func (k *Keyring) ResetProgress(record Record[[]custody.Received]) ([]custody.Received, error) {
+	k.ceremony.Lock()
+	defer k.ceremony.Unlock()
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	var lost []custody.Received
 	if k.unlock != nil {
 		lost = append(lost, k.unlock.Progress().Received...)
-		k.unlock.Reset()
 	}
 	if k.rekey != nil {
 		lost = append(lost, k.rekey.shares.Progress().Received...)
+	}
+	k.mu.Unlock()
+	if err := record.call(slices.Clone(lost)); err != nil {
+		return nil, err
+	}
+	// Shares arrive under k.ceremony only, so none came meanwhile; an
+	// expiry or a Lock may have discarded some, which they report.
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.unlock != nil {
+		k.unlock.Reset()
+	}
+	if k.rekey != nil {
 		k.rekey.shares.Reset()
 		k.rekey = nil
 	}
-	return lost
+	return lost, nil
 }
 
 // Status describes the keyring now.
@@ -651,19 +729,23 @@ func (k *Keyring) Status() Status {
 }
 
 // InitCustody hands a passphrase keystore over to custodians; see
-// Dir.InitCustody. An open lease stays open.
-func (k *Keyring) InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian) (*custody.Set, []ShareFile, error) {
+// Dir.InitCustody. An open lease stays open. record records the new set
+// before the header that needs it is written.
+func (k *Keyring) InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian, record Record[*custody.Set]) (*custody.Set, []ShareFile, error) {
+	k.ceremony.Lock()
+	defer k.ceremony.Unlock()
 	k.mu.Lock()
 	now := k.now()
 	k.mu.Unlock()
-	return k.dir.InitCustody(passphrase, threshold, custodians, now)
+	return k.dir.initCustody(passphrase, threshold, custodians, now, record)
 }
 
 // ProposeRekey records a rekey to threshold of custodians, proposed by by.
 // It takes effect once a quorum of the current custodians approves it
 // with their shares (ApproveRekey) within the partial window. One
-// proposal may be pending at a time.
-func (k *Keyring) ProposeRekey(by string, threshold int, custodians []custody.Custodian) (Proposal, error) {
+// proposal may be pending at a time. record records the proposal before
+// it is pending.
+func (k *Keyring) ProposeRekey(by string, threshold int, custodians []custody.Custodian, record Record[Proposal]) (Proposal, error) {
 	set := k.dir.Custody()
 	if set == nil {
 		return Proposal{}, fmt.Errorf("%w: the keystore is not in custody; run 'signet custody init' first", ErrMode)
@@ -672,15 +754,27 @@ func (k *Keyring) ProposeRekey(by string, threshold int, custodians []custody.Cu
 	if err := custody.Check(threshold, custodians); err != nil {
 		return Proposal{}, err
 	}
+	k.ceremony.Lock()
+	defer k.ceremony.Unlock()
 	k.mu.Lock()
 	events := k.expire()
-	defer func() { k.mu.Unlock(); k.emit(events) }()
-	if p := k.rekey; p != nil {
-		return Proposal{}, fmt.Errorf("rekey proposal %s by %q is pending; approve it, or discard it with 'signet custody reset'", p.ID, p.By)
-	}
+	pending := k.rekey
 	p := &Proposal{ID: newProposalID(), By: by, At: k.now(), Threshold: threshold, Custodians: slices.Clone(custodians),
 		shares: custody.NewCollector(set, k.ttl.PartialWindow)}
 	p.Progress = p.shares.Progress()
+	k.mu.Unlock()
+	k.emit(events)
+	if pending != nil {
+		return Proposal{}, fmt.Errorf("rekey proposal %s by %q is pending; approve it, or discard it with 'signet custody reset'", pending.ID, pending.By)
+	}
+	if err := record.call(*p); err != nil {
+		return Proposal{}, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.rekey != nil || k.dir.Custody() != set {
+		return Proposal{}, errors.New("the custody state changed while the proposal was recorded; look at 'signet status' and propose again")
+	}
 	k.rekey = p
 	return *p, nil
 }
@@ -703,6 +797,8 @@ func (k *Keyring) PendingRekey() (Proposal, bool) {
 // is rekeyed: the new share files are returned, and the old shares stop
 // working.
 func (k *Keyring) ApproveRekey(by, id string, sh custody.Share) (Accepted, *custody.Set, []ShareFile, error) {
+	k.ceremony.Lock()
+	defer k.ceremony.Unlock()
 	k.mu.Lock()
 	events := k.expire()
 	p := k.rekey
@@ -746,9 +842,21 @@ func (k *Keyring) ApproveRekey(by, id string, sh custody.Share) (Accepted, *cust
 }
 
 // EnrollToken hands a token over to the keystore; see Dir.EnrollToken.
-func (k *Keyring) EnrollToken(name, currentPIN string) error {
+// record records the enrolment before the token's PIN is changed.
+func (k *Keyring) EnrollToken(name, currentPIN string, record func() error) error {
 	if err := k.use(); err != nil {
 		return fmt.Errorf("enroll token %q: %w", name, err)
+	}
+	k.dir.mu.RLock()
+	t := k.dir.tokenNamed(name)
+	k.dir.mu.RUnlock()
+	if t == nil {
+		return fmt.Errorf("enroll token %q: %w: no such token in the configuration (keystore.pkcs11)", name, ErrNotFound)
+	}
+	if record != nil {
+		if err := record(); err != nil {
+			return err
+		}
 	}
 	return k.dir.EnrollToken(name, currentPIN)
 }

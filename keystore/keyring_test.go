@@ -34,7 +34,7 @@ type events struct {
 	ev []Event
 }
 
-func (e *events) add(ev Event) { e.mu.Lock(); e.ev = append(e.ev, ev); e.mu.Unlock() }
+func (e *events) add(ev Event) error { e.mu.Lock(); e.ev = append(e.ev, ev); e.mu.Unlock(); return nil }
 func (e *events) take() []Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -96,10 +96,10 @@ func TestLeaseIdleAndMax(t *testing.T) {
 	if !k.Locked() || !errors.Is(sign(k), ErrLocked) {
 		t.Fatal("a new keyring is not locked")
 	}
-	if err := k.Unlock("alice", []byte("wrong")); !errors.Is(err, ErrBadPassphrase) {
+	if err := k.Unlock("alice", []byte("wrong"), nil); !errors.Is(err, ErrBadPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
-	if err := k.Unlock("alice", pass); err != nil {
+	if err := k.Unlock("alice", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	st := k.Status()
@@ -133,7 +133,7 @@ func TestLeaseIdleAndMax(t *testing.T) {
 	}
 
 	// Idle expiry, detected by Expire without any use.
-	if err := k.Unlock("bob", pass); err != nil {
+	if err := k.Unlock("bob", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(10*time.Minute - time.Second)
@@ -157,7 +157,7 @@ func TestLeaseIdleAndMax(t *testing.T) {
 
 func TestLockIsImmediate(t *testing.T) {
 	k, _, _ := newKeyring(t, Timeouts{})
-	if err := k.Unlock("alice", pass); err != nil {
+	if err := k.Unlock("alice", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	held, _ := k.Signer("a")
@@ -228,10 +228,10 @@ func decryptAll(t *testing.T, files []ShareFile, ids []*age.X25519Identity) []cu
 func TestCustodyCeremony(t *testing.T) {
 	k, c, ev := newKeyring(t, Timeouts{PartialWindow: 10 * time.Minute})
 	cs, ids := custodians(t, 5)
-	if _, _, err := k.InitCustody([]byte("wrong"), 3, cs); !errors.Is(err, ErrBadPassphrase) {
+	if _, _, err := k.InitCustody([]byte("wrong"), 3, cs, nil); !errors.Is(err, ErrBadPassphrase) {
 		t.Fatalf("init with a wrong passphrase: %v", err)
 	}
-	set, files, err := k.InitCustody(pass, 3, cs)
+	set, files, err := k.InitCustody(pass, 3, cs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,10 +239,10 @@ func TestCustodyCeremony(t *testing.T) {
 		t.Fatalf("files %+v", files)
 	}
 	shares := decryptAll(t, files, ids)
-	if err := k.Unlock("admin", pass); !errors.Is(err, ErrMode) {
+	if err := k.Unlock("admin", pass, nil); !errors.Is(err, ErrMode) {
 		t.Fatalf("passphrase after custody init: %v", err)
 	}
-	if _, _, err := k.InitCustody(pass, 2, cs); !errors.Is(err, ErrMode) {
+	if _, _, err := k.InitCustody(pass, 2, cs, nil); !errors.Is(err, ErrMode) {
 		t.Fatalf("second init: %v", err)
 	}
 
@@ -257,7 +257,7 @@ func TestCustodyCeremony(t *testing.T) {
 
 	// Two shares are not enough; a tampered share is refused and named.
 	for i, by := range []string{"p1", "p2"} {
-		a, err := k.SubmitShare(by, shares[i])
+		a, err := k.SubmitShare(by, shares[i], nil)
 		if err != nil || a.Done || a.Received != i+1 || a.Custodian != cs[i].Name {
 			t.Fatalf("share %d: %+v, %v", i+1, a, err)
 		}
@@ -269,7 +269,7 @@ func TestCustodyCeremony(t *testing.T) {
 	bad := shares[2]
 	bad.Value = append([]byte(nil), bad.Value...)
 	bad.Value[0] ^= 1
-	if _, err := k.SubmitShare("mallory", bad); !errors.Is(err, custody.ErrBadShare) || !strings.Contains(err.Error(), `"mallory"`) || !strings.Contains(err.Error(), `"custodian-3"`) {
+	if _, err := k.SubmitShare("mallory", bad, nil); !errors.Is(err, custody.ErrBadShare) || !strings.Contains(err.Error(), `"mallory"`) || !strings.Contains(err.Error(), `"custodian-3"`) {
 		t.Fatalf("tampered share: %v", err)
 	}
 	st := k.Status()
@@ -286,7 +286,7 @@ func TestCustodyCeremony(t *testing.T) {
 	}
 	// A full quorum unlocks.
 	for i, by := range []string{"p3", "p4", "p5"} {
-		a, err := k.SubmitShare(by, shares[i+2])
+		a, err := k.SubmitShare(by, shares[i+2], nil)
 		if err != nil || a.Done != (i == 2) {
 			t.Fatalf("share %d: %+v, %v", i+3, a, err)
 		}
@@ -302,11 +302,11 @@ func TestCustodyCeremony(t *testing.T) {
 
 	// Rekey to 2 of 3 new custodians, approved by three old ones.
 	ncs, nids := custodians(t, 3)
-	p, err := k.ProposeRekey("admin", 2, ncs)
+	p, err := k.ProposeRekey("admin", 2, ncs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.ProposeRekey("admin", 2, ncs); err == nil {
+	if _, err := k.ProposeRekey("admin", 2, ncs, nil); err == nil {
 		t.Fatal("a second proposal was accepted while one is pending")
 	}
 	var newFiles []ShareFile
@@ -321,7 +321,7 @@ func TestCustodyCeremony(t *testing.T) {
 	if len(newFiles) != 3 || k.dir.Custody().Threshold != 2 {
 		t.Fatalf("after rekey: %d files", len(newFiles))
 	}
-	if _, err := k.SubmitShare("p1", shares[0]); !errors.Is(err, custody.ErrWrongSet) {
+	if _, err := k.SubmitShare("p1", shares[0], nil); !errors.Is(err, custody.ErrWrongSet) {
 		t.Fatalf("old share after rekey: %v", err)
 	}
 	// The old secret cannot unwrap the new header either.
@@ -331,7 +331,7 @@ func TestCustodyCeremony(t *testing.T) {
 	}
 	nshares := decryptAll(t, newFiles, nids)
 	for i, by := range []string{"q1", "q2"} {
-		if _, err := k.SubmitShare(by, nshares[i+1]); err != nil {
+		if _, err := k.SubmitShare(by, nshares[i+1], nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -343,12 +343,12 @@ func TestCustodyCeremony(t *testing.T) {
 func TestRekeyProposalExpires(t *testing.T) {
 	k, c, ev := newKeyring(t, Timeouts{PartialWindow: time.Minute})
 	cs, ids := custodians(t, 2)
-	_, files, err := k.InitCustody(pass, 2, cs)
+	_, files, err := k.InitCustody(pass, 2, cs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	shares := decryptAll(t, files, ids)
-	p, err := k.ProposeRekey("admin", 1, cs[:1])
+	p, err := k.ProposeRekey("admin", 1, cs[:1], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,13 +366,13 @@ func TestRekeyProposalExpires(t *testing.T) {
 		t.Fatal("an expired proposal took effect")
 	}
 	// Reset discards progress on demand.
-	if _, err := k.SubmitShare("p1", shares[0]); err != nil {
+	if _, err := k.SubmitShare("p1", shares[0], nil); err != nil {
 		t.Fatal(err)
 	}
-	if lost := k.ResetProgress(); len(lost) != 1 || lost[0].By != "p1" {
+	if lost, _ := k.ResetProgress(nil); len(lost) != 1 || lost[0].By != "p1" {
 		t.Fatalf("reset: %+v", lost)
 	}
-	if _, err := k.SubmitShare("p1", shares[0]); err != nil {
+	if _, err := k.SubmitShare("p1", shares[0], nil); err != nil {
 		t.Fatalf("resubmitting after a reset: %v", err)
 	}
 }

@@ -322,6 +322,7 @@ func validUID(uid string) error {
 var (
 	ErrLocked         = errors.New("keystore locked")
 	ErrNotFound       = errors.New("no such key")
+	ErrNoVersion      = errors.New("no such key version") // the key exists, the version named does not
 	ErrExists         = errors.New("key already exists")
 	ErrBadPassphrase  = errors.New("wrong passphrase")
 	ErrNotInitialized = errors.New("keystore not initialized")
@@ -590,6 +591,30 @@ type Spec struct {
 	// and signs documents itself (see Key.PrimarySigns), for verifiers
 	// that pin the key that signs rather than its primary.
 	PrimarySigns bool
+	// Record, if set, makes the creation durable before it takes effect
+	// (see [Record]): it is called with the key once its key pairs are
+	// made and sealed, before its file is written; an error abandons
+	// the key.
+	Record Record[Key]
+}
+
+// A Record makes an act durable before the act takes effect. Signet's
+// rule is record first, act second: an admin or custody act (a key made,
+// rotated or revoked, an unlock, a share accepted, custodians named, a
+// token enrolled) is appended to the audit log before anything can use
+// it. The keystore calls a Record once the act is prepared — its outcome
+// known, nothing changed yet — and abandons the act, changing nothing, if
+// the Record returns an error. A nil Record records nothing (tools that
+// work on a keystore offline). If the act then fails after all (a full
+// disk), the caller records that failure.
+type Record[T any] func(T) error
+
+// call calls r with v, if r is set.
+func (r Record[T]) call(v T) error {
+	if r == nil {
+		return nil
+	}
+	return r(v)
 }
 
 // Create generates a new key as spec says, encrypts it and writes it to
@@ -682,10 +707,13 @@ func (d *Dir) Create(spec Spec) (Key, error) {
 		rec.mac = rec.computeMAC(kek)
 	}
 	data, err := rec.marshal()
-	if err == nil {
-		err = writeNew(d.keyPath(name), data)
-	}
 	if err != nil {
+		return fail(err)
+	}
+	if err := spec.Record.call(rec.key.clone()); err != nil {
+		return fail(err)
+	}
+	if err := writeNew(d.keyPath(name), data); err != nil {
 		return fail(err)
 	}
 	for _, nv := range made {

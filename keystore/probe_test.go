@@ -77,7 +77,7 @@ func TestProbeTokens(t *testing.T) {
 	if err := k.ProbeTokens(ctx); err != nil {
 		t.Fatalf("probe while locked: %v", err)
 	}
-	if err := k.Unlock("admin", pass); err != nil {
+	if err := k.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.ProbeTokens(ctx); err != nil {
@@ -100,7 +100,7 @@ func TestProbeTokens(t *testing.T) {
 	// A device that refuses the login is unavailable too.
 	tok.set(func(f *fakeToken) { f.probeErr, f.loginErr = nil, errors.New("CKR_PIN_INCORRECT") })
 	k.Lock()
-	if err := k.Unlock("admin", pass); err != nil {
+	if err := k.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.ProbeTokens(ctx); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "CKR_PIN_INCORRECT") {

@@ -238,6 +238,14 @@ func (d *Dir) PrimarySigner(name string) (crypto.Signer, error) {
 // whose pattern matches, else the file); for an OpenPGP key it is a new
 // signing subkey, with its back signature.
 func (d *Dir) Rotate(name string, notAfter time.Time) (Key, error) {
+	return d.rotate(name, notAfter, nil)
+}
+
+// rotate is Rotate, recording the key as it will be with record before
+// the new version is stored or signs. Callers serialize the lifecycle
+// changes of a Dir (Keyring.lifecycle), so the key cannot change between
+// its record and its commit.
+func (d *Dir) rotate(name string, notAfter time.Time, record Record[Key]) (Key, error) {
 	d.mu.RLock()
 	s := d.slots[name]
 	kek := bytes.Clone(d.kek)
@@ -262,13 +270,6 @@ func (d *Dir) Rotate(name string, notAfter time.Time) (Key, error) {
 		return Key{}, fmt.Errorf("rotate key %q: %w", name, err)
 	}
 	nv.sk.v.NotAfter = notAfter
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if s.rec != old {
-		nv.discard()
-		return Key{}, fmt.Errorf("rotate key %q: the key changed while rotating; look at 'signet key versions %s' and try again", name, name)
-	}
 	rec, err := old.successor(kek)
 	if err != nil {
 		nv.discard()
@@ -292,6 +293,20 @@ func (d *Dir) Rotate(name string, notAfter time.Time) (Key, error) {
 	}
 	nv.sk.objectID = nv.objectID
 	rec.versions = append(rec.versions, nv.sk)
+	rec.build()
+	// Recorded with no lock held: signing goes on with the old version
+	// while the audit log writes.
+	if err := record.call(rec.key.clone()); err != nil {
+		nv.discard()
+		return Key{}, fmt.Errorf("rotate key %q: %w", name, err)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s.rec != old {
+		nv.discard()
+		return Key{}, fmt.Errorf("rotate key %q: the key changed while rotating; look at 'signet key versions %s' and try again", name, name)
+	}
 	if err := d.commit(s, rec, kek); err != nil {
 		nv.discard()
 		return Key{}, fmt.Errorf("rotate key %q: %w", name, err)
@@ -307,29 +322,39 @@ func (d *Dir) Rotate(name string, notAfter time.Time) (Key, error) {
 // OpenPGP key made before versions is its primary key and cannot be
 // revoked: replace the whole key instead (signet key transition).
 func (d *Dir) Revoke(name string, n int, reason Reason) (Key, error) {
+	return d.revoke(name, n, reason, nil)
+}
+
+// revoke is Revoke, recording the key as it will be with record before
+// the revocation is stored; see rotate.
+func (d *Dir) revoke(name string, n int, reason Reason, record Record[Key]) (Key, error) {
 	if _, err := ParseReason(string(reason)); err != nil {
 		return Key{}, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
 	s := d.slots[name]
+	kek := bytes.Clone(d.kek)
+	d.mu.RUnlock()
+	defer clear(kek)
 	switch {
 	case s == nil:
 		return Key{}, fmt.Errorf("revoke key %q: %w in %s", name, ErrNotFound, d.path)
-	case d.kek == nil:
+	case kek == nil:
 		return Key{}, fmt.Errorf("revoke key %q: %w; run 'signet unlock'", name, ErrLocked)
 	}
+	d.mu.RLock()
 	old := s.rec
+	d.mu.RUnlock()
 	sk := old.version(n)
 	switch {
 	case sk == nil:
-		return Key{}, fmt.Errorf("revoke key %q: %w: it has no version %d; 'signet key versions %s' lists them", name, ErrNotFound, n, name)
+		return Key{}, fmt.Errorf("revoke key %q: %w: it has no version %d; 'signet key versions %s' lists them", name, ErrNoVersion, n, name)
 	case sk.v.State == Revoked:
 		return Key{}, fmt.Errorf("revoke key %q: version %d was revoked already, at %s (%s)", name, n, formatTime(sk.v.Revoked), sk.v.Reason)
 	case old.primarySigns && n == 1:
 		return Key{}, fmt.Errorf("revoke key %q: version 1 is the key's OpenPGP primary key, which every client trusts: revoking it would revoke the whole key; create a new key and run 'signet key transition %s NEW'", name, name)
 	}
-	rec, err := old.successor(d.kek)
+	rec, err := old.successor(kek)
 	if err != nil {
 		return Key{}, fmt.Errorf("revoke key %q: %w", name, err)
 	}
@@ -342,6 +367,18 @@ func (d *Dir) Revoke(name string, n int, reason Reason) (Key, error) {
 	c := *rec.version(n)
 	c.v.State, c.v.Revoked, c.v.Reason, c.v.Updated = Revoked, at, reason, at
 	rec.replace(rec.version(n), &c)
+	rec.build()
+	if err := record.call(rec.key.clone()); err != nil {
+		return Key{}, fmt.Errorf("revoke key %q: %w", name, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s.rec != old {
+		return Key{}, fmt.Errorf("revoke key %q: the key changed while revoking; look at 'signet key versions %s' and try again", name, name)
+	}
+	if d.kek == nil {
+		return Key{}, fmt.Errorf("revoke key %q: %w; run 'signet unlock'", name, ErrLocked)
+	}
 	if err := d.commit(s, rec, d.kek); err != nil {
 		return Key{}, fmt.Errorf("revoke key %q: %w", name, err)
 	}

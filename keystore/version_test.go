@@ -120,7 +120,7 @@ func TestRotateAndRevoke(t *testing.T) {
 	if _, err := d.Revoke("rel", 1, Superseded); err == nil {
 		t.Error("revoking twice succeeded")
 	}
-	if _, err := d.Revoke("rel", 9, Superseded); !errors.Is(err, ErrNotFound) {
+	if _, err := d.Revoke("rel", 9, Superseded); !errors.Is(err, ErrNoVersion) {
 		t.Errorf("revoking a missing version: %v", err)
 	}
 	if _, err := d.Revoke("rel", 2, "bored"); err == nil {
@@ -192,7 +192,7 @@ func assertLoadedOnlyActive(t *testing.T, d *Dir, name string) {
 func TestRotationPolicy(t *testing.T) {
 	k, c, ev := newKeyring(t, Timeouts{})
 	const week = 7 * 24 * time.Hour
-	if err := k.Unlock("alice", pass); err != nil {
+	if err := k.Unlock("alice", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := k.Create(Spec{Name: "pre", Type: Ed25519}); err != nil {
@@ -273,7 +273,7 @@ func TestRotationPolicy(t *testing.T) {
 			t.Fatalf("a locked keyring rotated: %+v", e)
 		}
 	}
-	if err := k.Unlock("alice", pass); err != nil {
+	if err := k.Unlock("alice", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := signWith("weekly"); n != 3 {
@@ -281,7 +281,7 @@ func TestRotationPolicy(t *testing.T) {
 	}
 	// Manual rotation takes the policy's window, and retires at once.
 	c.advance(time.Hour)
-	key, err := k.Rotate("weekly")
+	key, err := k.Rotate("weekly", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

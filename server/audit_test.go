@@ -283,7 +283,7 @@ func TestReadyz(t *testing.T) {
 	if status, body := f.readyz(t); status != 503 || !strings.Contains(body, "keystore locked") {
 		t.Errorf("/readyz locked: %d %s", status, body)
 	}
-	if err := f.keys.Unlock("test", []byte("test passphrase")); err != nil {
+	if err := f.keys.Unlock("test", []byte("test passphrase"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := f.readyz(t); status != 200 {

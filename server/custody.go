@@ -22,6 +22,13 @@ import (
 // keystore to custodians, propose a rekey, reset progress or enroll a
 // token. Every act and every refusal is audited with the share index and
 // custodian, never the share.
+//
+// Every act is recorded before it takes effect (record first, act
+// second): the keystore calls the act's record once the act is prepared
+// and abandons it if the record fails, so a 503 audit_unavailable means
+// that nothing was done. Only the panic button, lock, acts without its
+// record: it locks, answers 202 with record_pending, and the record is
+// written as soon as the log is back.
 
 func (s *Server) unlock(c *call) error {
 	c.action = audit.ActionUnlock
@@ -45,26 +52,28 @@ func (s *Server) unlock(c *call) error {
 		if !s.keys.Locked() {
 			return &apiError{http.StatusConflict, "unlocked", "the keystore is already unlocked; no share is needed ('signet status' shows the lease)"}
 		}
-		a, err := s.keys.SubmitShare(by, *req.Share)
+		rec := s.recordFirst(c)
+		a, err := s.keys.SubmitShare(by, *req.Share, func(a keystore.Accepted) error {
+			c.details["received"] = strconv.Itoa(a.Received)
+			c.details["threshold"] = strconv.Itoa(a.Threshold)
+			c.details["unlocked"] = strconv.FormatBool(a.Done)
+			return rec.write(c.entry(audit.Allowed, ""))
+		})
 		req.Share.Wipe()
 		if err != nil {
-			return custodyError(err)
+			return rec.failed(custodyError(err))
 		}
-		c.details["received"] = strconv.Itoa(a.Received)
-		c.details["threshold"] = strconv.Itoa(a.Threshold)
-		c.details["unlocked"] = strconv.FormatBool(a.Done)
 		resp = api.UnlockResponse{Unlocked: a.Done, Share: &a}
 	case req.Passphrase != "":
 		c.details = map[string]string{"method": "passphrase"}
-		if err := s.keys.Unlock(by, []byte(req.Passphrase)); err != nil {
-			return custodyError(err)
+		rec := s.recordFirst(c)
+		err := s.unlockPassphrase(c, by, []byte(req.Passphrase), func() error { return rec.write(c.entry(audit.Allowed, "")) })
+		if err != nil {
+			return rec.failed(custodyError(err))
 		}
 		resp.Unlocked = true
 	default:
 		return badRequest("nothing to unlock with: send a passphrase or a share")
-	}
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		return err
 	}
 	s.log.Info("unlock", "id", c.id, "principal", by, "details", c.details)
 	s.writeJSON(c.w, http.StatusOK, resp)
@@ -106,12 +115,17 @@ func (s *Server) lock(c *call) error {
 		return err
 	}
 	// Lock first, record after: the panic button works even when the
-	// audit log does not.
+	// audit log does not. Then the record waits for the log, and the
+	// answer says so.
 	was := s.keys.Lock()
 	c.details = map[string]string{"was_unlocked": strconv.FormatBool(was)}
 	s.log.Warn("keystore locked by request", "id", c.id, "principal", c.principal.Name, "was_unlocked", was)
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		return err
+	e := c.entry(audit.Allowed, "")
+	if err := s.recordAct(c, e); err != nil {
+		s.keepPending(e)
+		s.writeJSON(c.w, http.StatusAccepted, api.LockResponse{WasUnlocked: was, RecordPending: true,
+			Message: "keystore locked; the audit log cannot record it now, so its record is pending and will be written as soon as the log is back (the server log has details under this request id)"})
+		return nil
 	}
 	s.writeJSON(c.w, http.StatusOK, api.LockResponse{WasUnlocked: was})
 	return nil
@@ -152,22 +166,21 @@ func (s *Server) custodyInit(c *call) error {
 	}
 	c.details["threshold"] = strconv.Itoa(req.Threshold)
 	c.details["custodians"] = names(req.Custodians)
-	set, files, err := k.InitCustody([]byte(req.Passphrase), req.Threshold, req.Custodians)
+	rec := s.recordFirst(c)
+	set, files, err := k.InitCustody([]byte(req.Passphrase), req.Threshold, req.Custodians, func(set *custody.Set) error {
+		c.details["set"] = set.ID
+		return rec.write(c.entry(audit.Allowed, ""))
+	})
 	if err != nil {
-		return custodyError(err)
+		return rec.failed(custodyError(err))
 	}
-	c.details["set"] = set.ID
 	return s.deliverShares(c, set, files, func(ns *api.CustodyShares) any { return ns })
 }
 
-// deliverShares records the act that produced a new share set and answers
-// with the share files. The keystore has already changed: if the audit
-// log fails now, the shares are still delivered (withholding them would
-// lose the keystore), and the failure is logged.
+// deliverShares answers with the share files of a new share set, whose
+// act was recorded before the keystore changed. The shares are delivered
+// whatever happens now: withholding them would lose the keystore.
 func (s *Server) deliverShares(c *call, set *custody.Set, files []keystore.ShareFile, wrap func(*api.CustodyShares) any) error {
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		s.log.Error("new custody share set not recorded in the audit log; delivering the shares anyway, since the keystore already depends on them", "id", c.id, "set", set.ID, "err", err)
-	}
 	ss := keystore.SetStatus{ID: set.ID, Threshold: set.Threshold, Created: set.Created}
 	for _, cu := range set.Custodians {
 		ss.Custodians = append(ss.Custodians, cu.Name)
@@ -207,14 +220,13 @@ func (s *Server) custodyRekey(c *call) error {
 	if p := s.keys.Status().Rekey; p != nil {
 		return &apiError{http.StatusConflict, "pending", fmt.Sprintf("rekey proposal %s by %q is pending; have custodians approve it, or discard it with 'signet custody reset'", p.ID, p.By)}
 	}
-	p, err := k.ProposeRekey(c.principal.Name, req.Threshold, req.Custodians)
+	rec := s.recordFirst(c)
+	p, err := k.ProposeRekey(c.principal.Name, req.Threshold, req.Custodians, func(p keystore.Proposal) error {
+		c.details["proposal"] = p.ID
+		return rec.write(c.entry(audit.Allowed, ""))
+	})
 	if err != nil {
-		return custodyError(err)
-	}
-	c.details["proposal"] = p.ID
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		k.ResetProgress()
-		return err
+		return rec.failed(custodyError(err))
 	}
 	s.writeJSON(c.w, http.StatusOK, p)
 	return nil
@@ -245,7 +257,8 @@ func (s *Server) custodyApprove(c *call) error {
 		return &apiError{http.StatusNotFound, "no_proposal", fmt.Sprintf("no pending rekey proposal %q; 'signet status' shows the pending one", req.Proposal)}
 	}
 	// Record the approval before it can complete the rekey: if the log
-	// is down, nothing changes.
+	// is down, nothing changes. The entry says whether it completes it.
+	c.details["completes"] = strconv.FormatBool(len(st.Rekey.Progress.Received)+1 >= st.Rekey.Progress.Threshold)
 	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
 		return err
 	}
@@ -259,7 +272,13 @@ func (s *Server) custodyApprove(c *call) error {
 		s.writeJSON(c.w, http.StatusOK, api.RekeyApprovalResponse{Share: a})
 		return nil
 	}
+	// The approval's entry announced the rekey; this one names the new
+	// set. The header has changed: if it cannot be recorded, the shares
+	// are delivered all the same.
 	c.details = map[string]string{"event": "rekey", "proposal": req.Proposal, "set": set.ID, "threshold": strconv.Itoa(set.Threshold), "custodians": names(set.Custodians)}
+	if e := c.entry(audit.Allowed, ""); s.recordAct(c, e) != nil {
+		s.keepPending(e)
+	}
 	return s.deliverShares(c, set, files, func(ns *api.CustodyShares) any { return api.RekeyApprovalResponse{Share: a, New: ns} })
 }
 
@@ -273,10 +292,13 @@ func (s *Server) custodyReset(c *call) error {
 	if err != nil {
 		return err
 	}
-	lost := k.ResetProgress()
-	c.details["discarded"] = describeReceived(lost)
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		return err
+	rec := s.recordFirst(c)
+	lost, err := k.ResetProgress(func(lost []custody.Received) error {
+		c.details["discarded"] = describeReceived(lost)
+		return rec.write(c.entry(audit.Allowed, ""))
+	})
+	if err != nil {
+		return rec.failed(err)
 	}
 	s.writeJSON(c.w, http.StatusOK, api.ResetResponse{Discarded: append([]custody.Received{}, lost...)})
 	return nil
@@ -308,22 +330,23 @@ func (s *Server) hsmEnroll(c *call) error {
 	if err := keystore.ValidName(req.Token); err != nil {
 		return badRequest("token: %v", err)
 	}
-	if err := k.EnrollToken(req.Token, req.PIN); err != nil {
+	rec := s.recordFirst(c)
+	if err := k.EnrollToken(req.Token, req.PIN, func() error { return rec.write(c.entry(audit.Allowed, "")) }); err != nil {
 		if errors.Is(err, keystore.ErrBadPassphrase) {
-			return &apiError{http.StatusForbidden, "bad_pin", fmt.Sprintf("%v; give the user PIN the token was initialized with", err)}
+			return rec.failed(&apiError{http.StatusForbidden, "bad_pin", fmt.Sprintf("%v; give the user PIN the token was initialized with", err)})
 		}
-		return custodyError(err)
-	}
-	if err := s.recordAct(c, c.entry(audit.Allowed, "")); err != nil {
-		return err
+		return rec.failed(custodyError(err))
 	}
 	s.writeJSON(c.w, http.StatusOK, struct{}{})
 	return nil
 }
 
-// recordEvent audits what the keyring did by itself: a lease ending, or
-// partial progress discarded. Nobody waits for it, so a failure is logged.
-func (s *Server) recordEvent(ev keystore.Event) {
+// recordEvent audits what the keyring does by itself. A scheduled
+// rotation is reported before it takes effect, and is not made if its
+// record fails. A lease ending or partial progress discarded has
+// happened already (and must, log or not): its record is kept pending
+// until the log takes it.
+func (s *Server) recordEvent(ev keystore.Event) error {
 	e := audit.Entry{
 		Time: ev.Time, Server: s.id, RequestID: newRequestID(), Action: audit.ActionCustody,
 		Decision: audit.Allowed, Reason: ev.Reason, Principal: audit.Principal{Kind: "server", Name: s.id},
@@ -351,9 +374,15 @@ func (s *Server) recordEvent(ev keystore.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := s.audit.Append(ctx, e); err != nil && !errors.Is(err, audit.ErrNoCheckpoint) {
-		s.log.Error("audit log append failed for a keystore event", "event", ev.Reason, "err", err)
+		if ev.Kind == "rotate" && ev.Err == nil {
+			s.log.Error("scheduled rotation not made: the audit log cannot record it", "event", ev.Reason, "err", err)
+			return auditError(err)
+		}
+		s.keepPending(e)
+		return nil
 	}
 	s.log.Warn("keystore event", "action", e.Action, "reason", ev.Reason)
+	return nil
 }
 
 // expireLeases makes leases end on time even when nobody signs.

@@ -71,6 +71,9 @@ type fixtureOptions struct {
 	// publicLog serves the checkpoint and hash tiles without authentication.
 	publicLog bool
 	auditKey  string // the log key's name; default "audit-log", which the fixture creates
+	// auditStore, if set, opens the log's store instead of SQLite in
+	// auditDir (a PostgreSQL database, say).
+	auditStore func(testing.TB) audit.Store
 	// auditOff replaces the log by one that records nothing, to measure
 	// what the log costs. Only benchmarks use it.
 	auditOff bool
@@ -118,7 +121,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.rotateEvery != nil {
 		keys.SetRotation(o.rotateEvery)
 	}
-	if err := keys.Unlock("test", pass); err != nil {
+	if err := keys.Unlock("test", pass, nil); err != nil {
 		tb.Fatal(err)
 	}
 	if o.keyListKey != "" {
@@ -196,9 +199,12 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		o.auditKey = "audit-log"
 	}
 	var store audit.Store
-	if o.tiles {
+	switch {
+	case o.auditStore != nil:
+		store = o.auditStore(tb)
+	case o.tiles:
 		store, err = audit.OpenTiles(filepath.Join(o.auditDir, "tiles"))
-	} else {
+	default:
 		store, err = audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
 	}
 	if err != nil {
@@ -325,10 +331,13 @@ func fill(tb testing.TB, dir string) (release func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
+	// Down to the last byte: a write that finds a page free still fits.
+	for size := 64 << 10; size >= 1; size /= 8 {
+		buf := make([]byte, size)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				break
+			}
 		}
 	}
 	f.Close()

@@ -185,18 +185,22 @@ func (s *Server) createKey(c *call) error {
 	if slices.Contains(pgpTypes, t) && req.UID == "" {
 		return badRequest("key %q: an OpenPGP key needs a user id, such as --uid 'Release Team <release@example.org>'", req.Name)
 	}
-	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID, PrimarySigns: primarySigningUsages[req.Usage]})
+	rec := s.recordFirst(c)
+	k, err := s.keys.Create(keystore.Spec{Name: req.Name, Type: t, Usage: req.Usage, UID: req.UID, PrimarySigns: primarySigningUsages[req.Usage],
+		Record: func(k keystore.Key) error {
+			c.key.Fingerprint = k.Fingerprint()
+			e := c.entry(audit.Allowed, "")
+			e.Details = map[string]string{"type": string(k.Type), "usage": k.Usage}
+			return rec.write(e)
+		}})
 	if err != nil {
 		if errors.Is(err, keystore.ErrExists) || errors.Is(err, keystore.ErrLocked) || errors.Is(err, keystore.ErrUnavailable) {
-			return keyError(req.Name, err)
+			return rec.failed(keyError(req.Name, err))
+		}
+		if rec.done || rec.err != nil {
+			return rec.failed(err) // storing it failed: internal
 		}
 		return badRequest("%v", err)
-	}
-	c.key.Fingerprint = k.Fingerprint()
-	e := c.entry(audit.Allowed, "")
-	e.Details = map[string]string{"type": string(k.Type), "usage": k.Usage}
-	if err := s.recordAct(c, e); err != nil {
-		return err
 	}
 	s.log.Info("key created", "id", c.id, "principal", c.principal.Name, "key", k.Name, "type", k.Type, "usage", k.Usage, "fingerprint", k.Fingerprint())
 	s.writeJSON(c.w, http.StatusCreated, s.describe(k, true))

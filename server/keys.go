@@ -80,7 +80,12 @@ func keyName(c *call) (string, error) {
 
 // lifecycleError maps the errors of rotations and revocations.
 func lifecycleError(name string, err error) error {
+	var ae *apiError
 	switch {
+	case errors.As(err, &ae):
+		return ae // the act's record failed
+	case errors.Is(err, keystore.ErrNoVersion):
+		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("%v", err)}
 	case errors.Is(err, keystore.ErrNotFound), errors.Is(err, keystore.ErrLocked), errors.Is(err, keystore.ErrUnavailable):
 		return keyError(name, err)
 	}
@@ -102,23 +107,24 @@ func (s *Server) rotateKey(c *call) error {
 	if err != nil {
 		return keyError(name, err)
 	}
-	k, err := s.keys.Rotate(name)
+	rec := s.recordFirst(c)
+	k, err := s.keys.Rotate(name, func(k keystore.Key) error {
+		v, _ := k.VersionOf(k.Version)
+		c.key = versionRef(k, v)
+		e := c.entry(audit.Allowed, "")
+		e.Details = map[string]string{"not_before": v.NotBefore.Format(timeFormat)}
+		if !v.NotAfter.IsZero() {
+			e.Details["not_after"] = v.NotAfter.Format(timeFormat)
+		}
+		if old.Version != 0 {
+			e.Details["retired"] = strconv.Itoa(old.Version)
+		}
+		return rec.write(e)
+	})
 	if err != nil {
-		return lifecycleError(name, err)
+		return rec.failed(lifecycleError(name, err))
 	}
 	v, _ := k.VersionOf(k.Version)
-	c.key = versionRef(k, v)
-	e := c.entry(audit.Allowed, "")
-	e.Details = map[string]string{"not_before": v.NotBefore.Format(timeFormat)}
-	if !v.NotAfter.IsZero() {
-		e.Details["not_after"] = v.NotAfter.Format(timeFormat)
-	}
-	if old.Version != 0 {
-		e.Details["retired"] = strconv.Itoa(old.Version)
-	}
-	if err := s.recordAct(c, e); err != nil {
-		return err
-	}
 	s.log.Info("key rotated", "id", c.id, "principal", c.principal.Name, "key", name, "version", v.Number, "fingerprint", v.Fingerprint())
 	s.writeJSON(c.w, http.StatusOK, s.describe(k, true))
 	return nil
@@ -150,20 +156,24 @@ func (s *Server) revokeKey(c *call) error {
 	if req.Version < 1 {
 		return badRequest("give the version to revoke (\"version\": N); 'signet key versions %s' lists them", name)
 	}
-	k, err := s.keys.Revoke(name, req.Version, reason)
+	rec := s.recordFirst(c)
+	k, err := s.keys.Revoke(name, req.Version, reason, func(k keystore.Key) error {
+		v, _ := k.VersionOf(req.Version)
+		c.key = versionRef(k, v)
+		e := c.entry(audit.Allowed, "")
+		e.Details = map[string]string{"reason": string(reason), "revoked": v.Revoked.Format(timeFormat)}
+		if k.Version == 0 {
+			e.Details["active"] = "none"
+		}
+		return rec.write(e)
+	})
+	if errors.Is(err, keystore.ErrNoVersion) {
+		return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf("key %q has no version %d; 'signet key versions %s' lists them", name, req.Version, name)}
+	}
 	if err != nil {
-		return lifecycleError(name, err)
+		return rec.failed(lifecycleError(name, err))
 	}
 	v, _ := k.VersionOf(req.Version)
-	c.key = versionRef(k, v)
-	e := c.entry(audit.Allowed, "")
-	e.Details = map[string]string{"reason": string(reason), "revoked": v.Revoked.Format(timeFormat)}
-	if k.Version == 0 {
-		e.Details["active"] = "none"
-	}
-	if err := s.recordAct(c, e); err != nil {
-		return err
-	}
 	s.log.Warn("key version revoked", "id", c.id, "principal", c.principal.Name, "key", name, "version", v.Number, "reason", reason)
 	s.writeJSON(c.w, http.StatusOK, s.describe(k, true))
 	return nil

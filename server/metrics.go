@@ -40,6 +40,7 @@ type Metrics struct {
 	reloadOK   prometheus.Counter
 	reloadFail prometheus.Counter
 	reloadTime prometheus.Gauge
+	unlocks    map[string]prometheus.Counter // passphrase unlock attempts by result
 
 	keyExists func(name string) bool
 
@@ -103,6 +104,15 @@ func NewMetrics() *Metrics {
 	for _, r := range rejectionReasons {
 		m.rejections[r] = rej.WithLabelValues(r)
 	}
+	unl := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "signet_unlock_attempts_total",
+		Help: "Passphrase unlock attempts, by result: unlocked, bad_passphrase, failed, throttled (429, backoff after failures) or busy (503, derivations bounded).",
+	}, []string{"result"})
+	m.unlocks = map[string]prometheus.Counter{}
+	for _, r := range []string{"unlocked", "bad_passphrase", "failed", "throttled", "busy"} {
+		m.unlocks[r] = unl.WithLabelValues(r)
+	}
+	reg.MustRegister(unl)
 	reg.MustRegister(m.signatures, m.requests, m.commitSize, m.commitTime, m.commitFail, m.reloadTime, reloads, rej,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -217,6 +227,14 @@ func (m *Metrics) tokenRejected(c *call, err error) {
 		reason = "wrong_certificate" // a token bound to another certificate, or a bad local-user assertion
 	}
 	m.rejections[reason].Inc()
+}
+
+// unlockAttempt counts one passphrase unlock attempt by its result.
+func (m *Metrics) unlockAttempt(result string) {
+	if m == nil {
+		return
+	}
+	m.unlocks[result].Inc()
 }
 
 func (m *Metrics) reloaded(ok bool) {

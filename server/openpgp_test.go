@@ -88,7 +88,7 @@ func newPGPFixture(t *testing.T) *pgpFixture {
 		t.Fatal(err)
 	}
 	keys := keystore.NewKeyring(ks, keystore.Timeouts{})
-	if err := keys.Unlock("test", pass); err != nil {
+	if err := keys.Unlock("test", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, typ := range map[string]keystore.Type{"archive-ed25519": keystore.PGPEd25519, "archive-rsa": keystore.PGPRSA4096} {

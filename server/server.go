@@ -68,16 +68,20 @@ type Keyring interface {
 	// BackgroundSigner is Signer for the server's own work (audit
 	// checkpoints): it fails while locked but never extends a lease.
 	BackgroundSigner(name string) (crypto.Signer, error)
+	// The acts below take a keystore.Record, which the server makes
+	// append the act's audit entry: it is called before the act takes
+	// effect, and the act is abandoned if it fails (record first, act
+	// second). Create takes it in Spec.Record.
 	Create(spec keystore.Spec) (keystore.Key, error)
-	Unlock(by string, passphrase []byte) error
-	SubmitShare(by string, share custody.Share) (keystore.Accepted, error)
+	Unlock(by string, passphrase []byte, record func() error) error
+	SubmitShare(by string, share custody.Share, record keystore.Record[keystore.Accepted]) (keystore.Accepted, error)
 	Lock() bool
 	Status() keystore.Status
 	Locked() bool
 	// Key versions (docs/rotation.md): a new version, a revoked one, and
 	// the signer of an OpenPGP key's primary, which certifies subkeys.
-	Rotate(name string) (keystore.Key, error)
-	Revoke(name string, version int, reason keystore.Reason) (keystore.Key, error)
+	Rotate(name string, record keystore.Record[keystore.Key]) (keystore.Key, error)
+	Revoke(name string, version int, reason keystore.Reason, record keystore.Record[keystore.Key]) (keystore.Key, error)
 	PrimarySigner(name string) (crypto.Signer, error)
 }
 
@@ -85,12 +89,12 @@ type Keyring interface {
 // the keystore to custodians, rekeying, enrolling tokens, and the events
 // (expiries) the server audits. A Keyring without it answers 501.
 type Custodian interface {
-	InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian) (*custody.Set, []keystore.ShareFile, error)
-	ProposeRekey(by string, threshold int, custodians []custody.Custodian) (keystore.Proposal, error)
+	InitCustody(passphrase []byte, threshold int, custodians []custody.Custodian, record keystore.Record[*custody.Set]) (*custody.Set, []keystore.ShareFile, error)
+	ProposeRekey(by string, threshold int, custodians []custody.Custodian, record keystore.Record[keystore.Proposal]) (keystore.Proposal, error)
 	ApproveRekey(by, proposal string, share custody.Share) (keystore.Accepted, *custody.Set, []keystore.ShareFile, error)
-	ResetProgress() []custody.Received
-	EnrollToken(name, currentPIN string) error
-	Notify(func(keystore.Event))
+	ResetProgress(record keystore.Record[[]custody.Received]) ([]custody.Received, error)
+	EnrollToken(name, currentPIN string, record func() error) error
+	Notify(func(keystore.Event) error)
 	Expire()
 }
 
@@ -218,6 +222,9 @@ type Server struct {
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
 
+	pending pendingRecords // acts done while the log was down (lock, expiries), written when it is back
+	unlocks *unlockGate    // bounds passphrase derivations, throttles failures
+
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
 
@@ -248,6 +255,7 @@ func New(o Options) *Server {
 		publicLog:  o.PublicLog,
 		now:        o.Now,
 		timestamp:  o.Timestamp.withDefaults(),
+		unlocks:    newUnlockGate(),
 	}
 	s.settings.Store(newSettings(Settings{Policy: o.Policy, Authn: o.Authn, Tokens: o.Tokens, Catalogs: o.Catalogs}))
 	s.probe.ttl, s.probe.timeout = o.Readiness.withDefaults()
@@ -468,6 +476,46 @@ func (s *Server) recordAct(c *call, e audit.Entry) error {
 		return auditError(err)
 	}
 	return nil
+}
+
+// An actRecord is the audit entry of an admin or custody act, written
+// before the act takes effect (record first, act second): its write is
+// the keystore.Record the act is given.
+type actRecord struct {
+	s    *Server
+	c    *call
+	err  error // the record failed, so the act was abandoned
+	done bool  // the record was written
+}
+
+func (s *Server) recordFirst(c *call) *actRecord { return &actRecord{s: s, c: c} }
+
+// write appends e durably, or returns why it could not.
+func (a *actRecord) write(e audit.Entry) error {
+	a.err = a.s.recordAct(a.c, e)
+	a.done = a.err == nil
+	return a.err
+}
+
+// failed returns the answer to an act that failed with err, which the
+// handler maps to answer: the record's own failure if the act was
+// abandoned for it ("nothing was done" is then true); else answer, after
+// a second entry says that the act its first entry announced failed.
+func (a *actRecord) failed(answer error) error {
+	if a.err != nil {
+		return a.err
+	}
+	if a.done {
+		msg := "internal error"
+		var ae *apiError
+		if errors.As(answer, &ae) {
+			msg = ae.message
+		}
+		if rerr := a.s.recordAct(a.c, a.c.entry(audit.Failed, "the act recorded before this entry failed: "+msg)); rerr != nil {
+			a.s.log.Error("the failure of a recorded act could not be recorded", "id", a.c.id, "err", answer)
+		}
+	}
+	return answer
 }
 
 // recordRefusal appends the refusal err of c, unless the handler already

@@ -86,7 +86,9 @@ func TestSignEveryKeyType(t *testing.T) {
 // error (if any).
 func post(t *testing.T, f *fixture, principal, path string, body []byte) (int, api.Error, http.Header) {
 	t.Helper()
-	resp, err := f.httpClient(principal).Post(f.url.JoinPath(path).String(), "application/json", bytes.NewReader(body))
+	hc := f.httpClient(principal)
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Post(f.url.JoinPath(path).String(), "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

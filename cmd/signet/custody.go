@@ -127,6 +127,9 @@ func runLock(env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if resp.RecordPending {
+		fmt.Fprintf(env.stderr, "warning: %s\n", resp.Message)
+	}
 	if resp.WasUnlocked {
 		fmt.Fprintln(env.stdout, "keystore locked: keys wiped from memory, tokens logged out")
 	} else {

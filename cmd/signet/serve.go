@@ -100,7 +100,7 @@ func runServe(env *cmdEnv, args []string) error {
 	keys.SetRotation(cfg.RotateEvery)
 	defer keys.Lock() // wipe keys and log out of tokens on the way out
 	if passphrase != nil {
-		if err := keys.Unlock("dev", passphrase); err != nil {
+		if err := keys.Unlock("dev", passphrase, nil); err != nil {
 			return fmt.Errorf("unlocking development keystore: %w", err)
 		}
 		if err := dev.EnsureAuditKey(dir, cfg.AuditKey()); err != nil {

@@ -80,7 +80,7 @@ func Start(tb testing.TB, o Options) *Server {
 	ks, err := keystore.Open(dir)
 	check(err)
 	keys := keystore.NewKeyring(ks, keystore.Timeouts{})
-	check(keys.Unlock("test", pass))
+	check(keys.Unlock("test", pass, nil))
 	for _, spec := range o.Keys {
 		_, err := keys.Create(spec)
 		check(err)

@@ -36,7 +36,7 @@ func TestKeystoreWithToken(t *testing.T) {
 		return keystore.NewKeyring(d, keystore.Timeouts{IdleTTL: time.Hour}), tok
 	}
 	k, tok := open()
-	if err := k.Unlock("admin", pass); err != nil {
+	if err := k.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Not enrolled yet: the token's PIN is still the one it was
@@ -51,10 +51,10 @@ func TestKeystoreWithToken(t *testing.T) {
 	if err := k.ProbeTokens(context.Background()); !errors.Is(err, keystore.ErrUnavailable) || !strings.Contains(err.Error(), `token "hsm"`) {
 		t.Fatalf("readiness probe before enrollment: %v", err)
 	}
-	if err := k.EnrollToken("hsm", "0000"); err == nil {
+	if err := k.EnrollToken("hsm", "0000", nil); err == nil {
 		t.Fatal("enrollment with a wrong PIN succeeded")
 	}
-	if err := k.EnrollToken("hsm", userPIN); err != nil {
+	if err := k.EnrollToken("hsm", userPIN, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The user PIN is no longer the one a person chose.
@@ -116,7 +116,7 @@ func TestKeystoreWithToken(t *testing.T) {
 		if _, err := signMessage(held, keystore.ECDSAP256, msg, false); !errors.Is(err, keystore.ErrLocked) {
 			t.Fatalf("signing after Lock: %v", err)
 		}
-		if err := k.Unlock("admin", pass); err != nil {
+		if err := k.Unlock("admin", pass, nil); err != nil {
 			t.Fatal(err)
 		}
 		signAll()
@@ -152,14 +152,14 @@ func TestKeystoreWithToken(t *testing.T) {
 	if err := tok.Probe(); err == nil {
 		t.Fatal("the token answers a probe as logged in after Lock")
 	}
-	if err := k.Unlock("admin", pass); err != nil {
+	if err := k.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	k.Lock()
 
 	// A fresh process: the keystore finds its token keys by their sealed ids.
 	k2, _ := open()
-	if err := k2.Unlock("admin", pass); err != nil {
+	if err := k2.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	k = k2
@@ -175,7 +175,7 @@ func TestKeystoreWithToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	k3, _ := open()
-	if err := k3.Unlock("admin", pass); err == nil || !strings.Contains(err.Error(), "hsm-p256.json") {
+	if err := k3.Unlock("admin", pass, nil); err == nil || !strings.Contains(err.Error(), "hsm-p256.json") {
 		t.Fatalf("unlock with an edited token key file: %v", err)
 	}
 }

@@ -32,10 +32,10 @@ func TestRotateInToken(t *testing.T) {
 		return keystore.NewKeyring(d, keystore.Timeouts{IdleTTL: time.Hour})
 	}
 	k := open()
-	if err := k.Unlock("admin", pass); err != nil {
+	if err := k.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.EnrollToken("hsm", userPIN); err != nil {
+	if err := k.EnrollToken("hsm", userPIN, nil); err != nil {
 		t.Fatal(err)
 	}
 	msg := []byte("rotated in the token\n")
@@ -83,7 +83,7 @@ func TestRotateInToken(t *testing.T) {
 	certifies(k)
 	signs(k, "hsm-pgp", keystore.Ed25519, 1)
 	held, _ := k.Signer("hsm-p256")
-	key, err := k.Rotate("hsm-p256")
+	key, err := k.Rotate("hsm-p256", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,18 +96,18 @@ func TestRotateInToken(t *testing.T) {
 		t.Fatalf("a retired version in the token signed: %v", err)
 	}
 	signs(k, "hsm-p256", keystore.ECDSAP256, 2)
-	if _, err := k.Rotate("hsm-pgp"); err != nil {
+	if _, err := k.Rotate("hsm-pgp", nil); err != nil {
 		t.Fatal(err)
 	}
 	certifies(k)
 	signs(k, "hsm-pgp", keystore.Ed25519, 2)
-	if _, err := k.Revoke("hsm-p256", 1, keystore.Compromised); err != nil {
+	if _, err := k.Revoke("hsm-p256", 1, keystore.Compromised, nil); err != nil {
 		t.Fatal(err)
 	}
 	k.Lock()
 
 	k2 := open()
-	if err := k2.Unlock("admin", pass); err != nil {
+	if err := k2.Unlock("admin", pass, nil); err != nil {
 		t.Fatal(err)
 	}
 	signs(k2, "hsm-p256", keystore.ECDSAP256, 2)
