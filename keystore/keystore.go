@@ -143,6 +143,18 @@
 // crypto/ecdsa and crypto/rsa keep derived copies internally, and the garbage
 // collector may have left copies behind.
 //
+// # Record first, act second
+//
+// Every act of a [Keyring] that changes what can sign or who can unlock —
+// Create, Rotate (by hand or on schedule), Revoke, Unlock, SubmitShare,
+// InitCustody, ProposeRekey, ResetProgress, EnrollToken — takes a
+// [Record], which the server makes append the act's audit entry. The
+// keystore calls it once the act is prepared (key pairs made and sealed,
+// the passphrase or share checked, the new header built) and before
+// anything takes effect (a file written, a lease opened, a share kept),
+// and abandons the act if it fails. Only Lock and expiries act without
+// waiting for a record: they take keys away.
+//
 // # Concurrency
 //
 // A [Dir] is safe for concurrent use. It reads the keys directory once, in

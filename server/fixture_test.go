@@ -93,6 +93,8 @@ type fixtureOptions struct {
 	keyListKey string
 	// log, if set, receives the server's log as JSON at debug level.
 	log io.Writer
+	// wrapKeys, if set, interposes on the keyring the server uses.
+	wrapKeys func(server.Keyring) server.Keyring
 }
 
 // discardLog is the audit log of fixtures with auditOff.
@@ -242,6 +244,10 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	if o.log != nil {
 		logger = slog.New(slog.NewJSONHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	var serverKeys server.Keyring = keys
+	if o.wrapKeys != nil {
+		serverKeys = o.wrapKeys(keys)
+	}
 	srv = server.New(server.Options{
 		Log:       logger,
 		Metrics:   f.metrics,
@@ -249,7 +255,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		Audit:     rec,
 		AuditKey:  o.auditKey,
 		ServerID:  "test-server",
-		Keys:      keys,
+		Keys:      serverKeys,
 		Policy:    pol,
 		Authn:     &authn.Authenticator{Certs: certRules, Tokens: verifier},
 		Limits:    limits,

@@ -23,6 +23,15 @@
 // concurrent requests by [Limits.MaxInflight], beyond which callers wait at
 // most [Limits.QueueTimeout] before a 503 with Retry-After.
 //
+// Record first, act second: every signature, refusal and admin or custody
+// act is appended to the audit log and durable before it takes effect or
+// is answered. Signatures are recorded before they are sent; keystore
+// acts hand the keystore a keystore.Record (an actRecord) that it
+// calls before the act changes anything, so that "503 audit_unavailable
+// ... nothing was done" is always true. The panic button alone acts first
+// (lock must work with the log down): it answers 202 with record_pending,
+// and the server writes the record as soon as the log is back.
+//
 // For operations: GET /readyz is 200 only when a signature could be made
 // and recorded now ([Server.Ready]); [Server.Reload] swaps the grants,
 // authenticator, tokens and catalogs atomically, each request keeping
