@@ -49,9 +49,9 @@ type Keyring struct {
 	notify func(Event) error
 	locks  int // Lock calls so far: an unlock that raced one is undone
 
-	every    func(name string) time.Duration // rotation policy; nil: manual only
-	lifecycle sync.Mutex                     // serializes rotations and revocations, from record to commit
-	ceremony  sync.Mutex                     // serializes share submissions, rekeys and resets, from record to effect
+	every     func(name string) time.Duration // rotation policy; nil: manual only
+	lifecycle sync.Mutex                      // serializes rotations and revocations, from record to commit
+	ceremony  sync.Mutex                      // serializes share submissions, rekeys and resets, from record to effect
 }
 
 // Lease is an open unlock.
