@@ -41,6 +41,8 @@ type Metrics struct {
 	reloadFail prometheus.Counter
 	reloadTime prometheus.Gauge
 	unlocks    map[string]prometheus.Counter // passphrase unlock attempts by result
+	authFails  map[string]prometheus.Counter // failed authentications by reason
+	authLimit  prometheus.Counter            // of which answered 429
 
 	keyExists func(name string) bool
 
@@ -113,6 +115,19 @@ func NewMetrics() *Metrics {
 		m.unlocks[r] = unl.WithLabelValues(r)
 	}
 	reg.MustRegister(unl)
+	af := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "signet_authentication_failures_total",
+		Help: "Requests that failed to authenticate, by reason; the audit log records them per source address and interval, not one by one.",
+	}, []string{"reason"})
+	m.authFails = map[string]prometheus.Counter{}
+	for r := range authFailureReasons {
+		m.authFails[r] = af.WithLabelValues(r)
+	}
+	m.authLimit = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "signet_authentication_throttled_total",
+		Help: "Failed authentications answered 429: their source address was over limits.auth_failure_budget in the interval.",
+	})
+	reg.MustRegister(af, m.authLimit)
 	reg.MustRegister(m.signatures, m.requests, m.commitSize, m.commitTime, m.commitFail, m.reloadTime, reloads, rej,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -227,6 +242,19 @@ func (m *Metrics) tokenRejected(c *call, err error) {
 		reason = "wrong_certificate" // a token bound to another certificate, or a bad local-user assertion
 	}
 	m.rejections[reason].Inc()
+}
+
+// authFailure counts one failed authentication.
+func (m *Metrics) authFailure(reason string, throttled bool) {
+	if m == nil {
+		return
+	}
+	if c := m.authFails[reason]; c != nil {
+		c.Inc()
+	}
+	if throttled {
+		m.authLimit.Inc()
+	}
 }
 
 // unlockAttempt counts one passphrase unlock attempt by its result.

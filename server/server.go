@@ -122,6 +122,11 @@ type Limits struct {
 	ReadTimeout     time.Duration `yaml:"read_timeout"`      // whole request, body included
 	WriteTimeout    time.Duration `yaml:"write_timeout"`
 	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	// Failed authentications are counted per source address and
+	// recorded as one entry per address and reason each interval;
+	// past the budget in an interval, an address gets 429.
+	AuthFailureInterval time.Duration `yaml:"auth_failure_interval"`
+	AuthFailureBudget   int           `yaml:"auth_failure_budget"`
 }
 
 // DefaultLimits are the limits used for every field left zero.
@@ -135,6 +140,9 @@ func DefaultLimits() Limits {
 		ReadTimeout:     60 * time.Second,
 		WriteTimeout:    60 * time.Second,
 		IdleTimeout:     120 * time.Second,
+
+		AuthFailureInterval: time.Minute,
+		AuthFailureBudget:   60,
 	}
 }
 
@@ -154,6 +162,8 @@ func (l Limits) withDefaults() Limits {
 	l.ReadTimeout = time.Duration(set(int64(l.ReadTimeout), int64(d.ReadTimeout)))
 	l.WriteTimeout = time.Duration(set(int64(l.WriteTimeout), int64(d.WriteTimeout)))
 	l.IdleTimeout = time.Duration(set(int64(l.IdleTimeout), int64(d.IdleTimeout)))
+	l.AuthFailureInterval = time.Duration(set(int64(l.AuthFailureInterval), int64(d.AuthFailureInterval)))
+	l.AuthFailureBudget = int(set(int64(l.AuthFailureBudget), int64(d.AuthFailureBudget)))
 	return l
 }
 
@@ -231,8 +241,9 @@ type Server struct {
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
 
-	pending pendingRecords // acts done while the log was down (lock, expiries), written when it is back
-	unlocks *unlockGate    // bounds passphrase derivations, throttles failures
+	pending   pendingRecords // acts done while the log was down (lock, expiries), written when it is back
+	unlocks   *unlockGate    // bounds passphrase derivations, throttles failures
+	authFails authFailures   // failed authentications, counted per address (authfail.go)
 
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
@@ -579,7 +590,8 @@ func (s *Server) serve(c *call, h func(*call) error) error {
 	if err != nil {
 		c.authErr = err
 		s.metrics.tokenRejected(c, err)
-		return &apiError{http.StatusUnauthorized, authCode(err), err.Error()}
+		c.recorded = true // counted per address, recorded per interval
+		return s.authFailed(c, authCode(err), err)
 	}
 	c.principal = p
 	if err := c.readIdempotency(); err != nil {
