@@ -286,10 +286,12 @@ var (
 	descToken    = prometheus.NewDesc("signet_hsm_token_logged_in", "1 while the keystore is logged into the PKCS #11 token, else 0.", []string{"token"}, nil)
 	descReady    = prometheus.NewDesc("signet_ready", "1 when GET /readyz would answer ready, else 0.", nil, nil)
 	descInflight = prometheus.NewDesc("signet_inflight_requests", "/v1/ requests being handled (at most limits.max_inflight).", nil, nil)
+	descRefused  = prometheus.NewDesc("signet_connections_refused_total", "Connections closed before serving: over limits.max_conns, no handshake slot (limits.max_handshakes) in time, or a handshake that failed or timed out.", nil, nil)
+	descPending  = prometheus.NewDesc("signet_audit_records_pending", "Entries of acts done while the audit log was down (lock, expiries), waiting to be written.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLocked, descLease, descToken, descReady, descInflight} {
+	for _, d := range []*prometheus.Desc{descLocked, descLease, descToken, descReady, descInflight, descRefused, descPending} {
 		ch <- d
 	}
 }
@@ -324,4 +326,6 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
 	ch <- prometheus.MustNewConstMetric(descInflight, prometheus.GaugeValue, float64(len(c.s.slots)))
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(c.s.connsRefused.Load()))
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(c.s.PendingRecords()))
 }

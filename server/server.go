@@ -51,6 +51,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,11 @@ type Limits struct {
 	// past the budget in an interval, an address gets 429.
 	AuthFailureInterval time.Duration `yaml:"auth_failure_interval"`
 	AuthFailureBudget   int           `yaml:"auth_failure_budget"`
+	// Connections: open at once (established or handshaking), TLS
+	// handshakes at once, and how long one handshake may take.
+	MaxConns         int           `yaml:"max_conns"`
+	MaxHandshakes    int           `yaml:"max_handshakes"`
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 }
 
 // DefaultLimits are the limits used for every field left zero.
@@ -143,6 +149,10 @@ func DefaultLimits() Limits {
 
 		AuthFailureInterval: time.Minute,
 		AuthFailureBudget:   60,
+
+		MaxConns:         4096,
+		MaxHandshakes:    64,
+		HandshakeTimeout: 10 * time.Second,
 	}
 }
 
@@ -164,6 +174,9 @@ func (l Limits) withDefaults() Limits {
 	l.IdleTimeout = time.Duration(set(int64(l.IdleTimeout), int64(d.IdleTimeout)))
 	l.AuthFailureInterval = time.Duration(set(int64(l.AuthFailureInterval), int64(d.AuthFailureInterval)))
 	l.AuthFailureBudget = int(set(int64(l.AuthFailureBudget), int64(d.AuthFailureBudget)))
+	l.MaxConns = int(set(int64(l.MaxConns), int64(d.MaxConns)))
+	l.MaxHandshakes = int(set(int64(l.MaxHandshakes), int64(d.MaxHandshakes)))
+	l.HandshakeTimeout = time.Duration(set(int64(l.HandshakeTimeout), int64(d.HandshakeTimeout)))
 	return l
 }
 
@@ -241,9 +254,10 @@ type Server struct {
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
 
-	pending   pendingRecords // acts done while the log was down (lock, expiries), written when it is back
-	unlocks   *unlockGate    // bounds passphrase derivations, throttles failures
-	authFails authFailures   // failed authentications, counted per address (authfail.go)
+	pending      pendingRecords // acts done while the log was down (lock, expiries), written when it is back
+	unlocks      *unlockGate    // bounds passphrase derivations, throttles failures
+	authFails    authFailures   // failed authentications, counted per address (authfail.go)
+	connsRefused atomic.Int64   // connections closed unserved by Serve's listener (listener.go)
 
 	buffers sync.Pool // of *bytes.Buffer, for responses
 }
@@ -307,10 +321,19 @@ func TLSConfig(cert tls.Certificate, clientCAs *x509.CertPool, acceptTokens bool
 
 // Serve accepts TLS connections on ln until ctx is done, then stops
 // accepting and waits up to drain for requests in flight to finish.
+// Connections and handshakes are bounded (Limits.MaxConns,
+// MaxHandshakes, HandshakeTimeout; see listener.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, drain time.Duration) error {
+	cfg := tlsConfig.Clone()
+	if !slices.Contains(cfg.NextProtos, "h2") {
+		cfg.NextProtos = append(cfg.NextProtos, "h2")
+	}
+	if !slices.Contains(cfg.NextProtos, "http/1.1") {
+		cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
+	}
 	hs := &http.Server{
 		Handler:           s.Handler(),
-		TLSConfig:         tlsConfig,
+		TLSConfig:         cfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.limits.ReadTimeout,
 		WriteTimeout:      s.limits.WriteTimeout,
@@ -319,7 +342,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	go func() { errc <- hs.Serve(newTLSListener(ln, cfg, s.limits, &s.connsRefused)) }()
 	go s.expireLeases(ctx)
 	go s.ui.Run(ctx) // verifies the log, follows its checkpoints
 	select {
