@@ -45,6 +45,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-dev/signet/api"
@@ -86,6 +87,9 @@ type Agent struct {
 	limits   Limits
 	log      *slog.Logger
 	slots    chan struct{}
+
+	mu     sync.Mutex
+	byUser map[uint32]int // slots held, by uid
 }
 
 // New returns an Agent.
@@ -102,7 +106,7 @@ func New(o Options) (*Agent, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	l := o.Limits.withDefaults()
-	return &Agent{upstream: o.Upstream, grants: o.Grants, limits: l, log: o.Log, slots: make(chan struct{}, l.MaxInflight)}, nil
+	return &Agent{upstream: o.Upstream, grants: o.Grants, limits: l, log: o.Log, slots: make(chan struct{}, l.MaxInflight), byUser: map[uint32]int{}}, nil
 }
 
 // CheckNotSetuid refuses to go on in a setuid or setgid process: the
@@ -179,6 +183,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener, drain time.Duration)
 	hs := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       a.limits.ReadTimeout, // a body trickled byte by byte holds its slot no longer
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
@@ -323,6 +328,12 @@ func (a *Agent) serve(c *call, h func(*call) error) error {
 	}
 	c.ctx = ctx
 	c.upstream = a.upstream.OnBehalfOf(c.caller.User)
+	if !a.takeUserSlot(c.caller.UID) {
+		c.w.Header().Set("Retry-After", "1")
+		return &localError{http.StatusTooManyRequests, "too_many_requests", fmt.Sprintf(
+			"%s has %d requests in flight, the most one local user may (limits.max_per_user); retry when one ends", c.caller, a.limits.MaxPerUser)}
+	}
+	defer a.giveUserSlot(c.caller.UID)
 	select {
 	case a.slots <- struct{}{}:
 		defer func() { <-a.slots }()
@@ -334,6 +345,26 @@ func (a *Agent) serve(c *call, h func(*call) error) error {
 	}
 	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, a.limits.MaxBodyBytes)
 	return h(c)
+}
+
+// takeUserSlot counts one more request of uid in flight, unless uid has
+// MaxPerUser already.
+func (a *Agent) takeUserSlot(uid uint32) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byUser[uid] >= a.limits.MaxPerUser {
+		return false
+	}
+	a.byUser[uid]++
+	return true
+}
+
+func (a *Agent) giveUserSlot(uid uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byUser[uid]--; a.byUser[uid] <= 0 {
+		delete(a.byUser, uid)
+	}
 }
 
 // userName is the name the host gives uid, or "uid:N".

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -208,6 +209,11 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
+	return newWorldWith(t, agent.Limits{MaxBatch: 5, MaxBodyBytes: 64 << 10})
+}
+
+// newWorldWith is newWorld with the agents' limits.
+func newWorldWith(t *testing.T, limits agent.Limits) *world {
 	requireRoot(t)
 	w := &world{}
 	w.dir, w.bin = sandbox(t)
@@ -257,7 +263,7 @@ grants:
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := agent.New(agent.Options{Upstream: up, Grants: cfg.Grants, Limits: agent.Limits{MaxBatch: 5, MaxBodyBytes: 64 << 10},
+		a, err := agent.New(agent.Options{Upstream: up, Grants: cfg.Grants, Limits: limits,
 			Log: slog.New(slog.NewTextHandler(logTo, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -515,5 +521,76 @@ func TestParseConfig(t *testing.T) {
 		if _, err := agent.ParseConfig([]byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseConfig(%q) = %v, want %q", tt.yaml, err, tt.want)
 		}
+	}
+}
+
+// trickle sends a sign request whose 100-byte body comes one byte every
+// 200 ms, as the test process (root, granted), and reports how many body
+// bytes it had sent when the agent answered, and the answer's status
+// line ("" if none came before the whole body was sent).
+func trickle(t *testing.T, socket string) (sent int, status string) {
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/sign HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+	answered := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(conn).ReadString('\n')
+		answered <- strings.TrimSpace(line)
+	}()
+	for sent < 100 {
+		select {
+		case status = <-answered:
+			return sent, status
+		case <-time.After(200 * time.Millisecond):
+		}
+		if _, err := conn.Write([]byte("{")); err != nil {
+			break
+		}
+		sent++
+	}
+	select {
+	case status = <-answered:
+	case <-time.After(5 * time.Second):
+	}
+	return sent, status
+}
+
+// TestAgentSlowClient has one local user (root) trickle four request
+// bodies at once into an agent with four slots, a per-user cap of one and
+// a read timeout of 2 s: the extra requests are refused at once with 429,
+// another user (alice) signs meanwhile, and the trickled request is cut
+// by the read timeout long before its body ends.
+func TestAgentSlowClient(t *testing.T) {
+	w := newWorldWith(t, agent.Limits{MaxInflight: 4, MaxPerUser: 1, ReadTimeout: 2 * time.Second})
+	type result struct {
+		sent   int
+		status string
+	}
+	results := make(chan result, 4)
+	for range 4 {
+		go func() { s, st := trickle(t, w.socket); results <- result{s, st} }()
+	}
+	time.Sleep(300 * time.Millisecond) // the trickles hold their slots
+	if out, errOut, err := runAs(t, w.bin, w.socket, w.alice, nil, "app.tar.gz"); err != nil {
+		t.Fatalf("alice while root trickles: %v\n%s%s", err, out, errOut)
+	}
+	refused, cut := 0, 0
+	for range 4 {
+		r := <-results
+		switch {
+		case strings.Contains(r.status, " 429 "):
+			refused++
+		case r.status != "" && r.sent < 100:
+			cut++
+		default:
+			t.Errorf("a trickled request sent %d of 100 bytes and was answered %q", r.sent, r.status)
+		}
+	}
+	if refused != 3 || cut != 1 {
+		t.Errorf("%d trickles refused with 429 and %d cut by the read timeout; want 3 and 1", refused, cut)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -47,6 +48,13 @@ type Limits struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"` // one request body; default 32 MiB
 	MaxBatch     int   `yaml:"max_batch"`      // items in one sign request; default 1000
 	MaxInflight  int   `yaml:"max_inflight"`   // requests forwarded at once; default 64
+	// MaxPerUser is how many of those one local user (uid) may hold;
+	// default a quarter of MaxInflight (at least 1), so that one user
+	// cannot take every slot.
+	MaxPerUser int `yaml:"max_per_user"`
+	// ReadTimeout bounds reading one whole request, body included, as
+	// the server's limits.read_timeout does; default 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
 func (l Limits) withDefaults() Limits {
@@ -58,6 +66,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxInflight <= 0 {
 		l.MaxInflight = 64
+	}
+	if l.MaxPerUser <= 0 {
+		l.MaxPerUser = max(1, l.MaxInflight/4)
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = 60 * time.Second
 	}
 	return l
 }
