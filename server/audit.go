@@ -361,13 +361,22 @@ func (s *Server) auditManifest(c *call) error {
 // checkAuditReady reports why a signature could not be recorded now.
 func (s *Server) checkAuditReady() error {
 	if err := s.audit.Ready(); err != nil {
-		return &apiError{http.StatusServiceUnavailable, "audit_unavailable", fmt.Sprintf("%v; nothing is signed until it recovers", err)}
+		return hideCause(&apiError{http.StatusServiceUnavailable, "audit_unavailable",
+			"audit log unwritable; nothing is signed until it recovers (the server log has the cause)"}, err)
 	}
 	if _, err := s.auditSigner(); err != nil {
 		if errors.Is(err, keystore.ErrLocked) {
 			return keyError(s.auditKey, err)
 		}
-		return &apiError{http.StatusServiceUnavailable, "audit_unavailable", fmt.Sprintf("the audit log cannot sign checkpoints, so nothing is signed: %v", err)}
+		msg := fmt.Sprintf("the audit log cannot sign checkpoints with its key %q, so nothing is signed", s.auditKey)
+		if k, kerr := s.keys.Key(s.auditKey); errors.Is(kerr, keystore.ErrNotFound) {
+			msg += fmt.Sprintf(": it does not exist; create it with 'signet key create %s --type ed25519 --usage audit'", s.auditKey)
+		} else if kerr == nil && k.Usage != usageAudit {
+			msg += fmt.Sprintf(": it has usage %q, not %q, and the log key must sign checkpoints and nothing else", k.Usage, usageAudit)
+		} else {
+			msg += " (the server log has the cause)"
+		}
+		return hideCause(&apiError{http.StatusServiceUnavailable, "audit_unavailable", msg}, err)
 	}
 	return nil
 }

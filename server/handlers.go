@@ -31,6 +31,31 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
+// causedError is an API error whose cause goes to the server log only:
+// database users, hosts and ports, raw driver errors and keystore paths
+// are no business of the client's (any caller, a token-holding job
+// included, may see a 503). The client gets the generic message and the
+// request id to quote.
+type causedError struct {
+	ae    *apiError
+	cause error
+}
+
+func (e *causedError) Error() string { return e.ae.message + " (cause: " + e.cause.Error() + ")" }
+func (e *causedError) Unwrap() error { return e.ae }
+
+// hideCause returns ae, answered as it is, with cause for the server log.
+func hideCause(ae *apiError, cause error) error { return &causedError{ae, cause} }
+
+// publicMessage is what a client may read of err.
+func publicMessage(err error) string {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.message
+	}
+	return err.Error()
+}
+
 // itemError is the failure of a sign request because of some of its
 // items alone; the error response lists them (api.Error.Items), so that a
 // client can drop them and send the rest again. err is the first one's.

@@ -106,7 +106,7 @@ func (s *Server) runProbe(done chan struct{}) {
 	defer cancel()
 	err := s.audit.Store().Ping(ctx)
 	if err != nil {
-		err = fmt.Errorf("audit log unwritable: %w", err)
+		err = hideCause(&apiError{http.StatusServiceUnavailable, "audit_unavailable", "audit log unwritable: its database does not take a durable write"}, err)
 	} else if tp, ok := s.keys.(TokenProber); ok {
 		err = tp.ProbeTokens(ctx)
 	}
@@ -123,8 +123,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.probe.timeout+time.Second)
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {
+		// The body says why in general terms; the cause (a database
+		// address, a driver's error, a path) goes to the server log.
+		id := newRequestID()
+		w.Header()["X-Request-Id"] = []string{id}
+		s.log.Debug("not ready", "id", id, "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("not ready: " + err.Error() + "\n"))
+		w.Write([]byte("not ready: " + publicMessage(err) + " (request " + id + ")\n"))
 		return
 	}
 	w.Write([]byte("ready\n"))

@@ -507,8 +507,8 @@ func (s *Server) append(c *call, entries ...audit.Entry) ([]audit.Receipt, error
 }
 
 func auditError(err error) error {
-	return &apiError{http.StatusServiceUnavailable, "audit_unavailable",
-		fmt.Sprintf("the audit log cannot record this request, so nothing was done: %v", err)}
+	return hideCause(&apiError{http.StatusServiceUnavailable, "audit_unavailable",
+		"the audit log cannot record this request, so nothing was done; the server log has the cause under this request id"}, err)
 }
 
 // recordAct is record for an act that needs no receipt: recorded durably
@@ -572,10 +572,10 @@ func (s *Server) recordRefusal(c *call, err error) error {
 	if status >= 500 {
 		d = audit.Failed
 	}
-	msg := err.Error()
+	msg := "internal error"
 	var ae *apiError
-	if !errors.As(err, &ae) {
-		msg = "internal error"
+	if errors.As(err, &ae) {
+		msg = ae.message // never a hidden cause
 	}
 	if rerr := s.recordAct(c, c.entry(d, msg)); rerr != nil && ae != nil {
 		ae.message += " (and the audit log could not record this refusal)"
