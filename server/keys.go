@@ -293,6 +293,11 @@ func (s *Server) transitionKeys(c *call) error {
 		if err != nil {
 			return keyError(name, err)
 		}
+		// Both keys sign the statement: the log key signs checkpoints
+		// and the token key tokens, nothing else (usage separation).
+		if k.Usage == usageAudit || k.Usage == usageToken {
+			return badRequest("key %q has usage %q: it signs %s and nothing else, so it cannot sign a transition statement; replace it as docs/rotation.md says for that key", name, k.Usage, map[string]string{usageAudit: "audit checkpoints", usageToken: "tokens and deny lists"}[k.Usage])
+		}
 		var signer crypto.Signer
 		if slices.Contains(pgpTypes, k.Type) {
 			signer, err = s.keys.PrimarySigner(name) // what OpenPGP users trust
