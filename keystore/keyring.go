@@ -333,6 +333,21 @@ func (k *Keyring) PrimarySigner(name string) (crypto.Signer, error) {
 	return &leasedSigner{k: k, s: s, refresh: true}, nil
 }
 
+// BackgroundPrimarySigner is PrimarySigner for the server's own work
+// (re-signing a public certificate that someone reads): it works only
+// during a lease but never refreshes it, so that reads cannot keep keys
+// unlocked.
+func (k *Keyring) BackgroundPrimarySigner(name string) (crypto.Signer, error) {
+	if err := k.check(false); err != nil {
+		return nil, fmt.Errorf("key %q: %w", name, err)
+	}
+	s, err := k.dir.PrimarySigner(name)
+	if err != nil {
+		return nil, err
+	}
+	return &leasedSigner{k: k, s: s}, nil
+}
+
 // rotateIfDue rotates key name if its policy says the active version's
 // window has ended, and returns the event to report if it failed. A
 // rotation made is reported (Notify) before it takes effect, and not made

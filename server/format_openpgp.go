@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/signet-dev/signet/api"
@@ -91,7 +92,14 @@ func (s *Server) openpgpCertificate(k keystore.Key) ([]byte, *openpgp.Key, error
 	if err != nil {
 		return nil, nil, err
 	}
-	signer, err := s.keys.PrimarySigner(k.Name)
+	// A certificate is public and changes only with the key's versions:
+	// it is made once per state of the key and kept, and making it does
+	// not extend the lease — reading a certificate is not using the key.
+	state := certState(k)
+	if c, ok := s.pgpCerts.Load(k.Name); ok && c.(*pgpCert).state == state {
+		return c.(*pgpCert).cert, primary, nil
+	}
+	signer, err := s.keys.BackgroundPrimarySigner(k.Name)
 	if err != nil {
 		return nil, nil, keyError(k.Name, err)
 	}
@@ -127,7 +135,26 @@ func (s *Server) openpgpCertificate(k keystore.Key) ([]byte, *openpgp.Key, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("key %q: %w", k.Name, err)
 	}
+	s.pgpCerts.Store(k.Name, &pgpCert{state: state, cert: cert})
 	return cert, primary, nil
+}
+
+// pgpCert is a key's certificate as made for one state of the key.
+type pgpCert struct {
+	state string
+	cert  []byte
+}
+
+// certState is what a certificate of k depends on: its primary, user id
+// and every version's public key, window and state.
+func certState(k keystore.Key) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%s|%s|%s|%d", k.Name, k.Fingerprint(), k.UID, k.Created.Format(time.RFC3339), len(k.Versions))
+	for _, v := range k.Versions {
+		fmt.Fprintf(&b, "|%d,%s,%s,%s,%s,%s,%s,%s", v.Number, v.Fingerprint(), v.State, v.Created.Format(time.RFC3339),
+			v.Updated.Format(time.RFC3339), v.NotAfter.Format(time.RFC3339), v.Revoked.Format(time.RFC3339), v.Reason)
+	}
+	return b.String()
 }
 
 // pgpFormat is a detached OpenPGP signature (format/openpgp), binary or

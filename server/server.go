@@ -93,6 +93,9 @@ type Keyring interface {
 	Rotate(name string, record keystore.Record[keystore.Key]) (keystore.Key, error)
 	Revoke(name string, version int, reason keystore.Reason, record keystore.Record[keystore.Key]) (keystore.Key, error)
 	PrimarySigner(name string) (crypto.Signer, error)
+	// BackgroundPrimarySigner is PrimarySigner without extending the
+	// lease, for certificates made because someone reads them.
+	BackgroundPrimarySigner(name string) (crypto.Signer, error)
 }
 
 // Custodian is what a Keyring adds for custody administration: handing
@@ -253,6 +256,8 @@ type Server struct {
 
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
+
+	pgpCerts sync.Map // key name → *pgpCert: certificates as last made, for reads
 
 	pending      pendingRecords // acts done while the log was down (lock, expiries), written when it is back
 	unlocks      *unlockGate    // bounds passphrase derivations, throttles failures
@@ -496,7 +501,11 @@ func (s *Server) append(c *call, entries ...audit.Entry) ([]audit.Receipt, error
 		entries[i].Server = s.id
 	}
 	c.recorded = true
-	receipts, err := s.audit.Append(c.r.Context(), entries...)
+	// A client that goes away does not unmake the record: of its
+	// refusal, or of an act already begun.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), recordWait)
+	defer cancel()
+	receipts, err := s.audit.Append(ctx, entries...)
 	switch {
 	case errors.Is(err, audit.ErrNoCheckpoint):
 		s.log.Debug("audit entries recorded without a checkpoint", "id", c.id, "err", err)
@@ -505,6 +514,10 @@ func (s *Server) append(c *call, entries ...audit.Entry) ([]audit.Receipt, error
 	}
 	return receipts, err
 }
+
+// recordWait bounds how long a request waits for its entries to be
+// durable.
+const recordWait = 30 * time.Second
 
 func auditError(err error) error {
 	return hideCause(&apiError{http.StatusServiceUnavailable, "audit_unavailable",
