@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -395,4 +397,117 @@ func TestLockWinsRace(t *testing.T) {
 		t.Fatalf("open after a racing Lock: %v, locked %v", err, k.Locked())
 	}
 	assertWiped(t, k.dir)
+}
+
+// TestActsRecordedFirst gives the keyring's acts records that fail: each
+// act is abandoned and changes nothing — no key file, no new version, no
+// revocation, no lease, no share kept, no custody header, no proposal, no
+// reset — and a scheduled rotation whose report fails is not made, so the
+// version whose window ended stops signing.
+func TestActsRecordedFirst(t *testing.T) {
+	down := errors.New("the audit log is down")
+	k, c, _ := newKeyring(t, Timeouts{})
+	fail := func() error { return down }
+	if err := k.Unlock("alice", pass, fail); !errors.Is(err, down) || !k.Locked() || !k.dir.Locked() {
+		t.Fatalf("unlock with its record failing: %v, locked %v, keys in memory %v", err, k.Locked(), !k.dir.Locked())
+	}
+	if err := k.Unlock("alice", pass, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Create(Spec{Name: "b", Type: Ed25519, Record: func(Key) error { return down }}); !errors.Is(err, down) {
+		t.Fatalf("create with its record failing: %v", err)
+	}
+	if _, err := k.Key("b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("key created although its record failed: %v", err)
+	}
+	if _, err := os.Stat(k.dir.keyPath("b")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("key file written although its record failed: %v", err)
+	}
+	var recorded Key
+	if _, err := k.Rotate("a", func(key Key) error { recorded = key; return down }); !errors.Is(err, down) {
+		t.Fatalf("rotate with its record failing: %v", err)
+	}
+	if key, _ := k.Key("a"); key.Version != 1 || len(key.Versions) != 1 || recorded.Version != 2 {
+		t.Fatalf("rotation: key at version %d of %d, record saw version %d; want 1 of 1, and 2", key.Version, len(key.Versions), recorded.Version)
+	}
+	if _, err := k.Revoke("a", 1, Compromised, func(Key) error { return down }); !errors.Is(err, down) {
+		t.Fatalf("revoke with its record failing: %v", err)
+	}
+	if key, _ := k.Key("a"); key.Versions[0].State != Active {
+		t.Fatalf("revoked although its record failed: %s", key.Versions[0].State)
+	}
+	if err := sign(k); err != nil {
+		t.Fatalf("signing after the abandoned acts: %v", err)
+	}
+
+	// A scheduled rotation whose report fails is not made.
+	k.SetRotation(func(string) time.Duration { return time.Hour })
+	if _, err := k.Create(Spec{Name: "r", Type: Ed25519}); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(2 * time.Hour)
+	k.Notify(func(e Event) error {
+		if e.Kind == "rotate" {
+			return down
+		}
+		return nil
+	})
+	if s, err := k.Signer("r"); err == nil {
+		if _, err := s.Sign(nil, []byte("m"), crypto.Hash(0)); err == nil {
+			t.Error("the version whose window ended signed while its successor could not be recorded")
+		}
+	}
+	if key, _ := k.Key("r"); key.Version != 1 || len(key.Versions) != 1 {
+		t.Fatalf("scheduled rotation made although its report failed: version %d of %d", key.Version, len(key.Versions))
+	}
+	var reported []Event
+	k.Notify(func(e Event) error { reported = append(reported, e); return nil })
+	s, err := k.Signer("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sign(nil, []byte("m"), crypto.Hash(0)); err != nil {
+		t.Fatalf("signing once the log is back: %v", err)
+	}
+	if key, _ := k.Key("r"); key.Version != 2 || len(reported) != 1 || reported[0].Key.Version != 2 {
+		t.Fatalf("after the log is back: version %d, events %+v", key.Version, reported)
+	}
+}
+
+// TestCustodyActsRecordedFirst does the same for custody: init, a share,
+// a rekey proposal and a reset whose records fail change nothing.
+func TestCustodyActsRecordedFirst(t *testing.T) {
+	down := errors.New("the audit log is down")
+	k, _, _ := newKeyring(t, Timeouts{})
+	cs, ids := custodians(t, 3)
+	if _, _, err := k.InitCustody(pass, 2, cs, func(*custody.Set) error { return down }); !errors.Is(err, down) || k.dir.Custody() != nil {
+		t.Fatalf("custody init with its record failing: %v, in custody %v", err, k.dir.Custody() != nil)
+	}
+	if err := k.Unlock("alice", pass, nil); err != nil {
+		t.Fatalf("the passphrase no longer unlocks after an abandoned custody init: %v", err)
+	}
+	_, files, err := k.InitCustody(pass, 2, cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Lock()
+	shares := decryptAll(t, files, ids)
+	if _, err := k.SubmitShare("c1", shares[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.SubmitShare("c2", shares[1], func(Accepted) error { return down }); !errors.Is(err, down) || !k.Locked() {
+		t.Fatalf("completing share with its record failing: %v, locked %v", err, k.Locked())
+	}
+	if _, err := k.ProposeRekey("admin", 2, cs, func(Proposal) error { return down }); !errors.Is(err, down) {
+		t.Fatalf("rekey proposal with its record failing: %v", err)
+	}
+	if _, err := k.ResetProgress(func([]custody.Received) error { return down }); !errors.Is(err, down) {
+		t.Fatalf("reset with its record failing: %v", err)
+	}
+	if st := k.Status(); st.Rekey != nil || st.Unlock == nil || len(st.Unlock.Received) != 1 {
+		t.Fatalf("after the abandoned acts: rekey %+v, unlock progress %+v; want none, and c1's share", st.Rekey, st.Unlock)
+	}
+	if a, err := k.SubmitShare("c2", shares[1], nil); err != nil || !a.Done || k.Locked() {
+		t.Fatalf("completing share once the log is back: %+v %v", a, err)
+	}
 }

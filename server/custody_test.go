@@ -156,6 +156,7 @@ type fakeToken struct {
 	fail   bool
 	keys   map[string]ed25519.PrivateKey
 	logins int
+	pins   int // SetPIN calls: enrolments
 }
 
 func (t *fakeToken) Login(pin string) error {
@@ -166,7 +167,7 @@ func (t *fakeToken) Login(pin string) error {
 	return nil
 }
 func (t *fakeToken) Logout() error            { t.mu.Lock(); t.in = false; t.mu.Unlock(); return nil }
-func (t *fakeToken) SetPIN(_, _ string) error { return nil }
+func (t *fakeToken) SetPIN(_, _ string) error { t.mu.Lock(); t.pins++; t.mu.Unlock(); return nil }
 func (t *fakeToken) String() string           { return "fake token" }
 func (t *fakeToken) Generate(typ keystore.Type, label string) ([]byte, crypto.PublicKey, error) {
 	t.mu.Lock()

@@ -93,6 +93,8 @@ type fixtureOptions struct {
 	keyListKey string
 	// log, if set, receives the server's log as JSON at debug level.
 	log io.Writer
+	// token, if set, is a (fake) PKCS #11 token "hsm" for keys "hsm-*".
+	token *fakeToken
 	// wrapKeys, if set, interposes on the keyring the server uses.
 	wrapKeys func(server.Keyring) server.Keyring
 }
@@ -115,6 +117,11 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 	ks, err := keystore.Open(dir)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if o.token != nil {
+		if err := ks.AddToken("hsm", []string{"hsm-*"}, o.token); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	keys := keystore.NewKeyring(ks, keystore.Timeouts{})
 	if o.now != nil {

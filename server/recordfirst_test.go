@@ -147,9 +147,25 @@ func TestActsRecordedFirst(t *testing.T) {
 			opts, down := o.open(t)
 			custodian := policy.Rules{Custodian: true}
 			opts.principals = map[string]policy.Rules{"c1": custodian, "c2": custodian, "c3": custodian}
+			opts.token = &fakeToken{}
 			f := newFixtureWith(t, opts)
 			ctx := context.Background()
 
+			t.Run("hsm-enroll", func(t *testing.T) {
+				down.start(t, f)
+				status, e, _ := post(t, f, "admin", "/v1/hsm/enroll", []byte(`{"token":"hsm","pin":"1234"}`))
+				wantNothingDone(t, "hsm enroll", status, e)
+				opts.token.mu.Lock()
+				pins := opts.token.pins
+				opts.token.mu.Unlock()
+				if pins != 0 {
+					t.Errorf("the token's PIN was changed while the log could not record the enrolment")
+				}
+				down.end(t, f)
+				if status, e, _ := post(t, f, "admin", "/v1/hsm/enroll", []byte(`{"token":"hsm","pin":"1234"}`)); status != 200 {
+					t.Errorf("enrolling once the log is back: %d %+v", status, e)
+				}
+			})
 			t.Run("create", func(t *testing.T) {
 				down.start(t, f)
 				status, e, _ := post(t, f, "admin", "/v1/keys", []byte(`{"name":"made-in-outage","type":"ed25519"}`))
