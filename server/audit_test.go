@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
@@ -72,7 +73,8 @@ func TestSignaturesAreRecorded(t *testing.T) {
 }
 
 func TestRefusalsAreRecorded(t *testing.T) {
-	f := newFixture(t, server.Limits{})
+	// Failed authentications are recorded per interval (authfail.go).
+	f := newFixture(t, server.Limits{AuthFailureInterval: 100 * time.Millisecond})
 	ctx := context.Background()
 	if _, err := f.clients["builder"].SignFiles(ctx, "release", writeFiles(t, "evil.exe"), api.SignOptions{}); err == nil {
 		t.Fatal("builder signed evil.exe")
@@ -93,17 +95,24 @@ func TestRefusalsAreRecorded(t *testing.T) {
 		{audit.ActionKeyCreate, "builder", "is not an administrator"},
 	}
 	var got []*audit.Entry
-	for _, e := range f.entries(t) {
-		if e.Decision == audit.Denied {
-			got = append(got, e)
+	for deadline := time.Now().Add(30 * time.Second); len(got) != len(want) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = nil
+		for _, e := range f.entries(t) {
+			if e.Decision == audit.Denied {
+				got = append(got, e)
+			}
 		}
+	}
+	// The aggregated authentication entry comes last, with the count.
+	if len(got) == len(want) && got[2].Action == audit.ActionAuthentication {
+		got[1], got[2] = got[2], got[1]
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d refusals recorded, want %d: %+v", len(got), len(want), got)
 	}
 	for i, w := range want {
 		e := got[i]
-		if e.Action != w.action || e.Principal.Name != w.principal || !strings.Contains(e.Reason, w.reason) {
+		if e.Action != w.action || e.Principal.Name != w.principal || !strings.Contains(e.Reason+" "+e.Details["last_error"], w.reason) {
 			t.Errorf("refusal %d: %s by %q: %q; want %s by %q containing %q", i, e.Action, e.Principal.Name, e.Reason, w.action, w.principal, w.reason)
 		}
 	}

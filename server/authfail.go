@@ -35,6 +35,7 @@ type authFailKey struct{ addr, reason string }
 type authFailCount struct {
 	n           int
 	first, last time.Time
+	lastErr     string // the last failure's message, as a sample
 }
 
 // authFailures aggregates the authentication failures of one interval.
@@ -95,6 +96,10 @@ func (s *Server) authFailed(c *call, reason string, err error) error {
 	}
 	n.n++
 	n.last = now
+	n.lastErr = err.Error()
+	if len(n.lastErr) > 256 {
+		n.lastErr = n.lastErr[:256]
+	}
 	if a.timer == nil {
 		a.timer = time.AfterFunc(interval, s.flushAuthFailures)
 	}
@@ -160,7 +165,7 @@ func (s *Server) flushAuthFailures() {
 			Reason:    fmt.Sprintf("%d authentication failures (%s) from %s", n.n, what, k.addr),
 			Principal: audit.Principal{Kind: "anonymous"}, Client: k.addr,
 			Details: map[string]string{"aggregated": "true", "count": strconv.Itoa(n.n), "reason": k.reason,
-				"first": n.first.UTC().Format(time.RFC3339Nano), "last": n.last.UTC().Format(time.RFC3339Nano)},
+				"first": n.first.UTC().Format(time.RFC3339Nano), "last": n.last.UTC().Format(time.RFC3339Nano), "last_error": n.lastErr},
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -172,6 +177,9 @@ func (s *Server) flushAuthFailures() {
 			if m := a.counts[k]; m != nil {
 				m.n += n.n
 				m.first = n.first
+				if m.lastErr == "" {
+					m.lastErr = n.lastErr
+				}
 			} else {
 				a.counts[k] = n
 			}

@@ -57,6 +57,19 @@ func populate(t *testing.T, f *fixture) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("tampered token: %d", resp.StatusCode)
 	}
+	// Failed authentications are recorded per interval: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		found := false
+		for _, e := range f.entries(t) {
+			found = found || e.Action == audit.ActionAuthentication
+		}
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the tampered token's refusal was not recorded within 30 s")
+		}
+	}
 }
 
 func (f *fixture) ui(t *testing.T, principal, method, path string) (int, http.Header, string) {
@@ -82,7 +95,7 @@ func (f *fixture) ui(t *testing.T, principal, method, path string) (int, http.He
 // audit grant (admin here), over mutual TLS only; never a token; nothing
 // but GET; and refusals are recorded.
 func TestExplorerAccess(t *testing.T) {
-	f := newFixture(t, server.Limits{})
+	f := newFixture(t, server.Limits{AuthFailureInterval: 100 * time.Millisecond})
 	populate(t, f)
 	status, h, body := f.ui(t, "admin", http.MethodGet, "/ui/")
 	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(body, `<svg class="timeline"`) {
@@ -161,7 +174,7 @@ func TestExplorerChromium(t *testing.T) {
 			t.Fatalf("%s is needed to run the explorer in a real browser: apt-get install chromium libnss3-tools openssl (./scripts/test installs them)", tool)
 		}
 	}
-	f := newFixture(t, server.Limits{})
+	f := newFixture(t, server.Limits{AuthFailureInterval: 100 * time.Millisecond})
 	populate(t, f)
 	dir := t.TempDir()
 	browser := func(principal string) *chromium {
