@@ -21,7 +21,15 @@
 // Resources are bounded: request bodies by [Limits.MaxBodyBytes], batches by
 // [Limits.MaxBatch], pure Ed25519 messages by [Limits.MaxMessageBytes], and
 // concurrent requests by [Limits.MaxInflight], beyond which callers wait at
-// most [Limits.QueueTimeout] before a 503 with Retry-After.
+// most [Limits.QueueTimeout] before a 503 with Retry-After. Serve bounds
+// open connections and concurrent TLS handshakes ([Limits.MaxConns],
+// [Limits.MaxHandshakes]), refusing the excess at once so that
+// established clients keep being served; passphrase unlocks run two
+// Argon2id derivations at a time and back off per principal after
+// failures; and failed authentications, which anyone can cause, are
+// counted per source address and recorded once per interval instead of
+// one durable entry each ([Limits.AuthFailureInterval]), with 429 past
+// [Limits.AuthFailureBudget].
 //
 // Record first, act second: every signature, refusal and admin or custody
 // act is appended to the audit log and durable before it takes effect or
