@@ -368,13 +368,13 @@ func (s *Server) checkAuditReady() error {
 		if errors.Is(err, keystore.ErrLocked) {
 			return keyError(s.auditKey, err)
 		}
-		msg := fmt.Sprintf("the audit log cannot sign checkpoints with its key %q, so nothing is signed", s.auditKey)
+		msg := fmt.Sprintf("the audit log cannot sign checkpoints, so nothing is signed: its key %q ", s.auditKey)
 		if k, kerr := s.keys.Key(s.auditKey); errors.Is(kerr, keystore.ErrNotFound) {
-			msg += fmt.Sprintf(": it does not exist; create it with 'signet key create %s --type ed25519 --usage audit'", s.auditKey)
+			msg += fmt.Sprintf("does not exist; create it with 'signet key create %s --type ed25519 --usage audit'", s.auditKey)
 		} else if kerr == nil && k.Usage != usageAudit {
-			msg += fmt.Sprintf(": it has usage %q, not %q, and the log key must sign checkpoints and nothing else", k.Usage, usageAudit)
+			msg += fmt.Sprintf("has usage %q, not %q: the log key must sign checkpoints and nothing else", k.Usage, usageAudit)
 		} else {
-			msg += " (the server log has the cause)"
+			msg += "is unavailable (the server log has the cause)"
 		}
 		return hideCause(&apiError{http.StatusServiceUnavailable, "audit_unavailable", msg}, err)
 	}
