@@ -41,7 +41,6 @@ import (
 	"net/http"
 	"os"
 	"os/user"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,6 +51,7 @@ import (
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/policy"
 )
 
 // Caller is a local process as the kernel described it when it connected.
@@ -473,7 +473,7 @@ func (c *call) mayUseKey(key string) bool {
 
 func matchAny(patterns []string, s string) bool {
 	for _, p := range patterns {
-		if ok, _ := path.Match(p, s); ok {
+		if policy.Match(p, s) {
 			return true
 		}
 	}

@@ -523,7 +523,36 @@ type AuditSearch struct {
 	Checkpoint string `json:"checkpoint,omitempty"` // absent when the request gave size=
 	// Size is the number of entries searched (and proofs are in the tree
 	// of): the checkpoint's, or the size= the request gave.
-	Size    int64         `json:"size,omitempty"`
-	Matches []audit.Match `json:"matches"`
-	Next    int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
+	Size int64 `json:"size,omitempty"`
+	// Recorded is the number of entries durable in the log when the page
+	// was answered: those of the checkpoint and any recorded since.
+	Recorded int64         `json:"recorded"`
+	Matches  []audit.Match `json:"matches"`
+	Next     int64         `json:"next,omitempty"` // pass as after= for the next page; 0 when complete
+
+	// Unproven, on the last page of a search without size=, are the
+	// matches among the entries recorded beyond Size (up to Recorded):
+	// durable, but covered by no signed checkpoint yet, so without an
+	// inclusion proof. Never proof of anything; a later search finds
+	// them among Matches once a checkpoint covers them. At most limit;
+	// UnprovenMore says more may match.
+	Unproven     []audit.Match `json:"unproven,omitempty"`
+	UnprovenMore bool          `json:"unproven_more,omitempty"`
+	// UnprovenReason (one of the Unproven… codes) and UnprovenNote (for
+	// people) say why no checkpoint covers them, whenever the log holds
+	// entries beyond Size and the page searched them.
+	UnprovenReason string `json:"unproven_reason,omitempty"`
+	UnprovenNote   string `json:"unproven_note,omitempty"`
 }
+
+// Why entries recorded beyond the latest checkpoint have no proof yet.
+const (
+	// UnprovenLocked: the keystore is locked, so the log key cannot sign
+	// checkpoints; unlocking makes the next checkpoint cover them.
+	UnprovenLocked = "locked"
+	// UnprovenPending: the log key is available again; the checkpoint of
+	// the next entry recorded covers them.
+	UnprovenPending = "pending"
+	// UnprovenNoLogKey: the log key is missing or unusable.
+	UnprovenNoLogKey = "log_key_unavailable"
+)

@@ -85,7 +85,7 @@ func TestCounts(t *testing.T) {
 				}
 			}
 			l.Close()
-			ix := s.(*SQLStore).ix
+			ix := sqlOf(t, s).ix
 			execSQL(t, ix.w, "DELETE FROM entry_counts")
 			execSQL(t, ix.w, "UPDATE entry_counts_head SET counted = 0")
 			day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)

@@ -12,8 +12,23 @@
 // is tlog.RecordHash of the stored bytes of entry i (its JSON encoding;
 // see Entry). Storage is a small interface (Store) that knows nothing of
 // trees: it keeps entries, the tree hashes it is handed, checkpoints, and it
-// sequences appends. SQLite (embedded, one server) and PostgreSQL (one log
-// for a fleet of replicas) implement it.
+// sequences appends. Three implement it:
+//
+//   - TileStore, the embedded default: the log of record is append-only
+//     files laid out per C2SP tlog-tiles (entry bundles, hash tiles of
+//     height 8) and a commit journal (journal.go); a commit is one pwrite
+//     per file it touches and their fdatasyncs, issued together. Search,
+//     counts, manifests and the checkpoint history live in a derived SQLite
+//     index beside it, copied from the log in the background and brought up
+//     to date before each search, rebuildable at any time (tileindex.go).
+//     Opening cuts a commit cut short by a crash and refuses a journal
+//     damaged in its middle (tilestore.go). Migrate moves a SQLite log to
+//     it with the same tree.
+//   - SQLStore on SQLite: the embedded log before tile logs.
+//   - SQLStore on PostgreSQL: one log for a fleet of replicas.
+//
+// ReadTile serves any of them as C2SP tlog-tiles (the server's GET
+// /log/...), so standard tile clients follow the log.
 //
 // A Log commits with group commit: callers queue entries; one writer takes
 // everything queued, appends it in one transaction (one fsync), signs one
@@ -50,9 +65,12 @@
 // # Verification and monitoring
 //
 // Verify recomputes the tree from every stored entry and checks it against
-// every stored checkpoint, naming the first bad index; against a store it
-// also checks each entry's leaf hash and search columns. Watch checks that
-// the latest checkpoint extends the one a monitor saw before.
+// every stored checkpoint, naming the first bad index (and, for a tile log,
+// the files holding it); against a store it also checks each entry's leaf
+// hash and search columns. VerifyFrom checks only what was appended since a
+// checkpoint verified before, which a server runs on start
+// (VerifyIncremental). Watch checks that the latest checkpoint extends the
+// one a monitor saw before.
 //
 // What the log does not protect against on its own: an operator who
 // deletes the newest entries together with every checkpoint covering them

@@ -55,7 +55,7 @@ func TestInclusionProofs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				data, err := s.(*SQLStore).EntriesAt(ctx, set)
+				data, err := s.(entriesAtReader).EntriesAt(ctx, set)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -82,7 +82,7 @@ func TestInclusionProofs(t *testing.T) {
 			if _, err := InclusionProofs(ctx, s, []int64{size}, size); err == nil {
 				t.Error("a proof beyond the tree")
 			}
-			if _, err := s.(*SQLStore).EntriesAt(ctx, []int64{size + 5}); err == nil {
+			if _, err := s.(entriesAtReader).EntriesAt(ctx, []int64{size + 5}); err == nil {
 				t.Error("EntriesAt read an entry that is not stored")
 			}
 		})

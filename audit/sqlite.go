@@ -20,12 +20,17 @@ import (
 //
 // The WAL is checkpointed into the database by a background connection,
 // not by the committing writer, so that commits stay short.
-func OpenSQLite(path string) (*SQLStore, error) {
+func OpenSQLite(path string) (*SQLStore, error) { return openSQLite(path, "FULL") }
+
+// openSQLite opens the database at path with the given synchronous mode:
+// FULL for a log of record, NORMAL for the index derived from a tile log
+// (TileStore), which is rebuilt from the log after any loss.
+func openSQLite(path, synchronous string) (*SQLStore, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")"
 	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-16384)")
 	if err != nil {
 		return nil, fmt.Errorf("audit: opening %s: %w", path, err)

@@ -93,6 +93,7 @@ func Verify(ctx context.Context, src Source, vkey string) (*Report, error) {
 			cps = append(cps, StoredCheckpoint{Size: c.Size, Signed: headNote})
 		}
 	}
+	cps = tileChecks(src, cps, r)
 	type want struct {
 		size int64
 		root tlog.Hash
@@ -317,9 +318,9 @@ func checkHashes(ctx context.Context, s Store, computed []indexedHash, r *Report
 		}
 		r.badRanges = append(r.badRanges, [2]int64{lo, hi})
 		if level == 0 {
-			r.fail(n, "entry %d: its bytes do not match the leaf hash stored when it was appended (edited, swapped or replaced)", n)
+			r.fail(n, "entry %d: its bytes do not match the leaf hash stored when it was appended (edited, swapped or replaced)%s", n, where(s, level, n))
 		} else {
-			r.fail(lo, "entries %d to %d: the stored tree hash over them differs from the one recomputed (entries and leaf hashes rewritten)", lo, hi)
+			r.fail(lo, "entries %d to %d: the stored tree hash over them differs from the one recomputed (entries and leaf hashes rewritten)%s", lo, hi, where(s, level, n))
 		}
 	}
 	return nil

@@ -96,7 +96,7 @@ func (c *Client) SignAuthenticodeWith(ctx context.Context, key string, paths, ou
 		if err != nil {
 			return nil, err
 		}
-		items[i] = api.SignItem{Name: filepath.Base(p), Size: im.Size, Data: authenticode.NewIndirectData(digest)}
+		items[i] = api.SignItem{Name: itemName(ctx, p), Size: im.Size, Data: authenticode.NewIndirectData(digest)}
 		out[i] = SignedPE{Path: p, Out: outs[i], Digest: api.Digest(crypto.SHA256, digest), Replaced: im.Signed()}
 	}
 	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "authenticode", Items: items})

@@ -37,6 +37,9 @@ type BatchOptions struct {
 	// SkipExisting leaves out files whose signature file already holds a
 	// signature of the file by the key: it is checked, not trusted.
 	SkipExisting bool
+	// Force replaces signature files that hold a signature of another key
+	// or format; without it such a file fails (CheckReplace).
+	Force bool
 	// Output names a file's signature file; default the file's path plus
 	// the format's suffix (SignatureSuffix).
 	Output func(path string) string
@@ -427,17 +430,21 @@ func (b *batcher) prepare(ctx context.Context, i int, path string, out chan<- *p
 		fail(err)
 		return
 	}
+	if fi.IsDir() {
+		fail(errors.New("a directory: list its files ('find DIR -type f -print0 | signet sign --key K --files-from -')"))
+		return
+	}
 	if !fi.Mode().IsRegular() {
-		fail(fmt.Errorf("%s: not a regular file", path))
+		fail(errors.New("not a regular file"))
 		return
 	}
 	r.Size = fi.Size()
-	p := &prepared{i: i, path: path, size: fi.Size(), item: api.SignItem{Name: filepath.Base(path), Size: fi.Size()}}
+	p := &prepared{i: i, path: path, size: fi.Size(), item: api.SignItem{Name: itemName(ctx, path), Size: fi.Size()}}
 	if b.plan.hash == 0 {
 		k := b.plan.key
 		if b.plan.maxData > 0 && fi.Size() > b.plan.maxData {
-			fail(fmt.Errorf("%s is %d bytes: key %q is %s, which signs the whole file, and the server accepts at most %d bytes; use an ECDSA or RSA key, which sends only a digest",
-				path, fi.Size(), k.Name, k.Type, b.plan.maxData))
+			fail(fmt.Errorf("%s is %s: key %q is %s, which signs the whole file, and the server accepts at most %s; use an ECDSA or RSA key, which sends only a digest",
+				path, Size(fi.Size()), k.Name, k.Type, Size(b.plan.maxData)))
 			return
 		}
 		data, err := io.ReadAll(io.LimitReader(f, fi.Size()+1))
@@ -461,10 +468,18 @@ func (b *batcher) prepare(ctx context.Context, i int, path string, out chan<- *p
 		p.item.Digest = api.Digest(b.plan.hash, p.tbs)
 		p.size, r.Size, p.item.Size = n, n, n
 	}
+	sigFile := b.opts.Output(path)
+	ours := func(sig []byte) bool { return b.plan.check(sig, p.tbs, nil) == nil }
 	if b.opts.SkipExisting {
-		if sig, err := os.ReadFile(b.opts.Output(path)); err == nil && b.plan.check(sig, p.tbs, nil) == nil {
+		if sig, err := os.ReadFile(sigFile); err == nil && ours(sig) {
 			r.Skipped = true
 			b.results <- result{i, r}
+			return
+		}
+	}
+	if !b.opts.Force && SignsIn(b.plan.key, b.plan.format) {
+		if err := CheckReplace(sigFile, b.opts.Key, b.plan.format, ours); err != nil {
+			fail(err)
 			return
 		}
 	}

@@ -181,7 +181,7 @@ func TestSignBatchFailuresAreListed(t *testing.T) {
 	want := []struct{ path, err string }{
 		{forbidden, `principal "builder" may not sign artifact "notes.txt"`},
 		{missing, "no such file or directory"},
-		{subdir, "not a regular file"},
+		{subdir, "a directory"},
 		{forbidden2, `may not sign artifact "more-notes.txt"`},
 	}
 	for i, w := range want {
@@ -233,8 +233,13 @@ func TestSignBatchSkipExisting(t *testing.T) {
 	if sum, err := c.SignBatch(ctx, paths, client.BatchOptions{Key: "release", SkipExisting: true}); err != nil || sum.Skipped != 20 || sum.Requests != 0 {
 		t.Fatalf("%+v %v", sum, err)
 	}
-	// Another key's signatures do not count.
-	if sum, err := c.SignBatch(ctx, paths[:3], client.BatchOptions{Key: "legacy", SkipExisting: true}); err != nil || sum.Signed != 3 {
+	// Another key's signatures do not count, and are not replaced
+	// without Force.
+	sum, err = c.SignBatch(ctx, paths[:3], client.BatchOptions{Key: "legacy", SkipExisting: true})
+	if err != nil || sum.Signed != 0 || len(sum.Failed) != 3 || !errors.Is(sum.Failed[0].Err, client.ErrOtherSignature) || sum.Requests != 0 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if sum, err := c.SignBatch(ctx, paths[:3], client.BatchOptions{Key: "legacy", SkipExisting: true, Force: true}); err != nil || sum.Signed != 3 {
 		t.Fatalf("%+v %v", sum, err)
 	}
 }
@@ -259,7 +264,7 @@ func TestSignBatchFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Signed != 4 || len(sum.Failed) != 1 || !strings.Contains(sum.Failed[0].Err.Error(), "the server accepts at most 4096 bytes") {
+	if sum.Signed != 4 || len(sum.Failed) != 1 || !strings.Contains(sum.Failed[0].Err.Error(), "the server accepts at most 4.0 KiB") {
 		t.Fatalf("ed25519: %+v %v", sum, sum.Failed)
 	}
 	edPub := publicPEM(t, c, "ed")

@@ -155,6 +155,7 @@ type Client struct {
 	// localUser is asserted on every request (api.LocalUserHeader): set
 	// by signet agent, never by an ordinary client.
 	localUser string
+	caFile    string // the CA certificate file, for messages
 }
 
 // server is one place requests go.
@@ -236,7 +237,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("no credentials: set SIGNET_TOKEN, or SIGNET_CLIENT_CERT and SIGNET_CLIENT_KEY (or --token, --cert and --cert-key)")
 	}
 	c := newClient(urls, tc, cfg.Retry)
-	c.token = cfg.Token
+	c.token, c.caFile = cfg.Token, cfg.CACert
 	return c, nil
 }
 
@@ -650,7 +651,7 @@ func (c *Client) attempt(ctx context.Context, srv server, method, path string, b
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("contacting %s: %w", srv.name, err)
+		return nil, c.explain(srv, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -678,6 +679,24 @@ func isNoKey(err error) bool {
 func isLocked(err error) bool {
 	var se *Error
 	return errors.As(err, &se) && se.Status == http.StatusServiceUnavailable && se.Code == "locked"
+}
+
+// explain wraps an error of reaching srv with what it likely means.
+func (c *Client) explain(srv server, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &unknownCA):
+		ca := "the system's CAs"
+		if c.caFile != "" {
+			ca = "the CA in " + c.caFile + " ($SIGNET_CACERT)"
+		}
+		return fmt.Errorf("contacting %s: %w: %s did not issue this server's certificate; if the server was started again with another data directory, source that directory's client.env ('. DATA/client.env')", srv.name, err, ca)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("contacting %s: %w: is the server running, and listening at %s? ($SIGNET_SERVER or --server)", srv.name, err, srv.name)
+	case errors.Is(err, syscall.ENOENT) && srv.url.Scheme == "unix":
+		return fmt.Errorf("contacting %s: %w: is the agent running, with its socket there?", srv.name, err)
+	}
+	return fmt.Errorf("contacting %s: %w", srv.name, err)
 }
 
 // Retryable reports whether a request that failed with err may succeed if

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/signet-dev/signet/api"
 	formatcot "github.com/signet-dev/signet/format/cot"
@@ -40,7 +39,7 @@ func (c *Client) SignChainOfTrust(ctx context.Context, key, path string) ([]byte
 	if !ok {
 		return nil, fmt.Errorf("key %q is %s; chain-of-trust signatures are ed25519", key, k.Type)
 	}
-	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "cot", Items: []api.SignItem{{Name: filepath.Base(path), Size: int64(len(doc)), Data: doc}}})
+	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "cot", Items: []api.SignItem{{Name: itemName(ctx, path), Size: int64(len(doc)), Data: doc}}})
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
@@ -100,7 +99,7 @@ func (c *Client) SignFiles(ctx context.Context, key string, paths []string, opts
 	req := &api.SignRequest{Key: key, Format: "raw", Options: opts, Items: make([]api.SignItem, len(paths))}
 	tbs := make([][]byte, len(paths)) // what each signature covers, for checking
 	for i, p := range paths {
-		item, b, err := prepare(p, h, k)
+		item, b, err := prepare(ctx, p, h, k)
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +133,7 @@ func (c *Client) SignFiles(ctx context.Context, key string, paths []string, opts
 
 // prepare builds the sign item for the file at path: its digest under h, or
 // for h == 0 its contents. It returns the bytes the signature will cover.
-func prepare(path string, h crypto.Hash, k *api.Key) (api.SignItem, []byte, error) {
+func prepare(ctx context.Context, path string, h crypto.Hash, k *api.Key) (api.SignItem, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return api.SignItem{}, nil, err
@@ -147,7 +146,7 @@ func prepare(path string, h crypto.Hash, k *api.Key) (api.SignItem, []byte, erro
 	if !fi.Mode().IsRegular() {
 		return api.SignItem{}, nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	item := api.SignItem{Name: filepath.Base(path), Size: fi.Size()}
+	item := api.SignItem{Name: itemName(ctx, path), Size: fi.Size()}
 	if h == 0 {
 		if k.MaxMessageBytes > 0 && fi.Size() > k.MaxMessageBytes {
 			return item, nil, fmt.Errorf("%s is %d bytes: key %q is %s, which signs the whole file, and the server accepts at most %d bytes; use an ECDSA or RSA key, which sends only a digest",

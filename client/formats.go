@@ -105,7 +105,7 @@ func (c *Client) FindSSHKey(ctx context.Context, line []byte) (*api.Key, error) 
 // with SHA-512; only digests are sent. Each armored signature returned is
 // checked against the key before SignSSH returns it.
 func (c *Client) SignSSH(ctx context.Context, key, ns string, paths []string) ([]FileSignature, error) {
-	items, sums, err := digestFiles(paths, crypto.SHA512)
+	items, sums, err := digestFiles(ctx, paths, crypto.SHA512)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (c *Client) SignMinisign(ctx context.Context, key string, paths []string, t
 	if err != nil {
 		return nil, fmt.Errorf("key %q (%s): %w; minisign needs an ed25519 key created with --usage minisign", key, k.Type, err)
 	}
-	items, sums, err := digestFiles(paths, crypto.BLAKE2b_512)
+	items, sums, err := digestFiles(ctx, paths, crypto.BLAKE2b_512)
 	if err != nil {
 		return nil, err
 	}
@@ -246,12 +246,12 @@ func (c *Client) Attest(ctx context.Context, key string, subjects []string, pred
 	var subs []dsse.Subject
 	seen := map[string]string{}
 	for _, p := range subjects {
-		name := filepath.Base(p)
+		name := itemName(ctx, p)
 		if prev, ok := seen[name]; ok {
 			return nil, nil, fmt.Errorf("subjects %s and %s have the same name %q", prev, p, name)
 		}
 		seen[name] = p
-		item, _, err := digestFile(p, crypto.SHA256)
+		item, _, err := digestFile(ctx, p, crypto.SHA256)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -304,8 +304,8 @@ func (c *Client) keyPublic(ctx context.Context, key string) (*api.Key, crypto.Pu
 }
 
 // digestFiles hashes the files at paths with h, streaming, and returns
-// their sign items (named by base name) and digests.
-func digestFiles(paths []string, h crypto.Hash) ([]api.SignItem, [][]byte, error) {
+// their sign items (named by itemName) and digests.
+func digestFiles(ctx context.Context, paths []string, h crypto.Hash) ([]api.SignItem, [][]byte, error) {
 	if len(paths) == 0 {
 		return nil, nil, errors.New("no files to sign")
 	}
@@ -313,14 +313,14 @@ func digestFiles(paths []string, h crypto.Hash) ([]api.SignItem, [][]byte, error
 	sums := make([][]byte, len(paths))
 	for i, p := range paths {
 		var err error
-		if items[i], sums[i], err = digestFile(p, h); err != nil {
+		if items[i], sums[i], err = digestFile(ctx, p, h); err != nil {
 			return nil, nil, err
 		}
 	}
 	return items, sums, nil
 }
 
-func digestFile(path string, h crypto.Hash) (api.SignItem, []byte, error) {
+func digestFile(ctx context.Context, path string, h crypto.Hash) (api.SignItem, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return api.SignItem{}, nil, err
@@ -333,7 +333,7 @@ func digestFile(path string, h crypto.Hash) (api.SignItem, []byte, error) {
 	if !fi.Mode().IsRegular() {
 		return api.SignItem{}, nil, fmt.Errorf("%s: not a regular file", path)
 	}
-	item, sum, err := digestItem(filepath.Base(path), f, h)
+	item, sum, err := digestItem(itemName(ctx, path), f, h)
 	if err != nil {
 		return item, nil, fmt.Errorf("hashing %s: %w", path, err)
 	}

@@ -76,7 +76,7 @@ func (c *Client) SignFilesOpenPGP(ctx context.Context, key string, paths []strin
 			return nil, err
 		}
 		states[i], _ = h.(encoding.BinaryMarshaler).MarshalBinary()
-		req.Items[i] = api.SignItem{Name: filepath.Base(p), Size: size, SHA256State: &api.HashState{Chain: st.Chain, Tail: st.Tail, Length: st.Length}}
+		req.Items[i] = api.SignItem{Name: itemName(ctx, p), Size: size, SHA256State: &api.HashState{Chain: st.Chain, Tail: st.Tail, Length: st.Length}}
 	}
 	resp, err := c.Sign(ctx, req)
 	if err != nil {
@@ -133,7 +133,7 @@ func (c *Client) ClearsignFile(ctx context.Context, key, path string) (*FileSign
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "pgp-clearsign", Items: []api.SignItem{{Name: filepath.Base(path), Size: int64(len(text)), Data: text}}})
+	resp, err := c.Sign(ctx, &api.SignRequest{Key: key, Format: "pgp-clearsign", Items: []api.SignItem{{Name: itemName(ctx, path), Size: int64(len(text)), Data: text}}})
 	if err != nil {
 		return nil, err
 	}

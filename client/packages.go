@@ -83,7 +83,7 @@ func (c *Client) SignRPMs(ctx context.Context, key string, paths []string) ([]Fi
 			return nil, fmt.Errorf("%s: the package header is %d bytes, and the server accepts at most %d (limits.max_message_bytes)", path, n, k.MaxMessageBytes)
 		}
 		n := ph.NEVRA
-		req.Items[i] = api.SignItem{Name: filepath.Base(path), Size: fi.Size(), Data: p.Header.Bytes(),
+		req.Items[i] = api.SignItem{Name: itemName(ctx, path), Size: fi.Size(), Data: p.Header.Bytes(),
 			Package: &api.PackageID{Name: n.Name, Epoch: n.Epoch, Version: n.Version, Release: n.Release, Arch: n.Arch}}
 	}
 	resp, err := c.Sign(ctx, req)
@@ -215,7 +215,7 @@ func (c *Client) SignDebs(ctx context.Context, key string, paths []string) ([]Fi
 		}
 		pkgs[i].p = p
 		pkgs[i].state, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
-		req.Items[i] = api.SignItem{Name: filepath.Base(path), Size: p.SignedSize(),
+		req.Items[i] = api.SignItem{Name: itemName(ctx, path), Size: p.SignedSize(),
 			SHA256State: &api.HashState{Chain: st.Chain, Tail: st.Tail, Length: st.Length},
 			Package:     &api.PackageID{Name: id.Package, Version: id.Version, Arch: id.Architecture}}
 	}

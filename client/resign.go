@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,8 +38,9 @@ var resignable = map[string]string{
 	"raw": ".sig", "ssh": ".sig", "minisign": ".minisig", "pgp": ".sig", "pgp-clearsign": ".asc", "cot": ".sig", "authenticode": "",
 }
 
-// LocateArtifacts finds each artifact under dir: a regular file with the
-// artifact's name (the base name the client signed it under) whose digest,
+// LocateArtifacts finds each artifact under dir: the regular file at the
+// artifact's name (the path the client signed it under) under dir, or
+// else one with its base name anywhere under dir, whose digest,
 // under the algorithm the log records (for Authenticode, its Authenticode
 // digest), is the one recorded. An artifact with no file of its name is
 // missing; one whose files all have other contents is mismatched; one of
@@ -66,12 +68,23 @@ func LocateArtifacts(dir string, arts []incident.Artifact) ([]ResignItem, error)
 			it.Problem = fmt.Sprintf("format %s does not sign a file as it is; make it again ('signet attest', 'signet catalog sign') with the new key", a.Format)
 			continue
 		}
-		paths := byName[a.Name]
+		// The file at the artifact's path under dir comes first; then
+		// files of its base name anywhere under dir (a report from before
+		// names were paths, or a tree laid out another way).
+		paths := slices.Clone(byName[path.Base(a.Name)])
+		if p := filepath.Join(dir, filepath.FromSlash(a.Name)); !slices.Contains(paths, p) {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				paths = append(paths, p)
+			}
+		}
+		slices.Sort(paths)
+		if p := filepath.Join(dir, filepath.FromSlash(a.Name)); slices.Contains(paths, p) {
+			paths = append([]string{p}, slices.DeleteFunc(paths, func(q string) bool { return q == p })...)
+		}
 		if len(paths) == 0 {
 			it.Problem = "missing: no file named " + a.Name + " under " + dir
 			continue
 		}
-		slices.Sort(paths)
 		var seen []string
 		for _, p := range paths {
 			got, err := artifactDigest(p, a)
@@ -141,6 +154,15 @@ const (
 // retried item by item, so that each item gets its own outcome. progress,
 // if not nil, is called after each batch with the items done so far.
 func (c *Client) Resign(ctx context.Context, key string, items []ResignItem, progress func(done, total int)) {
+	// Each artifact is signed again under the name the log recorded,
+	// wherever DIR put it.
+	names := map[string]string{}
+	for _, it := range items {
+		if it.Path != "" {
+			names[it.Path] = it.Name
+		}
+	}
+	ctx = WithNames(ctx, names)
 	type group struct{ format, option string }
 	var order []group
 	batches := map[group][]int{}

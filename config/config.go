@@ -130,14 +130,16 @@ func (l Log) SlogLevel() slog.Level {
 	return lv
 }
 
-// Audit configures the audit log. Without postgres, the log is a SQLite
-// database in DATA/audit/log.db.
+// Audit configures the audit log. Without postgres, the log is a C2SP
+// tile log in DATA/audit/tiles (or a SQLite log in DATA/audit/log.db not
+// migrated yet).
 type Audit struct {
 	Key             string        `yaml:"key"`              // keystore key (ed25519, usage audit) signing checkpoints; default "audit-log"
 	Origin          string        `yaml:"origin"`           // the log's name, fixed for its life; default "NAME/audit", or without a name one chosen per deployment and kept in the log's store
 	Postgres        string        `yaml:"postgres"`         // PostgreSQL URL of the log shared by a fleet
 	CheckpointEvery time.Duration `yaml:"checkpoint_every"` // least time between stored checkpoints; default 1s
 	CommitDelay     time.Duration `yaml:"commit_delay"`     // wait for requests in flight before a commit; default 200µs, negative: never
+	PublicTiles     bool          `yaml:"public_tiles"`     // serve GET /log/checkpoint and hash tiles without authentication
 }
 
 // DefaultCommitDelay is audit.commit_delay when unset.
@@ -209,8 +211,13 @@ func (c *Config) AuditOrigin() string {
 	return ""
 }
 
-// AuditDB is where the embedded audit log lives.
+// AuditDB is where the embedded audit log lived before tile logs: a SQLite
+// database, used until 'signet audit migrate' moves it to AuditTiles.
 func (c *Config) AuditDB() string { return filepath.Join(c.Data, "audit", "log.db") }
+
+// AuditTiles is where the embedded audit log lives: a C2SP tlog-tiles
+// directory (audit.TileStore).
+func (c *Config) AuditTiles() string { return filepath.Join(c.Data, "audit", "tiles") }
 
 // Tokens configures self-contained tokens (docs/tokens.md). Every replica
 // lists the same verifiers; a replica that issues tokens also names its
@@ -259,20 +266,54 @@ type Certificate struct {
 // Load reads and checks the configuration file at path. Its errors are
 // Errors, each naming the file, the line and the field.
 func Load(path string) (*Config, error) {
+	c, err := LoadAll(path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadAll is Load for 'signet config check': it also returns the
+// configuration of a file that decoded but whose values are wrong, so
+// that building it can report the problems of the files it names in the
+// same run.
+func LoadAll(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	c, err := parse(b, path)
-	if err != nil {
+	if c == nil {
 		return nil, err
 	}
 	c.resolve(filepath.Dir(path))
-	return c, nil
+	return c, err
+}
+
+// AuditOriginError is the problem of a configuration whose audit log
+// origin (audit.origin, or name + "/audit") is not the origin of the log
+// already stored: the server would refuse to start with it.
+func (c *Config) AuditOriginError(stored string) error {
+	if stored == "" || c.AuditOrigin() == "" || stored == c.AuditOrigin() {
+		return nil // no log yet, or one that keeps the origin it began with
+	}
+	field, fix := "audit.origin", fmt.Sprintf("set audit.origin: %q back", stored)
+	if c.Audit.Origin == "" {
+		field = "name"
+		fix = fmt.Sprintf("keep the log's name with audit.origin: %q (or set name back)", stored)
+	}
+	return c.errorAt(field, fmt.Errorf("the audit log in %s is named %q, but this configuration names it %q, and a log keeps its name for life: %s",
+		c.Data, stored, c.AuditOrigin(), fix))
 }
 
 // Parse decodes and checks a configuration. Relative paths stay relative.
-func Parse(b []byte) (*Config, error) { return parse(b, "") }
+func Parse(b []byte) (*Config, error) {
+	c, err := parse(b, "")
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
 // parse is the one parser of configurations, of `signet serve`, its
 // reloads and `signet config check` alike.
@@ -294,7 +335,9 @@ func parse(b []byte, file string) (*Config, error) {
 	}
 	c.file, c.root = file, &root
 	if errs := c.check(); len(errs) > 0 {
-		return nil, c.locate(errs)
+		// The configuration is returned with its problems, for config
+		// check to build; callers that see an error use nothing else.
+		return &c, c.locate(errs)
 	}
 	return &c, nil
 }

@@ -78,8 +78,9 @@ func TestExample(t *testing.T) {
 		r  policy.Request
 		ok bool
 	}{
-		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "signet-1.2.0.tar.gz"}, true},
-		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "dist/signet-1.2.0.tar.gz"}, false},
+		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "dist/signet-1.2.0.tar.gz"}, true},
+		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "signet-1.2.0.tar.gz"}, false},
+		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "dist/sub/signet-1.2.0.tar.gz"}, false},
 		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "release", Format: "raw", Artifact: "install.sh"}, false},
 		{policy.Request{Principal: "builders", Action: policy.Sign, Key: "nightly", Format: "raw", Artifact: "x.tar.gz"}, false},
 		{policy.Request{Principal: "builders", Action: policy.Admin}, false},

@@ -110,7 +110,7 @@ func ParseDocument(b []byte) (*Document, error) {
 		bad("artifacts is missing or not an object")
 	}
 	if len(errs) > 0 {
-		if len(errs) > 5 {
+		if len(errs) > 6 { // "and 1 more problem" would take the room of the problem itself
 			errs = append(errs[:5], fmt.Sprintf("and %d more problems", len(errs)-5))
 		}
 		return nil, errors.New("chain-of-trust document: " + strings.Join(errs, "; "))

@@ -50,9 +50,10 @@ type Keyring struct {
 	notify func(Event) error
 	locks  int // Lock calls so far: an unlock that raced one is undone
 
-	every     func(name string) time.Duration // rotation policy; nil: manual only
-	lifecycle sync.Mutex                      // serializes rotations and revocations, from record to commit
-	ceremony  sync.Mutex                      // serializes share submissions, rekeys and resets, from record to effect
+	every      func(name string) time.Duration // rotation policy; nil: manual only
+	lifecycle  sync.Mutex                      // serializes rotations and revocations, from record to commit
+	unrecorded map[string]time.Time            // scheduled rotations not made because their record failed, by key: when to try again
+	ceremony   sync.Mutex                      // serializes share submissions, rekeys and resets, from record to effect
 }
 
 // Lease is an open unlock.
@@ -372,6 +373,10 @@ func (k *Keyring) BackgroundPrimarySigner(name string) (crypto.Signer, error) {
 	return &leasedSigner{k: k, s: s}, nil
 }
 
+// unrecordedRetry is how long a scheduled rotation whose record failed
+// waits before it is tried again.
+const unrecordedRetry = 10 * time.Second
+
 // rotateIfDue rotates key name if its policy says the active version's
 // window has ended, and returns the event to report if it failed. A
 // rotation made is reported (Notify) before it takes effect, and not made
@@ -407,6 +412,9 @@ func (k *Keyring) rotateIfDue(name string) (Event, bool) {
 		return Event{}, false
 	}
 	now := k.clock()
+	if now.Before(k.unrecorded[name]) {
+		return Event{}, false // its record failed a moment ago: do not make key pairs in vain
+	}
 	reason := fmt.Sprintf("scheduled rotation of key %q: the window of version %d ended (rotate every %v)", name, old.Number, every)
 	recorded := false
 	_, err := k.dir.rotate(name, now.Add(every).UTC().Truncate(time.Second), func(key Key) error {
@@ -420,11 +428,17 @@ func (k *Keyring) rotateIfDue(name string) (Event, bool) {
 		return f(Event{Time: now, Kind: "rotate", Reason: reason, Key: &key})
 	})
 	if err == nil {
+		delete(k.unrecorded, name)
 		return Event{}, false // reported before it took effect
 	}
 	if recorded {
 		// Its record failed: the rotation was not made, and the
-		// failure to record it is the notifier's to report.
+		// failure to record it is the notifier's to report. Try again
+		// in a while, not at every signature or every second.
+		if k.unrecorded == nil {
+			k.unrecorded = map[string]time.Time{}
+		}
+		k.unrecorded[name] = now.Add(unrecordedRetry)
 		return Event{}, false
 	}
 	return Event{Time: now, Kind: "rotate", Err: err, Key: &Key{Name: name}, // only its name: nothing changed

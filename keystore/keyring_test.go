@@ -462,6 +462,13 @@ func TestActsRecordedFirst(t *testing.T) {
 	}
 	var reported []Event
 	k.Notify(func(e Event) error { reported = append(reported, e); return nil })
+	if _, err := k.Signer("r"); !errors.Is(err, ErrRetired) {
+		t.Fatalf("the expired version while its successor waits to be tried again: %v, want ErrRetired", err)
+	}
+	if key, _ := k.Key("r"); key.Version != 1 || len(reported) != 0 {
+		t.Fatalf("a scheduled rotation whose record just failed was tried again at once: version %d, events %+v", key.Version, reported)
+	}
+	c.advance(time.Minute) // past the wait after a failed record
 	s, err := k.Signer("r")
 	if err != nil {
 		t.Fatal(err)

@@ -297,9 +297,21 @@ func cleanName(name string) string {
 
 func matchAny(patterns []string, s string) bool {
 	for _, p := range patterns {
-		if ok, _ := path.Match(p, s); ok {
+		if Match(p, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// Match reports whether name matches pattern, in path.Match syntax: '*'
+// stops at '/', so dist/*.tar.gz matches dist/app.tar.gz and not
+// dist/sub/app.tar.gz. The pattern "*" alone is the exception: it
+// matches every name, as a grant of everything means.
+func Match(pattern, name string) bool {
+	if pattern == "*" {
+		return true
+	}
+	ok, _ := path.Match(pattern, name)
+	return ok
 }

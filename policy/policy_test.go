@@ -30,8 +30,9 @@ func TestAuthorize(t *testing.T) {
 		{sign("builder", "release", "raw", "chrome-1.tar.bz2"), `may not sign artifact "chrome-1.tar.bz2"`},
 		{sign("builder", "release", "ssh", "firefox-1.tar.bz2"), `may not use key "release" in format "ssh"`},
 		{sign("builder", "legacy", "raw", "x"), `may not use key "legacy"`},
-		{sign("builder", "nightly-x", "raw", "dir/file"), `may not sign artifact "dir/file"`}, // * does not cross /
-		{sign("ops", "release", "raw", "x"), `may not use key "release"`},                     // admin is not a signing grant
+		{sign("builder", "release", "raw", "dir/firefox-1.tar.bz2"), `may not sign artifact "dir/firefox-1.tar.bz2"`}, // * does not cross /
+		{sign("builder", "nightly-x", "raw", "dir/file"), ""},                                                         // but "*" alone matches every name
+		{sign("ops", "release", "raw", "x"), `may not use key "release"`},                                             // admin is not a signing grant
 		{sign("stranger", "release", "raw", "x"), "has no grants"},
 		{Request{Principal: "ops", Action: Admin}, ""},
 		{Request{Principal: "builder", Action: Admin}, "is not an administrator"},
@@ -223,5 +224,25 @@ func TestNewRejectsDeadArtifactPatterns(t *testing.T) {
 	}
 	if _, err := New(map[string]Rules{"x": {Grants: []Grant{{Keys: []string{"k"}, Formats: []string{"raw"}, Artifacts: []string{`app\[1\].tar.gz`, "*", "catalog:apt"}}}}}); err != nil {
 		t.Errorf("New with escaped and plain patterns: %v", err)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*", "app.tar.gz", true},
+		{"*", "dist/sub/app.tar.gz", true}, // "*" alone: everything
+		{"*.tar.gz", "app.tar.gz", true},
+		{"*.tar.gz", "dist/app.tar.gz", false},
+		{"dist/*.tar.gz", "dist/app.tar.gz", true},
+		{"dist/*.tar.gz", "dist/sub/app.tar.gz", false},
+		{"dist/*", "dist/sub/app.tar.gz", false},
+		{"[", "[", false}, // malformed: matches nothing
+	} {
+		if got := Match(tc.pattern, tc.name); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
 	}
 }

@@ -40,13 +40,15 @@ func (s *Server) auditSigner() (crypto.Signer, error) {
 // AuditKey returns the log key as the Log needs it: Options.Key.
 func (s *Server) AuditKey() (crypto.Signer, error) { return s.auditSigner() }
 
+var errNoCheckpoint = &apiError{http.StatusServiceUnavailable, "no_checkpoint", "the audit log has no signed checkpoint yet: its key is locked or not created"}
+
 func (s *Server) auditHead(c *call) (string, audit.Checkpoint, error) {
 	signed, _, err := s.audit.Store().Head(c.r.Context())
 	if err != nil {
 		return "", audit.Checkpoint{}, fmt.Errorf("reading the audit log head: %w", err)
 	}
 	if signed == "" {
-		return "", audit.Checkpoint{}, &apiError{http.StatusServiceUnavailable, "no_checkpoint", "the audit log has no signed checkpoint yet: its key is locked or not created"}
+		return "", audit.Checkpoint{}, errNoCheckpoint
 	}
 	cp, err := audit.ParseUnverified(signed)
 	if err != nil {
@@ -243,9 +245,19 @@ func (s *Server) auditSearch(c *call) error {
 		return err
 	}
 	q.Limit = int(limit)
-	signed, cp, err := s.auditHead(c)
+	ctx := c.r.Context()
+	signed, recorded, err := s.audit.Store().Head(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading the audit log head: %w", err)
+	}
+	var cp audit.Checkpoint
+	if signed != "" {
+		if cp, err = audit.ParseUnverified(signed); err != nil {
+			return err
+		}
+	} else if recorded == 0 || p.Get("size") != "" || p.Get("proofs") == "1" {
+		// Nothing to search, or nothing to prove against.
+		return errNoCheckpoint
 	}
 	size := cp.Size
 	if p.Get("size") != "" {
@@ -259,9 +271,12 @@ func (s *Server) auditSearch(c *call) error {
 		}
 		signed = ""
 	}
-	matches, next, err := audit.Search(c.r.Context(), s.audit.Store(), q, size)
-	if err != nil {
-		return badRequest("%v", err)
+	var matches []audit.Match
+	next := int64(-1)
+	if size > 0 {
+		if matches, next, err = audit.Search(ctx, s.audit.Store(), q, size); err != nil {
+			return badRequest("%v", err)
+		}
 	}
 	if p.Get("proofs") == "1" && len(matches) > 0 {
 		// Each match proven in the tree of that size, as an incident
@@ -272,11 +287,11 @@ func (s *Server) auditSearch(c *call) error {
 		}
 		pr := s.prover(size)
 		if len(matches) == q.Limit {
-			if err := pr.LoadAll(c.r.Context()); err != nil {
+			if err := pr.LoadAll(ctx); err != nil {
 				return err
 			}
 		}
-		proofs, err := pr.Prove(c.r.Context(), idx)
+		proofs, err := pr.Prove(ctx, idx)
 		if err != nil {
 			return err
 		}
@@ -284,15 +299,42 @@ func (s *Server) auditSearch(c *call) error {
 			matches[i].Proof = proofs[i]
 		}
 	}
-	out := api.AuditSearch{Checkpoint: signed, Size: size, Matches: matches}
+	out := api.AuditSearch{Checkpoint: signed, Size: size, Recorded: recorded, Matches: matches}
 	if out.Matches == nil {
 		out.Matches = []audit.Match{}
 	}
 	if next >= 0 {
 		out.Next = next + 1
 	}
+	if next < 0 && p.Get("size") == "" && recorded > size {
+		// The entries recorded beyond the checkpoint are durable (the
+		// lock itself, refusals while locked) but no signed checkpoint
+		// covers them yet: searched too, on the last page, and kept
+		// apart from the proven matches, for they have no proof.
+		uq := q
+		uq.After = max(q.After, size-1)
+		um, unext, err := audit.Search(ctx, s.audit.Store(), uq, recorded)
+		if err != nil {
+			return badRequest("%v", err)
+		}
+		out.Unproven, out.UnprovenMore = um, unext >= 0
+		out.UnprovenReason, out.UnprovenNote = s.whyUnproven()
+	}
 	s.writeJSON(c.w, http.StatusOK, out)
 	return nil
+}
+
+// whyUnproven says why entries recorded beyond the latest checkpoint have
+// none yet: a code for programs and a sentence for people.
+func (s *Server) whyUnproven() (code, note string) {
+	_, err := s.auditSigner()
+	switch {
+	case err == nil:
+		return api.UnprovenPending, "the log key is available: the checkpoint of the next entry recorded covers them"
+	case errors.Is(err, keystore.ErrLocked):
+		return api.UnprovenLocked, fmt.Sprintf("the keystore is locked, so the log key %q cannot sign a checkpoint; unlocking it ('signet unlock') makes the next checkpoint cover them", s.auditKey)
+	}
+	return api.UnprovenNoLogKey, fmt.Sprintf("the log key cannot sign a checkpoint (%v); once it can, the next checkpoint covers them", err)
 }
 
 func (s *Server) auditManifest(c *call) error {

@@ -371,3 +371,10 @@ func benchBatch(b *testing.B, n int) {
 	body := signBody(b, "release", items)
 	signTarget(b, body).run(b, len(items))
 }
+
+// BenchmarkSignECDSAP256Tiles is BenchmarkSignECDSAP256 on a tile log
+// (audit.TileStore, the embedded default) rather than SQLite.
+func BenchmarkSignECDSAP256Tiles(b *testing.B) {
+	body := signBody(b, "release", []api.SignItem{digestItem("a.tar.gz")})
+	signTargetWith(b, body, fixtureOptions{tiles: true}).run(b, 1)
+}

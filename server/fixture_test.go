@@ -67,7 +67,10 @@ type fixtureOptions struct {
 	limits   server.Limits
 	types    []keystore.Type
 	auditDir string // where the audit log's database lives; default a temporary directory
-	auditKey string // the log key's name; default "audit-log", which the fixture creates
+	tiles    bool   // the log is a tile log (audit.TileStore), not SQLite
+	// publicLog serves the checkpoint and hash tiles without authentication.
+	publicLog bool
+	auditKey  string // the log key's name; default "audit-log", which the fixture creates
 	// auditStore, if set, opens the log's store instead of SQLite in
 	// auditDir (a PostgreSQL database, say).
 	auditStore func(testing.TB) audit.Store
@@ -205,14 +208,16 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 		o.auditKey = "audit-log"
 	}
 	var store audit.Store
-	if o.auditStore != nil {
+	switch {
+	case o.auditStore != nil:
 		store = o.auditStore(tb)
-	} else {
-		sqlite, err := audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		store = sqlite
+	case o.tiles:
+		store, err = audit.OpenTiles(filepath.Join(o.auditDir, "tiles"))
+	default:
+		store, err = audit.OpenSQLite(filepath.Join(o.auditDir, "audit.db"))
+	}
+	if err != nil {
+		tb.Fatal(err)
 	}
 	if o.wrapStore != nil {
 		store = o.wrapStore(store)
@@ -266,6 +271,7 @@ func newFixtureWith(tb testing.TB, o fixtureOptions) *fixture {
 
 		KeyListKey: o.keyListKey,
 		Now:        o.now,
+		PublicLog:  o.publicLog,
 	})
 	f.srv = srv
 	ts := httptest.NewUnstartedServer(srv.Handler())

@@ -174,7 +174,7 @@ func (s *Server) getKey(c *call) error {
 	}
 	c.key = &audit.KeyRef{Name: name}
 	if !s.mayUseKey(c, name) {
-		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
+		return keyDenied(c, name)
 	}
 	k, err := s.keys.Key(name)
 	if err != nil {
@@ -529,6 +529,17 @@ func (s *Server) artifactOnly(c *call, r policy.Request) bool {
 func (s *Server) getLimits(c *call) error {
 	s.writeJSON(c.w, http.StatusOK, api.Limits{MaxBatch: s.limits.MaxBatch, MaxBodyBytes: s.limits.MaxBodyBytes, MaxMessageBytes: s.limits.MaxMessageBytes})
 	return nil
+}
+
+// keyDenied is the refusal of a key the caller may not use: by the
+// token's scope when it leaves the key out (its issuer may well have a
+// grant), else by the principal's grants.
+func keyDenied(c *call, name string) error {
+	if t := c.principal.Token; t != nil && !slices.ContainsFunc(t.Scope.Keys, func(p string) bool { ok, _ := path.Match(p, name); return ok }) {
+		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: token %s (subject %q) is scoped to keys %q, not %q; ask for a token with --key %s",
+			t.ID, t.Subject, t.Scope.Keys, name, name)}
+	}
+	return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
 }
 
 // mayUseKey decides which keys the caller may see.

@@ -198,7 +198,7 @@ func (s *Server) keyChain(c *call) error {
 	}
 	c.key = &audit.KeyRef{Name: name}
 	if !s.mayUseKey(c, name) {
-		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
+		return keyDenied(c, name)
 	}
 	if _, err := s.keys.Key(name); err != nil {
 		return keyError(name, err)

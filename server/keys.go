@@ -248,7 +248,7 @@ func (s *Server) getKeyList(c *call) error {
 	}
 	c.key = &audit.KeyRef{Name: name}
 	if !s.mayUseKey(c, name) {
-		return &apiError{http.StatusForbidden, "forbidden", fmt.Sprintf("permission denied: principal %q has no grant for key %q", c.principal.Name, name)}
+		return keyDenied(c, name)
 	}
 	k, err := s.keys.Key(name)
 	if err != nil {

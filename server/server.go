@@ -40,15 +40,6 @@
 // (lock must work with the log down): it answers 202 with record_pending,
 // and the server writes the record as soon as the log is back.
 //
-// Record first, act second: every signature, refusal and admin or custody
-// act is appended to the audit log and durable before it takes effect or
-// is answered. Signatures are recorded before they are sent; keystore
-// acts hand the keystore a keystore.Record (an actRecord) that it
-// calls before the act changes anything, so that "503 audit_unavailable
-// ... nothing was done" is always true. The panic button alone acts first
-// (lock must work with the log down): it answers 202 with record_pending,
-// and the server writes the record as soon as the log is back.
-//
 // For operations: GET /readyz is 200 only when a signature could be made
 // and recorded now ([Server.Ready]); [Server.Reload] swaps the grants,
 // authenticator, tokens and catalogs atomically, each request keeping
@@ -234,6 +225,9 @@ type Options struct {
 	Now func() time.Time
 	// Timestamp configures the RFC 3161 time-stamp authority.
 	Timestamp TimestampOptions
+	// PublicLog serves the log's checkpoint and hash tiles (GET /log/...)
+	// without authentication; entry bundles always need an audit grant.
+	PublicLog bool
 }
 
 // TokenOptions configure token issuance and inspection.
@@ -266,6 +260,7 @@ type Server struct {
 	keyListKey string
 	now        func() time.Time
 	timestamp  TimestampOptions
+	publicLog  bool
 
 	proversMu sync.Mutex
 	provers   [2]*audit.Prover // for incident reports; see prover
@@ -304,6 +299,7 @@ func New(o Options) *Server {
 		metrics:  o.Metrics,
 
 		keyListKey: o.KeyListKey,
+		publicLog:  o.PublicLog,
 		now:        o.Now,
 		unlocks:    newUnlockGate(),
 		timestamp:  o.Timestamp.withDefaults(),
@@ -417,6 +413,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/audit/manifests/{digest}", s.api(s.auditManifest))
 	mux.Handle("GET /v1/limits", s.api(s.getLimits))
 	mux.Handle("GET /ui/", s.api(s.explore))
+	s.tileRoutes(mux)
 	// Known paths with the wrong method get 405 and Allow; the rest 404.
 	for path, allow := range map[string]string{"/v1/keys": "GET, POST", "/v1/keys/{name}": "GET", "/v1/sign": "POST", "/v1/unlock": "POST",
 		"/v1/lock": "POST", "/v1/status": "GET", "/v1/custody/init": "POST", "/v1/custody/rekey": "POST", "/v1/custody/rekey/approve": "POST", "/v1/custody/reset": "POST", "/v1/hsm/enroll": "POST",

@@ -140,7 +140,7 @@ func TestTokenSigning(t *testing.T) {
 		{"too many items", "POST", "/v1/sign", three, 403, "forbidden", "at most 2 items per request"},
 		{"create key", "POST", "/v1/keys", `{"name":"x","type":"ed25519"}`, 403, "forbidden", "may only sign"},
 		{"unlock", "POST", "/v1/unlock", `{"passphrase":"x"}`, 403, "forbidden", "may only sign"},
-		{"public key outside scope", "GET", "/v1/keys/tokens", "", 403, "forbidden", `no grant for key "tokens"`},
+		{"public key outside scope", "GET", "/v1/keys/tokens", "", 403, "forbidden", `is scoped to keys ["release"], not "tokens"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			status, e := bearer(t, f, "", tok, tt.method, tt.path, tt.body)

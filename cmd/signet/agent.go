@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -63,7 +64,7 @@ func runAgent(env *cmdEnv, args []string) error {
 	}
 	ln, err := agent.Listen(path, mode, gid)
 	if err != nil {
-		return hintf("create the directory for the agent's user, e.g. 'install -d -o signet-agent -g signet -m 0750 /run/signet'", "%w", err)
+		return hintf(listenHint(err, gid), "%w", err)
 	}
 	defer ln.Close()
 	log.Info("serving local users", "socket", path, "mode", fmt.Sprintf("%04o", mode), "servers", cc.Server)
@@ -72,4 +73,15 @@ func runAgent(env *cmdEnv, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listenHint says how to fix what kept the agent from making its socket:
+// giving it to a group the agent's user is not in, or a directory it
+// cannot write.
+func listenHint(err error, gid int) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Op == "lchown" {
+		return fmt.Sprintf("the agent's user must be in group %d (socket.group) to give it the socket: add it ('usermod -aG GROUP signet-agent', or SupplementaryGroups=GROUP in its systemd unit) and start the agent again, or leave socket.group out", gid)
+	}
+	return "create the directory for the agent's user, e.g. 'install -d -o signet-agent -g signet -m 0750 /run/signet'"
 }

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/signet-dev/signet/api"
 	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/client"
 	"github.com/signet-dev/signet/config"
@@ -24,7 +25,7 @@ func writeReceipt(name string, r *audit.Receipt) error { return client.WriteRece
 
 func runAudit(env *cmdEnv, args []string) error {
 	if len(args) == 0 {
-		return usagef("audit needs a subcommand: key, check-receipt, search, verify or watch")
+		return usagef("audit needs a subcommand: key, check-receipt, search, verify, watch, migrate or reindex")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
@@ -53,8 +54,12 @@ func runAudit(env *cmdEnv, args []string) error {
 		return auditVerify(env, fs, cf, logKey, args)
 	case "watch":
 		return auditWatch(env, fs, cf, logKey, args)
+	case "migrate":
+		return auditMigrate(env, fs, args)
+	case "reindex":
+		return auditReindex(env, fs, args)
 	}
-	return usagef("unknown audit subcommand %q: use key, check-receipt, search, verify or watch", sub)
+	return usagef("unknown audit subcommand %q: use key, check-receipt, search, verify, watch, migrate or reindex", sub)
 }
 
 func needLogKey(k string) error {
@@ -159,50 +164,98 @@ func auditSearch(env *cmdEnv, fs *flag.FlagSet, cf *clientOptions, args []string
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 	if !*asJSON {
-		fmt.Fprintln(tw, "INDEX\tTIME\tACTION\tDECISION\tPRINCIPAL\tKEY\tFORMAT\tARTIFACT")
+		fmt.Fprintln(tw, searchHeader)
 	}
-	var checkpoint string
+	var first, last *api.AuditSearch
 	n := 0
 	for {
 		page, err := c.Search(env.ctx, q)
 		if err != nil {
 			return err
 		}
-		if checkpoint == "" {
-			checkpoint = page.Checkpoint
+		if first == nil {
+			first = page
 		}
+		last = page
 		for _, m := range page.Matches {
 			n++
 			if *asJSON {
 				fmt.Fprintf(env.stdout, "{\"index\":%d,\"entry\":%s}\n", m.Index, m.Entry)
 				continue
 			}
-			e, err := audit.ParseEntry(m.Entry)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", m.Index, err)
+			if err := searchRow(tw, m); err != nil {
+				return err
 			}
-			key, art := "", ""
-			if e.Key != nil {
-				key = e.Key.Name
-				if e.Key.Version > 0 {
-					key += "@" + strconv.Itoa(e.Key.Version)
-				}
-			}
-			if e.Artifact != nil {
-				art = e.Artifact.Name
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%q\n", m.Index, e.Time.Format(time.RFC3339), e.Action, e.Decision, describePrincipal(e.Principal), key, e.Format, art)
 		}
 		if page.Next == 0 {
 			break
 		}
 		q.Set("after", strconv.FormatInt(page.Next, 10))
 	}
-	if !*asJSON {
-		tw.Flush()
-		cp, _ := audit.ParseUnverified(checkpoint)
-		fmt.Fprintf(env.stderr, "%d entries match, of the %d entries of %s in the checkpoint searched\n", n, cp.Size, cp.Origin)
+	// Entries recorded beyond the checkpoint come last and apart: durable,
+	// but with no inclusion proof until a checkpoint covers them. In JSON
+	// they are under their own field, so that nothing takes one for a
+	// proven match.
+	if *asJSON {
+		for _, m := range last.Unproven {
+			fmt.Fprintf(env.stdout, "{\"unproven\":{\"index\":%d,\"entry\":%s},\"reason\":%q}\n", m.Index, m.Entry, last.UnprovenReason)
+		}
+		return nil
 	}
+	tw.Flush()
+	if len(last.Unproven) > 0 {
+		fmt.Fprintf(env.stdout, "\nRECORDED SINCE THE CHECKPOINT, NOT YET PROVEN (no signed checkpoint covers them, so no inclusion proof):\n")
+		tw = tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, searchHeader)
+		for _, m := range last.Unproven {
+			if err := searchRow(tw, m); err != nil {
+				return err
+			}
+		}
+		tw.Flush()
+	}
+	if first.Checkpoint != "" {
+		cp, _ := audit.ParseUnverified(first.Checkpoint)
+		fmt.Fprintf(env.stderr, "%d entries match, of the %d entries of %s in the checkpoint searched\n", n, cp.Size, cp.Origin)
+	} else {
+		fmt.Fprintf(env.stderr, "the audit log has no signed checkpoint yet\n")
+	}
+	if last.Recorded > last.Size && last.UnprovenReason != "" {
+		more := ""
+		if last.UnprovenMore {
+			more = " (the first ones; narrow the search for the rest)"
+		}
+		since := " since"
+		if first.Checkpoint == "" {
+			since = ""
+		}
+		fmt.Fprintf(env.stderr, "%d more match among the %d entries recorded%s, which no signed checkpoint covers yet%s\n", len(last.Unproven), last.Recorded-last.Size, since, more)
+		if len(last.Unproven) > 0 {
+			fmt.Fprintf(env.stderr, "unproven: %s\n", last.UnprovenNote)
+		}
+	}
+	return nil
+}
+
+const searchHeader = "INDEX\tTIME\tACTION\tDECISION\tPRINCIPAL\tKEY\tFORMAT\tARTIFACT"
+
+// searchRow writes a match as a row under searchHeader.
+func searchRow(tw *tabwriter.Writer, m audit.Match) error {
+	e, err := audit.ParseEntry(m.Entry)
+	if err != nil {
+		return fmt.Errorf("entry %d: %w", m.Index, err)
+	}
+	key, art := "", ""
+	if e.Key != nil {
+		key = e.Key.Name
+		if e.Key.Version > 0 {
+			key += "@" + strconv.Itoa(e.Key.Version)
+		}
+	}
+	if e.Artifact != nil {
+		art = e.Artifact.Name
+	}
+	fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%q\n", m.Index, e.Time.Format(time.RFC3339), e.Action, e.Decision, describePrincipal(e.Principal), key, e.Format, art)
 	return nil
 }
 
@@ -238,12 +291,7 @@ func auditVerify(env *cmdEnv, fs *flag.FlagSet, cf *clientOptions, logKey *strin
 			cancel()
 			where = "PostgreSQL"
 		} else {
-			db := (&config.Config{Data: *data}).AuditDB()
-			if _, err := os.Stat(db); err != nil {
-				return fmt.Errorf("no audit log in %s: %w", *data, err)
-			}
-			st, err = audit.OpenSQLite(db)
-			where = db
+			st, where, err = openLocalAudit(*data, true)
 		}
 		if err != nil {
 			return err

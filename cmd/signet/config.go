@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/signet-dev/signet/audit"
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/keystore"
 )
@@ -32,23 +33,40 @@ func runConfig(env *cmdEnv, args []string) error {
 		return usagef("usage: signet config check FILE")
 	}
 	file := pos[0]
-	cfg, err := config.Load(file)
-	if err == nil {
-		_, err = cfg.Build()
-	}
-	var es config.Errors
-	if errors.As(err, &es) {
-		for _, e := range es {
-			fmt.Fprintln(env.stderr, e)
-		}
-		return &exitCode{fmt.Errorf("%s: %d problem(s); the server would refuse to start (or to reload) with it", file, len(es)), 1}
-	}
-	if err != nil {
+	// Every problem in one run: the file's own, then those of the files
+	// it names and of the data it would serve, even when the first failed.
+	cfg, err := config.LoadAll(file)
+	if es := (config.Errors)(nil); cfg == nil && !errors.As(err, &es) {
 		return err
 	}
-	if err := checkConfigKeys(env, cfg); err != nil {
-		fmt.Fprintln(env.stderr, err)
-		return &exitCode{fmt.Errorf("%s: 1 problem(s); the server would refuse to start with it", file), 1}
+	var all config.Errors
+	add := func(err error) {
+		var es config.Errors
+		var e *config.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &es):
+			all = append(all, es...)
+		case errors.As(err, &e):
+			all = append(all, e)
+		default:
+			all = append(all, &config.Error{File: file, Err: err})
+		}
+	}
+	add(err)
+	if cfg != nil {
+		_, err := cfg.Build()
+		add(err)
+		add(checkAuditOrigin(env, cfg))
+		if err == nil {
+			add(checkConfigKeys(env, cfg))
+		}
+	}
+	if len(all) > 0 {
+		for _, e := range all {
+			fmt.Fprintln(env.stderr, e)
+		}
+		return &exitCode{fmt.Errorf("%s: %s; the server would refuse to start (or to reload) with it", file, plural(len(all), "problem")), 1}
 	}
 	fmt.Fprintf(env.stdout, "%s: OK\n", file)
 	return nil
@@ -78,4 +96,32 @@ func checkConfigKeys(env *cmdEnv, cfg *config.Config) error {
 	}
 	defer d.Close()
 	return checkTokenSigningKey(cfg, keystore.NewKeyring(d, keystore.Timeouts{}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// checkAuditOrigin compares the origin the configuration gives its audit
+// log with the one of the log already in its data directory, read only:
+// the server refuses to start when they differ.
+func checkAuditOrigin(env *cmdEnv, cfg *config.Config) error {
+	if cfg.Audit.Postgres != "" {
+		return nil // a fleet's log is checked by the server that opens it
+	}
+	if !audit.HasTiles(cfg.AuditTiles()) {
+		if _, err := os.Stat(cfg.AuditDB()); err != nil {
+			return nil // no log yet: any name is fine
+		}
+	}
+	store, where, err := openLocalAudit(cfg.Data, true)
+	if err != nil {
+		return fmt.Errorf("the audit log in %s: %w", cfg.Data, err)
+	}
+	defer store.Close()
+	head, _, err := store.Head(env.ctx)
+	if err != nil || head == "" {
+		return err
+	}
+	c, err := audit.ParseUnverified(head)
+	if err != nil {
+		return fmt.Errorf("the audit log in %s: %w", where, err)
+	}
+	return cfg.AuditOriginError(c.Origin)
 }

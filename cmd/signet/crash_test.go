@@ -64,6 +64,8 @@ func startDev(t *testing.T, dir string) *devServer {
 // entry, byte for byte, at the index its receipt names; the log verifies
 // and has no gaps.
 func TestCrashLosesNothing(t *testing.T) {
+	// Most of its time is spent waiting on the servers it starts.
+	t.Parallel()
 	dir := t.TempDir()
 	srv := startDev(t, dir)
 	c, err := client.New(srv.cfg)
@@ -140,7 +142,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	logKey := k.VerifierKey
 	srv2.cmd.Process.Signal(syscall.SIGTERM)
 	srv2.cmd.Wait()
-	st, err := audit.OpenSQLite((&config.Config{Data: dir}).AuditDB())
+	st, err := audit.OpenTilesReadOnly((&config.Config{Data: dir}).AuditTiles())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,8 @@ type replica struct {
 // signature verifies; and the log holds each file's signature once, or
 // several times with every repeat marked as a retry of the same request.
 func TestFailover(t *testing.T) {
+	// Most of its time is spent waiting on the servers it starts.
+	t.Parallel()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is required; run ./scripts/test, which installs it")
 	}

@@ -135,6 +135,8 @@ func (m *member) stop() {
 //     /readyz, polled throughout, is checked by signing on that replica
 //     right away, with no stop or lock in between.
 func TestFleetRollingRestart(t *testing.T) {
+	// Most of its time is spent waiting on the servers it starts.
+	t.Parallel()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is required; run ./scripts/test, which installs it")
 	}

@@ -67,41 +67,49 @@ func (f *formatChoice) check(pss bool) error {
 	return nil
 }
 
-// sign signs files in the chosen format and returns the signatures and
-// the suffix of their files: "" for formats that sign the file in place
-// (rpm, deb).
-func (f *formatChoice) sign(env *cmdEnv, c *client.Client, key string, files []string, opts api.SignOptions) ([]client.FileSignature, string, error) {
+// suffix is the suffix of the signature files of the format: "" for
+// formats that sign the file in place (rpm, deb, authenticode).
+func (f *formatChoice) suffix() string {
+	switch *f.format {
+	case "rpm", "deb", "authenticode":
+		return ""
+	case "minisign":
+		return ".minisig"
+	case "pgp-clearsign":
+		return ".asc"
+	case "pgp":
+		if *f.armor {
+			return ".asc"
+		}
+	}
+	return ".sig"
+}
+
+// sign signs files in the chosen format; their signature files end with
+// suffix().
+func (f *formatChoice) sign(env *cmdEnv, c *client.Client, key string, files []string, opts api.SignOptions) ([]client.FileSignature, error) {
 	switch *f.format {
 	case "ssh":
-		sigs, err := c.SignSSH(env.ctx, key, *f.namespace, files)
-		return sigs, ".sig", err
+		return c.SignSSH(env.ctx, key, *f.namespace, files)
 	case "minisign":
-		sigs, err := c.SignMinisign(env.ctx, key, files, *f.trustedComment)
-		return sigs, ".minisig", err
+		return c.SignMinisign(env.ctx, key, files, *f.trustedComment)
 	case "pgp":
-		sigs, err := c.SignFilesOpenPGP(env.ctx, key, files, *f.armor)
-		if *f.armor {
-			return sigs, ".asc", err
-		}
-		return sigs, ".sig", err
+		return c.SignFilesOpenPGP(env.ctx, key, files, *f.armor)
 	case "rpm":
-		sigs, err := c.SignRPMs(env.ctx, key, files)
-		return sigs, "", err
+		return c.SignRPMs(env.ctx, key, files)
 	case "deb":
-		sigs, err := c.SignDebs(env.ctx, key, files)
-		return sigs, "", err
+		return c.SignDebs(env.ctx, key, files)
 	case "pgp-clearsign":
 		if len(files) != 1 {
-			return nil, "", usagef("--format pgp-clearsign signs one text file at a time, got %d", len(files))
+			return nil, usagef("--format pgp-clearsign signs one text file at a time, got %d", len(files))
 		}
 		s, err := c.ClearsignFile(env.ctx, key, files[0])
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		return []client.FileSignature{*s}, ".asc", nil
+		return []client.FileSignature{*s}, nil
 	}
-	sigs, err := c.SignFiles(env.ctx, key, files, opts)
-	return sigs, ".sig", err
+	return c.SignFiles(env.ctx, key, files, opts)
 }
 
 // publicKeyAs converts the PEM public key of k, here on the client, to

@@ -121,15 +121,11 @@ func incidentSource(env *cmdEnv, cf *clientOptions, data, pg, configFile string)
 		}
 		return &incident.StoreSource{Store: st}, "PostgreSQL", func() { st.Close() }, nil
 	case data != "":
-		db := (&config.Config{Data: data}).AuditDB()
-		if _, err := os.Stat(db); err != nil {
-			return nil, "", nil, fmt.Errorf("no audit log in %s: %w", data, err)
-		}
-		st, err := audit.OpenSQLite(db)
+		st, where, err := openLocalAudit(data, true)
 		if err != nil {
 			return nil, "", nil, err
 		}
-		return &incident.StoreSource{Store: st}, db, func() { st.Close() }, nil
+		return &incident.StoreSource{Store: st}, where, func() { st.Close() }, nil
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -230,11 +226,16 @@ func incidentResign(env *cmdEnv, args []string) error {
 	if r.Key == *key {
 		return hintf("rotate the key first ('signet key rotate "+*key+"') or name another key", "--key %s is the key the report is about: re-sign with a new key", *key)
 	}
-	items, err := client.LocateArtifacts(*source, r.Artifacts())
+	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	c, err := cf.client()
+	// The key is checked once, before any work: a key that is missing
+	// or locked would otherwise fail every artifact alike.
+	if _, err := c.Key(env.ctx, *key); err != nil {
+		return fmt.Errorf("--key %s: %w; nothing was re-signed", *key, err)
+	}
+	items, err := client.LocateArtifacts(*source, r.Artifacts())
 	if err != nil {
 		return err
 	}

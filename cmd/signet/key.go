@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -150,6 +151,7 @@ func runSign(env *cmdEnv, args []string) error {
 	key := fs.String("key", "", "")
 	pss := fs.Bool("rsa-pss", false, "")
 	out := fs.String("o", "", "")
+	name := fs.String("name", "", "")
 	ff := formatFlags(fs)
 	bf := batchFlags(fs)
 	files, err := parseFlags(fs, args)
@@ -169,7 +171,7 @@ func runSign(env *cmdEnv, args []string) error {
 		}
 		return signImages(env, c, *key, files, ff.annotations)
 	}
-	if files, err = bf.files(files, os.Stdin); err != nil {
+	if files, err = bf.files(env, files, os.Stdin); err != nil {
 		return err
 	}
 	switch {
@@ -181,6 +183,9 @@ func runSign(env *cmdEnv, args []string) error {
 		return usagef("-o names one signature file; it cannot be used with %d files", len(files))
 	case *out != "" && (*ff.format == "rpm" || *ff.format == "deb"):
 		return hintf("copy the package first to keep an unsigned one", "--format %s signs the package in place and takes no -o", *ff.format)
+	}
+	if err := nameFiles(env, files, *name); err != nil {
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -195,7 +200,26 @@ func runSign(env *cmdEnv, args []string) error {
 	if *bf.skipExisting {
 		return usagef("--skip-existing applies to --format raw, ssh and minisign")
 	}
-	sigs, suffix, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
+	if suffix := ff.suffix(); suffix != "" && !*bf.force {
+		k, err := c.Key(env.ctx, *key)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if !client.SignsIn(k, *ff.format) {
+				break // the server refuses, and says why
+			}
+			name := f + suffix
+			if *out != "" {
+				name = *out
+			}
+			if err := client.CheckReplace(name, *key, *ff.format, nil); err != nil {
+				return hintf("add --force to replace it, or write elsewhere with -o", "%w", err)
+			}
+		}
+	}
+	sigs, err := ff.sign(env, c, *key, files, api.SignOptions{RSAPSS: *pss})
+	suffix := ff.suffix()
 	if err != nil {
 		return err
 	}
@@ -213,6 +237,35 @@ func runSign(env *cmdEnv, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s\n", name)
+	}
+	return nil
+}
+
+// nameFiles checks that every file has an artifact name (its path,
+// cleaned and relative to the working directory), or gives the one file
+// the name given with --name.
+func nameFiles(env *cmdEnv, files []string, name string) error {
+	if name != "" {
+		if len(files) != 1 {
+			return usagef("--name names one file; it cannot be used with %d files", len(files))
+		}
+		if err := api.CheckArtifactName(name); err != nil {
+			return usagef("--name: %v", err)
+		}
+		env.ctx = client.WithName(env.ctx, files[0], name)
+		return nil
+	}
+	var bad []string
+	for _, f := range files {
+		if _, err := client.ArtifactName(f); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	switch {
+	case len(bad) == 1:
+		return hintf("a file is signed under its path relative to the working directory, which grants match and the audit log records: run signet from a directory above it, or name it with --name NAME", "%s", bad[0])
+	case len(bad) > 1:
+		return hintf("a file is signed under its path relative to the working directory, which grants match and the audit log records: run signet from a directory above them", "%d files have no name:\n  %s", len(bad), strings.Join(bad, "\n  "))
 	}
 	return nil
 }

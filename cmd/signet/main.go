@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -41,8 +42,8 @@ Usage:
     signet verify-transition --old OLD-KEY [--log-key KEY] [--new-key-out PEM] STATEMENT
     signet verify-key-list --root ROOT.pem [--key NAME] KEY-LIST.json
     signet key cert NAME [--csr [--subject 'CN=…,O=…'] | --import-chain chain.pem]
-    signet sign --key NAME [--rsa-pss] [-o SIG] FILE...
-    signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--files-from LIST|-] [FILE...]
+    signet sign --key NAME [--rsa-pss] [-o SIG] [--name NAME] FILE...
+    signet sign --key NAME [--jobs N] [--batch N] [--skip-existing] [--force] [--files-from LIST|-] [FILE...]
     signet sign --format ssh --namespace NS --key NAME FILE...        (FILE.sig)
     signet sign --format minisign --key NAME [--trusted-comment C] FILE...  (FILE.minisig)
     signet sign --format pgp --key NAME [--armor] FILE...             (FILE.sig, FILE.asc)
@@ -67,6 +68,8 @@ Usage:
                         [--name GLOB] [--since T] [--until T] [--action A] [--decision D] [--json]
     signet audit verify [--log-key KEY] (--data DIR | --config FILE | --postgres URL | --server URL)
     signet audit watch --server URL [--log-key KEY] --state FILE
+    signet audit migrate (--data DIR | --config FILE)
+    signet audit reindex (--data DIR | --config FILE)
     signet incident report --key NAME [--version V] [--since T] [--until T] [--json] [-o FILE]
                            [--log-key KEY] [--data DIR | --config FILE | --postgres URL | --server URL]
     signet incident resign --report R --source DIR --key NEW [--log-key KEY]
@@ -95,9 +98,14 @@ artifact found in DIR again with a new key. See docs/rotation.md.
 
 serve --dev creates (or reuses) a development server in DIR (default
 ./signet-data): a private CA, certificates, an unlocked keystore and
-DIR/client.env, which points the client commands at it:
+DIR/client.env, which points the client commands at it and pins the audit
+log's key. Its admin may do everything, issue tokens included, and it
+signs two catalogs with the key "archive" (once created): "debian" (APT,
+DIR/catalogs/debian/dists/{suite}/Release) and "sums"
+(DIR/catalogs/sums/SHA256SUMS). It refuses a busy port before writing
+anything, and a DIR that holds other files:
 
-    signet serve --dev --data /tmp/sg --addr 127.0.0.1:8443 &
+    signet serve --dev --data /tmp/sg --addr 127.0.0.1:8443 >/tmp/sg.log 2>&1 &
     . /tmp/sg/client.env
 
 serve --config runs a production server; see docs/config.md. Its keystore
@@ -136,7 +144,10 @@ token and audit keys sign Signet's tokens and log checkpoints. See
 docs/formats.md.
 
 sign writes a raw signature next to each FILE as FILE.sig (or to -o SIG for
-a single file), and its audit receipt as FILE.sig.receipt. ECDSA and RSA keys sign a
+a single file), and its audit receipt as FILE.sig.receipt. Each FILE is
+signed under its path, cleaned and relative to the working directory
+(dist/app.tar.gz), which grants match and the audit log records; a path
+outside the working directory is refused unless named with --name NAME. ECDSA and RSA keys sign a
 digest computed here, so files are never uploaded; Ed25519 keys sign the
 whole file, which the server bounds in size. The result verifies with
 openssl; see docs/formats.md.
@@ -146,8 +157,13 @@ large as the server accepts (--batch N for fewer); it lists the signature
 files written, shows progress on a terminal and a summary otherwise, and
 exits non-zero listing every file that failed. --files-from LIST reads more
 files from LIST ('-': standard input), one per line or NUL-separated
-(find -print0). --skip-existing leaves out files whose signature already
-verifies with the key, so a failed run can simply be repeated.
+(find -print0); a list leaves out the files Signet writes (FILE.sig,
+FILE.asc, FILE.minisig, SIG.receipt, FILE.intoto.json, Release.gpg,
+InRelease), which are signed only when named on the command line.
+--skip-existing leaves out files whose signature already verifies with
+the key, so a failed run can simply be repeated. sign never replaces a
+signature file made by another key or in another format (its receipt
+says which): it names the file and fails, unless --force.
 
 sign --format ssh writes SSH signatures (ssh-keygen -Y verify, git); sign
 --format minisign writes minisign signatures (minisign -V). attest writes a
@@ -261,8 +277,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printOverview(stderr)
 		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printOverview(stdout)
+		return 0
+	case "help":
+		switch {
+		case len(args) == 1:
+			printOverview(stdout)
+		case args[1] == "all":
+			fmt.Fprint(stdout, usage)
+		case !printHelp(stdout, args[1:]):
+			fmt.Fprintf(stderr, "signet: no help for %q\nsignet: hint: run 'signet help' for the list of commands\n", strings.Join(args[1:], " "))
+			return 2
+		}
+		return 0
+	case "version", "--version", "-version":
+		printVersion(stdout)
+		return 0
+	}
+	if wantsHelp(args) && printHelp(stdout, args) {
+		return 0
 	}
 	env := &cmdEnv{ctx: ctx, stdout: stdout, stderr: stderr}
 	var err error
@@ -309,9 +347,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgent(env, rest)
 	case "config":
 		err = runConfig(env, rest)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
 	default:
 		err = hintf("run 'signet help' for the list of commands", "unknown command %q", cmd)
 	}
@@ -319,13 +354,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
+		if !printHelp(stdout, args) {
+			printOverview(stdout)
+		}
 		return 0
 	}
 	fmt.Fprintf(stderr, "signet: %v\n", err)
 	var h *hintError
 	if errors.As(err, &h) {
-		fmt.Fprintf(stderr, "signet: hint: %s\n", h.hint)
+		hint := h.hint
+		if hint == usageHint {
+			hint = "run '" + helpCommand(args) + "' for usage"
+		}
+		fmt.Fprintf(stderr, "signet: hint: %s\n", hint)
 	}
 	var u *usageError
 	if errors.As(err, &u) {
@@ -363,7 +404,30 @@ type usageError struct{ error }
 func (e *usageError) Unwrap() error { return e.error }
 
 func usagef(format string, args ...any) error {
-	return &hintError{&usageError{fmt.Errorf(format, args...)}, "run 'signet help' for usage"}
+	return &hintError{&usageError{fmt.Errorf(format, args...)}, usageHint}
+}
+
+// usageHint stands for "run 'signet CMD --help' for usage", which run
+// fills in with the command.
+const usageHint = "run 'signet help' for usage"
+
+// helpCommand is the command that shows the usage of the command args run.
+func helpCommand(args []string) string {
+	var words []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
+		}
+		words = append(words, a)
+	}
+	c, group := findCommand(words)
+	switch {
+	case c != nil:
+		return "signet " + c.name + " --help"
+	case group != "":
+		return "signet " + group + " --help"
+	}
+	return "signet help"
 }
 
 // parseFlags parses flags anywhere among args, as in 'key create NAME

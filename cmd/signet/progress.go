@@ -79,7 +79,7 @@ func progressLine(s client.ProgressSnapshot, width int) string {
 			eta = fmt.Sprintf("%d:%02d", int(left.Minutes()), int(left.Seconds())%60)
 		}
 	}
-	line := fmt.Sprintf("%s %d/%d files  %s/%s  %s/s  ETA %s", bar(frac, 20), s.Files, s.TotalFiles, size(s.Bytes), size(s.TotalBytes), size(int64(rate)), eta)
+	line := fmt.Sprintf("%s %d/%d files  %s/%s  %s/s  ETA %s", bar(frac, 20), s.Files, s.TotalFiles, client.Size(s.Bytes), client.Size(s.TotalBytes), client.Size(int64(rate)), eta)
 	if s.Failed > 0 {
 		line += fmt.Sprintf("  %d failed", s.Failed)
 	}
@@ -99,7 +99,7 @@ func fetchLine(n int64, elapsed time.Duration) string {
 		pos = 2*width - 1 - pos
 	}
 	marker := strings.Repeat(" ", pos) + "=" + strings.Repeat(" ", width-1-pos)
-	return fmt.Sprintf("fetching [%s] %s  %s/s", marker, size(n), size(int64(float64(n)/secs)))
+	return fmt.Sprintf("fetching [%s] %s  %s/s", marker, client.Size(n), client.Size(int64(float64(n)/secs)))
 }
 
 // bar draws frac of width columns filled, in brackets; frac is clamped to
@@ -107,18 +107,4 @@ func fetchLine(n int64, elapsed time.Duration) string {
 func bar(frac float64, width int) string {
 	filled := int(min(max(frac, 0), 1) * float64(width))
 	return "[" + strings.Repeat("=", filled) + strings.Repeat(" ", width-filled) + "]"
-}
-
-// size formats a byte count with a binary unit.
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }

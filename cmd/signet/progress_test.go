@@ -2,15 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/signet-dev/signet/client"
 	"golang.org/x/sys/unix"
+
+	"github.com/signet-dev/signet/api"
+	"github.com/signet-dev/signet/client"
+	"github.com/signet-dev/signet/internal/signettest"
+	"github.com/signet-dev/signet/keystore"
+	"github.com/signet-dev/signet/policy"
 )
 
 func TestProgressLine(t *testing.T) {
@@ -138,4 +146,53 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	}
 	t.Cleanup(func() { s.Close() })
 	return m, s
+}
+
+// TestBatchListAfterBar signs files with standard output and standard
+// error on one terminal: the bar is drawn, and the list of signature
+// files comes only once the bar is cleared, never inside it.
+func TestBatchListAfterBar(t *testing.T) {
+	all := []string{"*"}
+	s := signettest.Start(t, signettest.Options{
+		Principals: map[string]policy.Rules{"builder": {Grants: []policy.Grant{{Keys: all, Formats: all, Artifacts: all}}}},
+		Keys:       []keystore.Spec{{Name: "release", Type: keystore.ECDSAP256}},
+	})
+	dir := t.TempDir()
+	var files []string
+	for i := range 40 {
+		p := filepath.Join(dir, fmt.Sprintf("file%02d.dat", i))
+		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 64<<10), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	master, slave := openPTY(t)
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(master) // until the slave's last user closes
+		got <- string(b)
+	}()
+	env := &cmdEnv{ctx: context.Background(), stdout: slave, stderr: slave}
+	jobs, batch, no := 2, 0, false
+	bo := &batchOptions{jobs: &jobs, batch: &batch, skipExisting: &no, force: &no, filesFrom: new(string)}
+	if err := bo.sign(env, s.Client("builder"), "release", "raw", files, "", api.SignOptions{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var out string
+	select {
+	case out = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal's output did not end")
+	}
+	last := strings.LastIndex(out, "\r\033[K")
+	if last < 0 {
+		t.Fatalf("no bar was drawn: %q", out)
+	}
+	if i := strings.Index(out[:last], ".sig"); i >= 0 {
+		t.Fatalf("a signature file was listed while the bar was drawn: %q", out[max(0, i-80):i+4])
+	}
+	if n := strings.Count(out[last:], ".dat.sig"); n != len(files) {
+		t.Errorf("%d signature files listed after the bar, want %d:\n%q", n, len(files), out[last:])
+	}
 }

@@ -32,6 +32,8 @@ import (
 // the old and gives them to the new at once, says which changed fields
 // need a restart, and both reloads are in the audit log and the metrics.
 func TestReload(t *testing.T) {
+	// Most of its time is spent waiting on the servers it starts.
+	t.Parallel()
 	check := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -167,7 +169,7 @@ principals:
 	}
 	m.stop()
 
-	store, err := audit.OpenSQLite(path("data/audit/log.db"))
+	store, err := audit.OpenTilesReadOnly(path("data/audit/tiles"))
 	check(err)
 	defer store.Close()
 	var reloads []string
@@ -199,6 +201,8 @@ func poolOf(t *testing.T, file string) *x509.CertPool {
 // while the database is gone; when it is back, the replica is ready and
 // signs again.
 func TestReadyDatabaseOutage(t *testing.T) {
+	// Most of its time is spent waiting on the servers it starts.
+	t.Parallel()
 	check := func(err error) {
 		t.Helper()
 		if err != nil {

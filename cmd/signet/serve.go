@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -51,8 +53,15 @@ func runServe(env *cmdEnv, args []string) error {
 
 	var cfg *config.Config
 	var passphrase []byte
+	var ln net.Listener
 	if *devMode {
 		fmt.Fprintln(env.stderr, dev.Warning)
+		// The port first: a second server on it fails before it writes
+		// anything into the data directory.
+		if ln, err = listen(*addr); err != nil {
+			return hintf("is another server running there? stop it, or give --addr another port (127.0.0.1:0 picks a free one)", "%w", err)
+		}
+		defer ln.Close()
 		if cfg, passphrase, err = dev.Prepare(*data, *addr); err != nil {
 			return fmt.Errorf("preparing development data directory %s: %w", *data, err)
 		}
@@ -104,26 +113,39 @@ func runServe(env *cmdEnv, args []string) error {
 		if err := dev.EnsureKeyListKey(dir, cfg.KeyListKey()); err != nil {
 			return err
 		}
+		if err := dev.EnsureTokenKey(dir, cfg); err != nil {
+			return err
+		}
 	}
 	rt, err := cfg.Build()
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.Listen)
-	if err != nil {
-		return err
+	if ln == nil {
+		if ln, err = listen(cfg.Listen); err != nil {
+			return err
+		}
+		defer ln.Close()
 	}
-	defer ln.Close()
 	store, err := openAuditStore(env, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	origin := cfg.AuditOrigin()
+	if *devMode {
+		// A development log keeps the origin chosen when it began, as a
+		// deployment without a name does: the dev name is only the
+		// audience of its tokens.
+		origin = ""
+	}
 	if origin == "" {
 		if origin, err = audit.DefaultOrigin(env.ctx, store); err != nil {
 			return err
 		}
+	}
+	if *devMode {
+		cfg.Audit.Origin = origin // for client.env's log key; dev mode never reloads
 	}
 	var srv *server.Server
 	metrics := server.NewMetrics()
@@ -160,7 +182,7 @@ func runServe(env *cmdEnv, args []string) error {
 	opts := server.Options{Keys: keys, Policy: set.Policy, Authn: set.Authn, Tokens: set.Tokens, Catalogs: set.Catalogs,
 		Limits: cfg.Limits, Log: log, Metrics: metrics,
 		Audit: auditLog, AuditKey: cfg.AuditKey(), ServerID: serverID, Certs: certStore(cfg, dir),
-		KeyListKey: cfg.KeyListKey(), Timestamp: cfg.TimestampOptions()}
+		KeyListKey: cfg.KeyListKey(), Timestamp: cfg.TimestampOptions(), PublicLog: cfg.Audit.PublicTiles}
 	if err := checkTokenSigningKey(cfg, keys, log); err != nil {
 		return err
 	}
@@ -176,11 +198,17 @@ func runServe(env *cmdEnv, args []string) error {
 	}
 
 	if *devMode {
-		clientEnv, err := dev.WriteClientEnv(*data, ln.Addr())
+		logKey, err := devLogKey(keys, cfg)
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(env.stdout, clientEnv)
+		clientEnv, err := dev.WriteClientEnv(*data, ln.Addr(), logKey)
+		if err != nil {
+			return err
+		}
+		// Comments, so that the output can still be sourced.
+		fmt.Fprintf(env.stdout, "%s# Development server running. Point the client at it, then create a key and sign:\n#     . %s\n#     signet key create release --type ecdsa-p256\n#     signet sign --key release FILE\n",
+			clientEnv, filepath.Join(*data, "client.env"))
 	}
 	if keys.Locked() {
 		st := keys.Status()
@@ -217,6 +245,20 @@ func runServe(env *cmdEnv, args []string) error {
 	return nil
 }
 
+// devLogKey is the verifier key of a development server's audit log,
+// which its client.env pins.
+func devLogKey(keys *keystore.Keyring, cfg *config.Config) (string, error) {
+	k, err := keys.Key(cfg.AuditKey())
+	if err != nil {
+		return "", err
+	}
+	pub, ok := k.Public.(ed25519.PublicKey)
+	if !ok {
+		return "", fmt.Errorf("audit key %q is %s, not ed25519", k.Name, k.Type)
+	}
+	return audit.VerifierKey(cfg.AuditOrigin(), pub)
+}
+
 // newLogger returns the server's log: JSON lines in production (text in
 // development, or as configured), buffered.
 func newLogger(w io.Writer, c config.Log, dev bool) *slog.Logger {
@@ -243,14 +285,15 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // openAuditStore opens the audit log's store: PostgreSQL for a fleet, else
-// SQLite in the data directory.
+// the embedded log in the data directory (openLocalAudit).
 func openAuditStore(env *cmdEnv, cfg *config.Config) (audit.Store, error) {
 	if dsn := cfg.Audit.Postgres; dsn != "" {
 		ctx, cancel := context.WithTimeout(env.ctx, 30*time.Second)
 		defer cancel()
 		return audit.OpenPostgres(ctx, dsn)
 	}
-	return audit.OpenSQLite(cfg.AuditDB())
+	st, _, err := openLocalAudit(cfg.Data, false)
+	return st, err
 }
 
 // checkTokenSigningKey makes sure the key this replica issues tokens with

@@ -41,6 +41,10 @@ func TestMain(m *testing.M) {
 // git, minisign, osslsigncode, go-securesystemslib, rpmkeys,
 // debsig-verify and curl (the audit explorer's pages).
 func TestScripts(t *testing.T) {
+	// In parallel with the other tests that wait on servers (failover,
+	// fleet, reload, crash), so that the package's time is the longest
+	// of them, not their sum.
+	t.Parallel()
 	for _, tool := range []string{"openssl", "ssh-keygen", "minisign", "git", "gpgv", "age-keygen", "softhsm2-util", "pkcs11-tool", "osslsigncode", "rpmbuild", "rpmkeys", "dpkg-deb", "debsig-verify", "curl", "docker-registry"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is required; run ./scripts/test, which installs it", tool)

@@ -8,10 +8,19 @@
 //	admin.pem, admin-key.pem  the client certificate of principal "admin"
 //	passphrase                the keystore passphrase, in clear
 //	keystore/                 the encrypted keystore, with the audit log's key
-//	audit/log.db              the audit log (SQLite)
-//	client.env                export lines pointing the CLI at this server
+//	audit/tiles/              the audit log (C2SP tlog-tiles; audit.TileStore)
+//	catalogs/debian/          root of catalog "debian" (APT, dists/{suite}/Release)
+//	catalogs/sums/            root of catalog "sums" (SHA256SUMS)
+//	client.env                export lines pointing the CLI at this server,
+//	                          with the audit log's key pinned
 //
-// Later starts reuse them. Keeping the passphrase and CA key beside the
+// Every feature can be tried on it: principal "admin" may do everything,
+// issue tokens included (signed by the token key "dev-token", made on
+// first start), and the catalogs sign with the OpenPGP key "archive" once
+// it is created. Later starts reuse all of it. Prepare refuses a
+// directory that holds files but is not a Signet data directory, so that
+// a mistyped --data never litters a source tree.
+// Keeping the passphrase and CA key beside the
 // keystore defeats the keystore's encryption: that is what makes a
 // development server convenient, and why production servers run with
 // --config, where none of this exists.
@@ -20,7 +29,9 @@ package dev
 import (
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,6 +41,7 @@ import (
 	"strings"
 
 	"github.com/signet-dev/signet/authn"
+	"github.com/signet-dev/signet/catalog"
 	"github.com/signet-dev/signet/config"
 	"github.com/signet-dev/signet/internal/devpki"
 	"github.com/signet-dev/signet/keystore"
@@ -48,10 +60,18 @@ func Prepare(dir, listen string) (*config.Config, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen address %q: %w", listen, err)
 	}
+	if err := checkDataDir(dir); err != nil {
+		return nil, nil, err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
 	p := func(name string) string { return filepath.Join(dir, name) }
+	for _, c := range []string{"debian", "sums"} {
+		if err := os.MkdirAll(p(filepath.Join("catalogs", c)), 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
 
 	ca, err := loadOrCreateCA(p("ca.pem"), p("ca-key.pem"))
 	if err != nil {
@@ -77,24 +97,80 @@ func Prepare(dir, listen string) (*config.Config, []byte, error) {
 		return nil, nil, err
 	}
 
+	// "*" alone matches every name: paths (dist/app.tar.gz) and container
+	// images (REGISTRY/REPO@sha256:…) alike.
 	everything := []string{"*"}
-	// Container images are named REGISTRY/REPO@sha256:…, and * does not
-	// match a slash: the admin may sign images of repositories up to four
-	// levels deep too.
-	artifacts := []string{"*", "*/*", "*/*/*", "*/*/*/*", "*/*/*/*/*"}
 	cfg := &config.Config{
+		Name:   Name,
 		Listen: listen,
 		Data:   dir,
 		TLS:    config.TLS{Cert: p("server.pem"), Key: p("server-key.pem"), ClientCAs: []string{p("ca.pem")}},
 		Principals: []config.Principal{{
 			Name:        "admin",
 			Certificate: config.Certificate{SHA256: authn.Fingerprint(admin.Leaf)},
-			Rules: policy.Rules{Admin: true, Grants: []policy.Grant{
-				{Keys: everything, Formats: everything, Artifacts: artifacts},
+			Rules: policy.Rules{Admin: true, IssueTokens: true, Grants: []policy.Grant{
+				{Keys: everything, Formats: everything, Artifacts: everything},
 			}},
 		}},
+		Tokens: &config.Tokens{SigningKey: TokenKey},
+		Catalogs: []catalog.Spec{
+			{Name: "debian", Type: catalog.APTRelease, Root: p("catalogs/debian"), Path: "dists/{suite}/Release",
+				Params: map[string][]string{"suite": {"stable", "testing", "unstable"}}, Key: CatalogKey, Principals: []string{"admin"}},
+			{Name: "sums", Type: catalog.SHA256Sums, Root: p("catalogs/sums"), Path: "SHA256SUMS",
+				Key: CatalogKey, Principals: []string{"admin"}},
+		},
 	}
 	return cfg, pass, nil
+}
+
+// Names of a development server: its deployment name (the audience of
+// its tokens), the key that signs its tokens, and the key its catalogs
+// sign with, which the user creates ('signet key create archive --type
+// pgp-ed25519 --uid …').
+const (
+	Name       = "signet-dev"
+	TokenKey   = "dev-token"
+	CatalogKey = "archive"
+)
+
+// checkDataDir refuses a directory that holds files but none of a Signet
+// data directory's.
+func checkDataDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	for _, e := range ents {
+		switch e.Name() {
+		case "passphrase", "keystore", "ca.pem":
+			return nil
+		}
+	}
+	return fmt.Errorf("%s holds %d files but is not a Signet data directory (no passphrase, keystore or ca.pem); give --data a new or empty directory", dir, len(ents))
+}
+
+// EnsureTokenKey creates the key that signs tokens in an unlocked
+// development keystore on first start, and makes cfg verify its tokens.
+func EnsureTokenKey(keys *keystore.Dir, cfg *config.Config) error {
+	k, err := keys.Key(TokenKey)
+	if err != nil {
+		if k, err = keys.Create(keystore.Spec{Name: TokenKey, Type: keystore.Ed25519, Usage: "token"}); err != nil {
+			return err
+		}
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		return err
+	}
+	pub := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	cfg.Tokens.Verifiers = []config.TokenKey{{ID: TokenKey, PublicKey: pub}}
+	return nil
 }
 
 // EnsureAuditKey creates the audit log's key in an unlocked development
@@ -117,9 +193,9 @@ func EnsureKeyListKey(keys *keystore.Dir, name string) error {
 	return err
 }
 
-// WriteClientEnv writes dir/client.env for a server reachable at addr and
-// returns its contents.
-func WriteClientEnv(dir string, addr net.Addr) (string, error) {
+// WriteClientEnv writes dir/client.env for a server reachable at addr,
+// whose audit log verifies with logKey, and returns its contents.
+func WriteClientEnv(dir string, addr net.Addr, logKey string) (string, error) {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -129,9 +205,9 @@ func WriteClientEnv(dir string, addr net.Addr) (string, error) {
 		return "", err
 	}
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	env := fmt.Sprintf("export SIGNET_SERVER=%s\nexport SIGNET_CACERT=%s\nexport SIGNET_CLIENT_CERT=%s\nexport SIGNET_CLIENT_KEY=%s\n",
+	env := fmt.Sprintf("export SIGNET_SERVER=%s\nexport SIGNET_CACERT=%s\nexport SIGNET_CLIENT_CERT=%s\nexport SIGNET_CLIENT_KEY=%s\nexport SIGNET_LOG_KEY=%s\n",
 		q("https://"+net.JoinHostPort(host, port)),
-		q(filepath.Join(abs, "ca.pem")), q(filepath.Join(abs, "admin.pem")), q(filepath.Join(abs, "admin-key.pem")))
+		q(filepath.Join(abs, "ca.pem")), q(filepath.Join(abs, "admin.pem")), q(filepath.Join(abs, "admin-key.pem")), q(logKey))
 	return env, writeFile(filepath.Join(dir, "client.env"), []byte(env))
 }
 

@@ -105,7 +105,7 @@ func Start(tb testing.TB, o Options) *Server {
 	check(err)
 	store := o.Audit
 	if store == nil {
-		sq, err := audit.OpenSQLite(filepath.Join(tb.TempDir(), "audit.db"))
+		sq, err := audit.OpenTiles(filepath.Join(tb.TempDir(), "audit"))
 		check(err)
 		tb.Cleanup(func() { sq.Close() })
 		store = sq
