@@ -297,6 +297,14 @@ func (c *Client) OnBehalfOf(localUser string) *Client {
 	return &cc
 }
 
+// WithRetry returns a copy of c that retries as r says (zero fields take
+// their defaults).
+func (c *Client) WithRetry(r Retry) *Client {
+	cc := *c
+	cc.retry = r.withDefaults(false)
+	return &cc
+}
+
 // Replica is one server of a Client's list, with a Client that talks to
 // it alone.
 type Replica struct {
