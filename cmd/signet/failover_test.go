@@ -33,7 +33,7 @@ type replica struct {
 }
 
 // TestFailover signs 5,000 files against three replicas that share one
-// config, one keystore and one PostgreSQL audit log, and SIGKILLs the
+// config, one keystore and one audit log in PostgreSQL, and SIGKILLs the
 // replica in use in the middle. The batch completes; every file's
 // signature verifies; and the log holds each file's signature once, or
 // several times with every repeat marked as a retry of the same request.
@@ -90,6 +90,13 @@ func TestFailover(t *testing.T) {
 	check(err)
 	vkey, err := audit.VerifierKey("fleet/audit", logKey.Public.(ed25519.PublicKey))
 	check(err)
+	// A keystore directory serves one replica; a fleet shares the
+	// keystore through PostgreSQL.
+	ks.Lock()
+	var migrateOut, migrateErr bytes.Buffer
+	if code := run([]string{"keystore", "migrate", "--from", ksDir, "--to", dsn}, &migrateOut, &migrateErr); code != 0 {
+		t.Fatalf("keystore migrate: %s", migrateErr.String())
+	}
 	cfg := write("signet.yaml", fmt.Appendf(nil, `name: fleet
 listen: 127.0.0.1:0
 data: data
@@ -97,12 +104,13 @@ tls: {cert: server.pem, key: server-key.pem, client_cas: [ca.pem]}
 limits: {max_batch: 50}
 drain_timeout: 1s
 audit: {postgres: %q}
+keystore: {postgres: %q}
 principals:
   - {name: admin, certificate: {subject_cn: admin}, admin: true}
   - name: builder
     certificate: {subject_cn: builder}
     grants: [{keys: [release], formats: [raw], artifacts: ["*.tar.gz"]}]
-`, dsn))
+`, dsn, dsn))
 
 	// Three replicas, each unlocked by the admin.
 	replicas := map[string]*replica{} // by server id, host:port
