@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -136,9 +135,6 @@ func ParseTilePath(p string) (TileRef, error) {
 	}
 	return t, nil
 }
-
-// errTileRange is returned for a tile beyond the tree.
-var errTileRange = errors.New("tile beyond the tree")
 
 // tileWidthAt returns the width of tile n of level (hash level; -1 for
 // entry bundles) in a tree of size entries: 0 if the tree does not reach

@@ -209,7 +209,6 @@ type scenario struct {
 	in       *internet
 	root     string
 	parent   *cottest.Task // the task rendered for tasksFor
-	render   func() map[string]any
 	tmplBody string
 }
 
@@ -461,10 +460,6 @@ func mobileTrust(y string) string {
 	y = strings.Replace(y, "decision_worker_pools: [test-3/decision]", "decision_worker_pools: [test-3/decision, gh-3/decision, gh-1/decision, mobile-3/decision, mobile-1/decision]", 1)
 	y = strings.Replace(y, "tasks_for: [hg-push, cron, action]", "tasks_for: [github-push, github-pull-request, github-release, cron, action]", 1)
 	return y + "vcs: github\nofficial_github_repos_owner: mozilla-mobile\nproject_levels: {/mozilla-mobile/reference-browser: '3'}\n"
-}
-
-func mobileScenario(t *testing.T, tasksFor string) *scenario {
-	return mobileScenarioFrom(t, tasksFor, githubFixture)
 }
 
 func mobileScenarioFrom(t *testing.T, tasksFor, fixture string) *scenario {

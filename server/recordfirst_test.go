@@ -23,7 +23,6 @@ import (
 
 // An outage takes the audit log's store down and brings it back.
 type outage struct {
-	name  string
 	start func(t *testing.T, f *fixture) // the store fails from now on
 	end   func(t *testing.T, f *fixture) // the store works again
 }
@@ -245,11 +244,9 @@ func TestActsRecordedFirst(t *testing.T) {
 				}
 			})
 
-			var ids []*age.X25519Identity
 			var cs []custody.Custodian
 			for i := 1; i <= 3; i++ {
 				id, _ := age.GenerateX25519Identity()
-				ids = append(ids, id)
 				cs = append(cs, custody.Custodian{Name: fmt.Sprintf("custodian-%d", i), Recipient: id.Recipient().String()})
 			}
 			initReq, _ := json.Marshal(api.CustodyInitRequest{Passphrase: "test passphrase", Threshold: 2, Custodians: cs})
