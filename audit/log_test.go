@@ -572,18 +572,26 @@ func TestWatch(t *testing.T) {
 	}
 }
 
-// TestDiskFull fills the file system under a SQLite log: appends fail and
-// the log reports unready, nothing acknowledged is lost, and it recovers by
-// itself when space returns.
-func TestDiskFull(t *testing.T) {
+// smallDisk mounts a 2 MiB tmpfs for a test that fills it, and unmounts
+// it when the test ends.
+func smallDisk(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("TestDiskFull mounts a small tmpfs and must run as root (as ./scripts/test does in CI)")
+		t.Fatalf("%s mounts a small tmpfs and must run as root (as ./scripts/test does in CI)", t.Name())
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestDiskFull fills the file system under a SQLite log: appends fail and
+// the log reports unready, nothing acknowledged is lost, and it recovers by
+// itself when space returns.
+func TestDiskFull(t *testing.T) {
+	dir := smallDisk(t)
 	k := newLogKey(t)
 	s, err := OpenSQLite(filepath.Join(dir, "audit.db"))
 	if err != nil {

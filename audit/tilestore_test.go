@@ -392,14 +392,7 @@ func TestTileMigrate(t *testing.T) {
 // and the log reports unready, nothing acknowledged is lost, and it
 // recovers by itself when space returns.
 func TestTileDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("TestTileDiskFull mounts a small tmpfs and must run as root (as ./scripts/test does in CI)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	dir := smallDisk(t)
 	k := newLogKey(t)
 	s, err := OpenTiles(filepath.Join(dir, "log"))
 	if err != nil {
